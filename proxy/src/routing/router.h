@@ -1,0 +1,145 @@
+#pragma once
+// Routing: an immutable snapshot (Router) built from a ProxyConfig, answering "where does this
+// request go". The forwarding path asks Route::decide; the admin server and metrics read stats
+// and tables. Stick tables, stats and endpoint down-marks outlive snapshots: a new Router built
+// with the previous one as `previous` carries them over for routes/endpoints that still exist.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/proxy_config.h"
+#include "routing/stick_table.h"
+
+namespace sticky::proxy {
+
+/// Upper bounds (seconds) of the upstream latency histogram buckets; +Inf is implicit.
+inline constexpr std::array<double, 14> kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+struct EndpointStats {
+  std::atomic<uint64_t> requests{0};
+  std::array<std::atomic<uint64_t>, 5> responses_by_class{};  // 1xx..5xx
+  std::atomic<uint64_t> connect_failures{0};
+};
+
+struct RouteStats {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> placements{0};  // new sessions created
+  std::atomic<uint64_t> moves{0};       // sessions moved to another endpoint (or rejected, lost)
+  std::atomic<uint64_t> admin_evictions{0};
+  std::atomic<uint64_t> rejected_missing_key{0};
+  std::atomic<uint64_t> no_endpoint{0};
+  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // last: +Inf
+  std::atomic<uint64_t> latency_count{0};
+  std::atomic<uint64_t> latency_sum_us{0};
+};
+
+class Endpoint {
+ public:
+  const EndpointConfig& config() const;
+  EndpointId id() const;
+  const boost::asio::ip::tcp::endpoint& address() const;
+  bool active() const { return config().state == EndpointState::Active; }
+  /// Marked down after a refused/reset connection, until the down period passes.
+  bool isDown(TimePoint now) const;
+  void markDown(TimePoint until) const;
+  EndpointStats& stats() const;
+
+  // Implementation detail, public for construction by Router::build.
+  struct State;
+  explicit Endpoint(std::shared_ptr<State> state);
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+enum class Verdict { Forward, Reject };
+
+struct RouteDecision {
+  Verdict verdict = Verdict::Reject;
+  const Endpoint* endpoint = nullptr;  // Forward: where to send it
+  int status = 0;                      // Reject: 400 (missing key) or 503
+  std::string_view reason;             // Reject: one sentence for the response body
+  /// Non-empty when the session moved (its endpoint is gone or down): the previous endpoint's
+  /// name. Forward: add HeaderNames::moved_from to the request and session_moved to the
+  /// response. Reject (onEndpointLost: Reject): add session_moved to the 503.
+  std::string moved_from;
+  bool pinned = false;  // a session entry exists for this request (false: unpinned balance)
+};
+
+class Route {
+ public:
+  const RouteConfig& config() const;
+  std::span<const Endpoint> endpoints() const;
+  const Endpoint* findEndpoint(EndpointId id) const;
+  const Endpoint* findEndpoint(std::string_view name) const;
+
+  /// Where a request goes. `key` is the session header's value, nullopt when absent.
+  RouteDecision decide(std::optional<std::string_view> key, TimePoint now) const;
+  /// `failed` refused or reset the connection before any response byte: marks it down for
+  /// limits.endpoint_down_period and decides again following onEndpointLost.
+  RouteDecision failover(std::optional<std::string_view> key, const Endpoint& failed,
+                         TimePoint now) const;
+  /// Records a completed upstream exchange for stats and metrics.
+  void recordResponse(const Endpoint& endpoint, int status,
+                      std::chrono::microseconds upstream_latency) const;
+
+  StickTable& table() const;
+  RouteStats& stats() const;
+
+  struct State;
+  explicit Route(std::shared_ptr<State> state);
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+class Router {
+ public:
+  /// Validates `config` and builds a snapshot, carrying over tables/stats from `previous`.
+  static Result<std::shared_ptr<const Router>, ConfigErrors> build(ProxyConfig config,
+                                                                   const Router* previous,
+                                                                   TimePoint now);
+  const ProxyConfig& config() const;
+  /// The route for a request: host (no port, any case) must match, then longest path prefix.
+  const Route* match(std::string_view host, std::string_view path) const;
+  std::span<const Route> routes() const;
+  const Route* findRoute(std::string_view name) const;
+  /// Drops expired sessions from every table.
+  size_t sweep(TimePoint now) const;
+
+  struct State;
+  explicit Router(std::unique_ptr<State> state);
+  ~Router();
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+/// The current Router, swapped atomically. Workers keep their own shared_ptr and re-read it
+/// when generation() changes, so the request path takes no lock.
+class RouterHolder {
+ public:
+  std::shared_ptr<const Router> current() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  bool loaded() const { return generation() > 0; }
+  /// Validates, builds and swaps. On error the current Router keeps serving.
+  Result<Ok, ConfigErrors> apply(ProxyConfig config, TimePoint now);
+
+ private:
+  mutable std::mutex mu_;  // guards router_ (swap and copy); apply is serialized by it too
+  std::shared_ptr<const Router> router_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace sticky::proxy

@@ -1,0 +1,76 @@
+#pragma once
+// The stick table: session key -> endpoint, with idle TTL and an LRU cap. An interface, because a
+// shared (Redis-backed) table will stand behind it later; LocalStickTable is the in-process one.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sticky::proxy {
+
+using SteadyClock = std::chrono::steady_clock;
+using TimePoint = SteadyClock::time_point;
+
+/// Stable identity of an endpoint across config swaps: a hash of (name, address, port).
+using EndpointId = uint64_t;
+
+struct SessionEntry {
+  std::string key;
+  EndpointId endpoint = 0;
+  std::chrono::milliseconds idle{0};
+};
+
+struct StickTableCounters {
+  uint64_t expirations = 0;  // dropped because idle past the TTL
+  uint64_t evictions = 0;    // dropped to stay under maxSessions (LRU) or evicted by admin
+};
+
+/// Chooses an endpoint for a key that has none. Called under the key's shard lock, so it must
+/// not call back into the same table except for sessionsOf() (lock-free).
+class PlacementFn {
+ public:
+  virtual ~PlacementFn() = default;
+  virtual std::optional<EndpointId> place(std::string_view key) const = 0;
+};
+
+class StickTable {
+ public:
+  virtual ~StickTable() = default;
+
+  struct Lookup {
+    EndpointId endpoint = 0;
+    bool placed = false;  // true: this call created the entry
+  };
+
+  /// The pinned endpoint of `key` (refreshing its idle timer), or, if absent or expired, the one
+  /// `placement` chooses, pinned atomically: concurrent first requests for one key agree.
+  /// nullopt only when the key is absent and placement has no endpoint.
+  virtual std::optional<Lookup> lookupOrPlace(std::string_view key, TimePoint now,
+                                              const PlacementFn& placement) = 0;
+  /// The pinned endpoint of `key` without placing (refreshes the idle timer).
+  virtual std::optional<EndpointId> find(std::string_view key, TimePoint now) = 0;
+  /// Pins `key` to `endpoint`, replacing any previous entry (used when a session moves).
+  virtual void pin(std::string_view key, EndpointId endpoint, TimePoint now) = 0;
+  virtual bool erase(std::string_view key) = 0;
+  /// Removes every session of `endpoint`; returns how many.
+  virtual size_t eraseEndpoint(EndpointId endpoint) = 0;
+  /// Drops expired entries; returns how many. Called periodically.
+  virtual size_t sweep(TimePoint now) = 0;
+
+  virtual void setLimits(std::chrono::milliseconds ttl, uint64_t max_sessions) = 0;
+  virtual size_t size() const = 0;
+  /// Live sessions pinned to `endpoint` (lock-free; may include not-yet-swept expired ones).
+  virtual uint64_t sessionsOf(EndpointId endpoint) const = 0;
+  virtual std::vector<SessionEntry> dump(size_t limit, TimePoint now) const = 0;
+  virtual StickTableCounters counters() const = 0;
+};
+
+/// In-process sharded table (one mutex per shard).
+std::unique_ptr<StickTable> makeLocalStickTable(std::chrono::milliseconds ttl,
+                                                uint64_t max_sessions);
+
+}  // namespace sticky::proxy
