@@ -1,0 +1,36 @@
+# kube-sticky: `make demo` shows the whole stack, `make test` runs every test.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+PRESET ?= dev
+BUILD_DIR := build/$(PRESET)
+
+.PHONY: all deps configure build test unit integration demo demo-down bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) -G Ninja >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Every test: unit, integration (real sockets, real kube-apiserver + etcd).
+test: build
+	@test/env/kube-apiserver.sh ensure
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+integration: build
+	@test/env/kube-apiserver.sh ensure
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build
