@@ -1,0 +1,46 @@
+#pragma once
+// Prometheus metrics: `GET /metrics` on a TCP port, in the text exposition format (0.0.4).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "common/result.h"
+#include "routing/router.h"
+#include "server/server_stats.h"
+
+namespace sticky::proxy {
+
+class MetricsServer {
+ public:
+  /// Listens on `listen` (port 0 picks one) and serves on `io`. `routers` and `stats` must outlive
+  /// the server.
+  static Result<std::unique_ptr<MetricsServer>> start(boost::asio::io_context& io,
+                                                      const boost::asio::ip::tcp::endpoint& listen,
+                                                      const RouterHolder& routers,
+                                                      const ServerStats& stats);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  uint16_t port() const;  // the bound port
+  /// Stops accepting and closes open connections. Safe to call from any thread, more than once.
+  void stop();
+
+  struct Impl;
+  explicit MetricsServer(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// The whole scrape in Prometheus text format. `router` may be null (no config loaded yet).
+std::string renderMetrics(const Router* router, const ServerStats& stats);
+
+/// Escapes a label value for the text format: backslash, double quote and newline.
+std::string escapeLabelValue(std::string_view value);
+
+}  // namespace sticky::proxy
