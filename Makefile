@@ -29,6 +29,14 @@ integration: build
 	@test/env/kube-apiserver.sh ensure
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
+# The whole stack locally, narrated; leaves it running. `make demo-down` stops it.
+demo: build
+	@test/env/kube-apiserver.sh ensure
+	@BUILD_DIR=$(BUILD_DIR) scripts/demo.sh
+
+demo-down:
+	@scripts/demo.sh down
+
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
