@@ -1,0 +1,107 @@
+#pragma once
+// The admin protocol's JSON shapes, in one place for the server (proxy) and the client
+// (operator). Field names on the wire are camelCase; C++ fields are snake_case.
+//
+//   stats:    {"configVersion":7,"loaded":true,"routes":[{"name":"shop/chat","sessions":3,
+//              "requests":10,"placements":3,"moves":0,"evictions":0,"expirations":0,
+//              "endpoints":[{"name":"chat-0","address":"10.0.0.5","port":8080,
+//                            "state":"Active","down":false,"sessions":2,"requests":7}]}]}
+//   sessions: {"route":"shop/chat","total":3,"sessions":[{"key":"42","endpoint":"chat-0",
+//              "idleMs":1200}]}
+//   errors:   {"errors":[{"path":"routes[0].ttl","message":"..."}]}  (invalid config)
+//             {"error":"one sentence"}                                  (anything else)
+//   applied:  {"applied":true,"version":7}        evicted: {"evicted":2}
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "config/proxy_config.h"
+
+namespace sticky::proxy::admin {
+
+struct EndpointStatsView {
+  std::string name;
+  std::string address;
+  uint16_t port = 0;
+  EndpointState state = EndpointState::Active;
+  bool down = false;  // marked down after a refused/reset connection
+  uint64_t sessions = 0;
+  uint64_t requests = 0;
+
+  bool operator==(const EndpointStatsView&) const = default;
+};
+
+struct RouteStatsView {
+  std::string name;
+  uint64_t sessions = 0;
+  uint64_t requests = 0;
+  uint64_t placements = 0;
+  uint64_t moves = 0;
+  uint64_t evictions = 0;
+  uint64_t expirations = 0;
+  std::vector<EndpointStatsView> endpoints;
+
+  bool operator==(const RouteStatsView&) const = default;
+};
+
+struct ProxyStats {
+  uint64_t config_version = 0;
+  bool loaded = false;
+  std::vector<RouteStatsView> routes;
+
+  const RouteStatsView* findRoute(std::string_view name) const;
+  bool operator==(const ProxyStats&) const = default;
+};
+
+struct SessionView {
+  std::string key;
+  std::string endpoint;  // endpoint name
+  uint64_t idle_ms = 0;
+
+  bool operator==(const SessionView&) const = default;
+};
+
+struct SessionDump {
+  std::string route;
+  uint64_t total = 0;  // sessions in the table; `sessions` holds at most the requested limit
+  std::vector<SessionView> sessions;
+
+  bool operator==(const SessionDump&) const = default;
+};
+
+struct Applied {
+  uint64_t version = 0;
+};
+
+struct Evicted {
+  uint64_t evicted = 0;
+};
+
+nlohmann::json toJson(const ProxyStats& stats);
+nlohmann::json toJson(const SessionDump& dump);
+nlohmann::json toJson(const Applied& applied);
+nlohmann::json toJson(const Evicted& evicted);
+/// {"errors":[{"path":..,"message":..}, ...]}
+nlohmann::json errorsToJson(const ConfigErrors& errors);
+/// {"error":"..."}
+nlohmann::json errorToJson(std::string_view message);
+
+// Parsing never throws: malformed input gives an error naming the offending field.
+Result<ProxyStats, std::string> statsFromJson(const nlohmann::json& j);
+Result<SessionDump, std::string> sessionDumpFromJson(const nlohmann::json& j);
+Result<Applied, std::string> appliedFromJson(const nlohmann::json& j);
+Result<Evicted, std::string> evictedFromJson(const nlohmann::json& j);
+/// The message of an error body: the "error" text, or every "errors" entry joined with "; "
+/// as "path: message". Falls back to `fallback` when the body has neither.
+std::string errorMessageFromBody(std::string_view body, std::string_view fallback);
+/// The "errors" list of an error body (empty if it has none).
+ConfigErrors configErrorsFromBody(std::string_view body);
+
+/// Parses a JSON text without throwing.
+Result<nlohmann::json, std::string> parseJson(std::string_view text);
+
+}  // namespace sticky::proxy::admin
