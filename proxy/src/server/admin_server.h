@@ -17,6 +17,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "admin_client/admin_api.h"
 #include "common/result.h"
 #include "config/proxy_config.h"
 #include "routing/router.h"
@@ -52,5 +53,8 @@ class AdminServer {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+/// The stats document of GET /v1/stats for `router` (null: no config loaded yet).
+admin::ProxyStats collectProxyStats(const Router* router, TimePoint now);
 
 }  // namespace sticky::proxy
