@@ -39,6 +39,8 @@ class MetricsServer {
 
 /// The whole scrape in Prometheus text format. `router` may be null (no config loaded yet).
 std::string renderMetrics(const Router* router, const ServerStats& stats);
+/// The same at an explicit time (which endpoints count as down).
+std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now);
 
 /// Escapes a label value for the text format: backslash, double quote and newline.
 std::string escapeLabelValue(std::string_view value);

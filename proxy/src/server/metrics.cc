@@ -1,0 +1,348 @@
+#include "server/metrics.h"
+
+#include <charconv>
+#include <initializer_list>
+#include <mutex>
+#include <utility>
+
+#include "server/admin_server_http.h"
+
+namespace sticky::proxy {
+
+namespace {
+
+namespace http = boost::beast::http;
+using control::HttpRequest;
+using control::HttpResponse;
+using Tcp = boost::asio::ip::tcp;
+using Label = std::pair<std::string_view, std::string_view>;
+
+constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::array<std::string_view, 5> kCodeClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+std::string formatNumber(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+}
+
+std::string escapeHelp(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+uint64_t load(const std::atomic<uint64_t>& a) {
+  return a.load(std::memory_order_relaxed);
+}
+
+// Writes one family at a time: HELP and TYPE, then its samples.
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += escapeHelp(help);
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  void sample(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
+    out_ += name;
+    if (labels.size() > 0) {
+      out_ += '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += k;
+        out_ += "=\"";
+        out_ += escapeLabelValue(v);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(std::string_view name, std::initializer_list<Label> labels, uint64_t value) {
+    sample(name, labels, std::string_view(std::to_string(value)));
+  }
+  void sample(std::string_view name, std::initializer_list<Label> labels, int64_t value) {
+    sample(name, labels, std::string_view(std::to_string(value)));
+  }
+
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// One per-route family: `value(route)` gives the sample.
+template <class F>
+void perRoute(Exposition& x, const Router* router, std::string_view name, std::string_view type,
+              std::string_view help, F value) {
+  x.family(name, type, help);
+  if (!router) return;
+  for (const Route& route : router->routes()) {
+    x.sample(name, {{"route", route.config().name}}, static_cast<uint64_t>(value(route)));
+  }
+}
+
+// One per-endpoint family: `value(route, endpoint)` gives the sample.
+template <class F>
+void perEndpoint(Exposition& x, const Router* router, std::string_view name, std::string_view type,
+                 std::string_view help, F value) {
+  x.family(name, type, help);
+  if (!router) return;
+  for (const Route& route : router->routes()) {
+    for (const Endpoint& ep : route.endpoints()) {
+      x.sample(name, {{"route", route.config().name}, {"endpoint", ep.config().name}},
+               static_cast<uint64_t>(value(route, ep)));
+    }
+  }
+}
+
+void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
+  x.family("sticky_config_loaded", "gauge", "1 once a config has been loaded, else 0.");
+  x.sample("sticky_config_loaded", {}, uint64_t{router ? 1u : 0u});
+  x.family("sticky_config_version", "gauge", "Version field of the config being served.");
+  x.sample("sticky_config_version", {}, router ? router->config().version : 0);
+  x.family("sticky_config_applies_total", "counter", "Configs applied successfully.");
+  x.sample("sticky_config_applies_total", {}, load(s.config_applies));
+  x.family("sticky_config_rejects_total", "counter", "Invalid configs refused.");
+  x.sample("sticky_config_rejects_total", {}, load(s.config_rejects));
+  x.family("sticky_connections_accepted_total", "counter", "Client connections accepted.");
+  x.sample("sticky_connections_accepted_total", {}, load(s.connections_accepted));
+  x.family("sticky_connections_active", "gauge", "Client connections open now.");
+  x.sample("sticky_connections_active", {}, s.connections_active.load(std::memory_order_relaxed));
+  x.family("sticky_tunnels_active", "gauge", "Upgrade (WebSocket) tunnels open now.");
+  x.sample("sticky_tunnels_active", {}, load(s.tunnels_active));
+  x.family("sticky_bad_requests_total", "counter", "Malformed client requests answered 4xx.");
+  x.sample("sticky_bad_requests_total", {}, load(s.bad_requests));
+  x.family("sticky_no_route_total", "counter", "Requests that matched no route (404).");
+  x.sample("sticky_no_route_total", {}, load(s.no_route));
+  x.family("sticky_client_timeouts_total", "counter",
+           "Client connections closed by the header read or keep-alive idle timeout.");
+  x.sample("sticky_client_timeouts_total", {}, load(s.client_timeouts));
+  x.family("sticky_upstream_timeouts_total", "counter",
+           "Upstream connect or response timeouts (504).");
+  x.sample("sticky_upstream_timeouts_total", {}, load(s.upstream_timeouts));
+  x.family("sticky_upstream_errors_total", "counter", "Other upstream failures (502).");
+  x.sample("sticky_upstream_errors_total", {}, load(s.upstream_errors));
+}
+
+void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
+  perRoute(x, router, "sticky_route_requests_total", "counter", "Requests matched to the route.",
+           [](const Route& r) { return load(r.stats().requests); });
+
+  x.family("sticky_requests_total", "counter",
+           "Upstream responses by route, endpoint and status class.");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      for (const Endpoint& ep : route.endpoints()) {
+        for (size_t c = 0; c < kCodeClasses.size(); ++c) {
+          x.sample("sticky_requests_total",
+                   {{"route", route.config().name},
+                    {"endpoint", ep.config().name},
+                    {"code_class", kCodeClasses[c]}},
+                   load(ep.stats().responses_by_class[c]));
+        }
+      }
+    }
+  }
+
+  perRoute(x, router, "sticky_sessions", "gauge", "Sessions in the route's stick table.",
+           [](const Route& r) { return r.table().size(); });
+  perEndpoint(x, router, "sticky_endpoint_sessions", "gauge", "Sessions pinned to the endpoint.",
+              [](const Route& r, const Endpoint& e) { return r.table().sessionsOf(e.id()); });
+  perRoute(x, router, "sticky_placements_total", "counter", "New sessions placed.",
+           [](const Route& r) { return load(r.stats().placements); });
+  perRoute(x, router, "sticky_session_moves_total", "counter",
+           "Sessions moved (or rejected) because their endpoint was gone or down.",
+           [](const Route& r) { return load(r.stats().moves); });
+  perRoute(x, router, "sticky_evictions_total", "counter",
+           "Sessions evicted to stay under maxSessions or by the admin API.",
+           [](const Route& r) { return r.table().counters().evictions; });
+  perRoute(x, router, "sticky_admin_evictions_total", "counter",
+           "Sessions evicted through the admin API.",
+           [](const Route& r) { return load(r.stats().admin_evictions); });
+  perRoute(x, router, "sticky_expirations_total", "counter",
+           "Sessions dropped after being idle longer than the TTL.",
+           [](const Route& r) { return r.table().counters().expirations; });
+  perRoute(x, router, "sticky_rejected_missing_key_total", "counter",
+           "Requests without the session header rejected (onMissingKey: Reject).",
+           [](const Route& r) { return load(r.stats().rejected_missing_key); });
+  perRoute(x, router, "sticky_no_endpoint_total", "counter",
+           "Requests answered 503 because no endpoint was available.",
+           [](const Route& r) { return load(r.stats().no_endpoint); });
+
+  x.family("sticky_upstream_latency_seconds", "histogram",
+           "Time from sending the request upstream to the response head.");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      const RouteStats& rs = route.stats();
+      std::string_view name = route.config().name;
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+        cumulative += load(rs.latency_buckets[i]);
+        x.sample("sticky_upstream_latency_seconds_bucket",
+                 {{"route", name}, {"le", formatNumber(kLatencyBuckets[i])}}, cumulative);
+      }
+      cumulative += load(rs.latency_buckets[kLatencyBuckets.size()]);
+      x.sample("sticky_upstream_latency_seconds_bucket", {{"route", name}, {"le", "+Inf"}},
+               cumulative);
+      x.sample("sticky_upstream_latency_seconds_sum", {{"route", name}},
+               std::string_view(formatNumber(static_cast<double>(load(rs.latency_sum_us)) / 1e6)));
+      x.sample("sticky_upstream_latency_seconds_count", {{"route", name}}, load(rs.latency_count));
+    }
+  }
+
+  perEndpoint(x, router, "sticky_endpoint_up", "gauge",
+              "0 while the endpoint is marked down after a refused or reset connection, else 1.",
+              [now](const Route&, const Endpoint& e) { return e.isDown(now) ? 0u : 1u; });
+  perEndpoint(x, router, "sticky_endpoint_draining", "gauge",
+              "1 if the endpoint is Draining (no new sessions), 0 if Active.",
+              [](const Route&, const Endpoint& e) { return e.active() ? 0u : 1u; });
+  perEndpoint(x, router, "sticky_endpoint_requests_total", "counter",
+              "Requests sent to the endpoint.",
+              [](const Route&, const Endpoint& e) { return load(e.stats().requests); });
+  perEndpoint(x, router, "sticky_upstream_connect_failures_total", "counter",
+              "Refused or reset upstream connections.",
+              [](const Route&, const Endpoint& e) { return load(e.stats().connect_failures); });
+}
+
+}  // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now) {
+  Exposition x;
+  renderServer(x, router, stats);
+  renderRoutes(x, router, now);
+  return x.take();
+}
+
+std::string renderMetrics(const Router* router, const ServerStats& stats) {
+  return renderMetrics(router, stats, SteadyClock::now());
+}
+
+struct MetricsServer::Impl {
+  uint16_t port = 0;
+  const RouterHolder* routers = nullptr;
+  const ServerStats* stats = nullptr;
+  std::shared_ptr<control::HttpServer<Tcp>> http;
+  std::atomic<bool> stopped{false};
+  std::mutex handling;  // held by a scrape in progress; stop() waits for it
+};
+
+namespace {
+
+HttpResponse textResponse(http::status status, std::string body) {
+  return control::makeResponse(status, std::move(body), "text/plain; charset=utf-8");
+}
+
+HttpResponse errorText(http::status status, std::string_view message) {
+  return textResponse(status, std::string(message) + "\n");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_context& io,
+                                                            const Tcp::endpoint& listen,
+                                                            const RouterHolder& routers,
+                                                            const ServerStats& stats) {
+  boost::asio::any_io_executor strand = boost::asio::make_strand(io);
+  control::HttpServer<Tcp>::Acceptor acceptor(strand);
+  boost::system::error_code ec;
+  acceptor.open(listen.protocol(), ec);
+  if (!ec) acceptor.set_option(Tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(listen, ec);
+  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  Tcp::endpoint bound;
+  if (!ec) bound = acceptor.local_endpoint(ec);
+  if (ec) {
+    std::string where = listen.address().to_string() + ":" + std::to_string(listen.port());
+    return fail("cannot listen for metrics on " + where + ": " + ec.message());
+  }
+
+  auto impl = std::make_shared<Impl>();
+  impl->port = bound.port();
+  control::HttpOptions options;
+  options.body_limit = 64 * 1024;
+  impl->routers = &routers;
+  impl->stats = &stats;
+  std::weak_ptr<Impl> weak = impl;
+  impl->http = std::make_shared<control::HttpServer<Tcp>>(
+      strand, std::move(acceptor),
+      [weak](const HttpRequest& req) {
+        std::string_view target = req.target();
+        std::string_view path = target.substr(0, target.find('?'));
+        if (path != "/metrics") {
+          return errorText(http::status::not_found,
+                           "no such path " + std::string(path) + "; metrics are at /metrics");
+        }
+        if (req.method() != http::verb::get) {
+          HttpResponse res = errorText(http::status::method_not_allowed, "use GET /metrics");
+          res.set(http::field::allow, "GET");
+          return res;
+        }
+        auto self = weak.lock();
+        if (!self) return errorText(http::status::service_unavailable, "shutting down");
+        std::lock_guard lock(self->handling);
+        if (self->stopped) return errorText(http::status::service_unavailable, "shutting down");
+        auto router = self->routers->current();
+        return control::makeResponse(http::status::ok, renderMetrics(router.get(), *self->stats),
+                                     kContentType);
+      },
+      &errorText, options);
+  impl->http->start();
+  return std::make_unique<MetricsServer>(std::move(impl));
+}
+
+MetricsServer::MetricsServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MetricsServer::~MetricsServer() {
+  stop();
+}
+
+uint16_t MetricsServer::port() const {
+  return impl_->port;
+}
+
+void MetricsServer::stop() {
+  if (!impl_->stopped.exchange(true)) {
+    impl_->http->stop();
+    std::lock_guard lock(impl_->handling);
+  }
+}
+
+}  // namespace sticky::proxy
