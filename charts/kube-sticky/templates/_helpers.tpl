@@ -108,3 +108,14 @@ write StickyRoute status, record Events.
 {{- fail "serviceAccount.create is false, so serviceAccount.name must name an existing ServiceAccount." }}
 {{- end }}
 {{- end }}
+
+{{/*
+Labels the chart adds to the CRD, whose source (crds/) already carries the name and component
+labels.
+*/}}
+{{- define "kube-sticky.crdLabels" -}}
+helm.sh/chart: {{ include "kube-sticky.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}

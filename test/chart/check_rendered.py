@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Assertions on `helm template` output of charts/kube-sticky, used by test/chart/chart_test.sh.
+
+  check_rendered.py default     RENDERED RELEASE_NAMESPACE
+  check_rendered.py namespaced  RENDERED RELEASE_NAMESPACE
+  check_rendered.py crd-copy    RENDERED_CRD SOURCE_CRD [keep|nokeep]
+
+Prints one line per failed check and exits 1 if any failed.
+"""
+
+import sys
+
+import yaml
+
+SOCKET_DIR = "/var/run/kube-sticky"
+SOCKET = SOCKET_DIR + "/admin.sock"
+CRD_NAME = "stickyroutes.kubesticky.io"
+CHART_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                "app.kubernetes.io/managed-by"}
+# Exactly the permissions the operator needs in a watched namespace (least privilege).
+WATCH_RULES = {
+    ("kubesticky.io", "stickyroutes", "", "get"),
+    ("kubesticky.io", "stickyroutes", "", "list"),
+    ("kubesticky.io", "stickyroutes", "", "watch"),
+    ("kubesticky.io", "stickyroutes/status", "", "update"),
+    ("kubesticky.io", "stickyroutes/status", "", "patch"),
+    ("", "pods", "", "get"),
+    ("", "pods", "", "list"),
+    ("", "pods", "", "watch"),
+    ("", "events", "", "create"),
+    ("", "events", "", "patch"),
+}
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+    return condition
+
+
+def load(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def one(docs, kind, name_suffix=""):
+    found = [d for d in by_kind(docs, kind) if d["metadata"]["name"].endswith(name_suffix)]
+    check(len(found) == 1, f"expected one {kind} named *{name_suffix}, found {len(found)}")
+    return found[0] if found else None
+
+
+def flat_rules(role):
+    """The rules of a Role/ClusterRole as (group, resource, resourceName, verb) tuples."""
+    out = set()
+    for rule in role.get("rules", []):
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for name in rule.get("resourceNames", [""]):
+                    for verb in rule.get("verbs", []):
+                        out.add((group, resource, name, verb))
+    return out
+
+
+def container(deployment, name):
+    for c in deployment["spec"]["template"]["spec"]["containers"]:
+        if c["name"] == name:
+            return c
+    check(False, f"Deployment has no container {name}")
+    return None
+
+
+def arg_value(c, flag):
+    args = c.get("args", [])
+    if flag not in args:
+        return None
+    i = args.index(flag)
+    return args[i + 1] if i + 1 < len(args) else ""
+
+
+def check_common(docs, ns):
+    deployment = one(docs, "Deployment")
+    if deployment is None:
+        report_and_exit()
+    check(deployment["metadata"].get("namespace") == ns, "Deployment is not in the release namespace")
+    pod = deployment["spec"]["template"]["spec"]
+    names = [c["name"] for c in pod["containers"]]
+    check(names == ["sticky-proxy", "sticky-operator"],
+          f"pod containers are {names}, expected sticky-proxy and sticky-operator")
+    psc = pod.get("securityContext", {})
+    check(psc.get("runAsNonRoot") is True, "pod securityContext.runAsNonRoot is not true")
+    check(psc.get("runAsUser") == 65532, "pod runAsUser is not 65532 (the image's user)")
+    check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+          "pod seccompProfile is not RuntimeDefault")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    check("emptyDir" in volumes.get("admin-socket", {}), "no emptyDir volume admin-socket")
+    proxy = container(deployment, "sticky-proxy")
+    operator = container(deployment, "sticky-operator")
+    for c in (proxy, operator):
+        if c is None:
+            continue
+        sc = c.get("securityContext", {})
+        check(sc.get("allowPrivilegeEscalation") is False,
+              f"{c['name']}: allowPrivilegeEscalation is not false")
+        check(sc.get("readOnlyRootFilesystem") is True, f"{c['name']}: root filesystem is writable")
+        check(sc.get("capabilities", {}).get("drop") == ["ALL"],
+              f"{c['name']}: capabilities are not drop [ALL]")
+        mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+        check(mounts.get("admin-socket") == SOCKET_DIR,
+              f"{c['name']}: admin-socket not mounted at {SOCKET_DIR}")
+        check(arg_value(c, "--admin-socket") == SOCKET,
+              f"{c['name']}: --admin-socket is {arg_value(c, '--admin-socket')!r}, not {SOCKET}")
+        check(c.get("command", [""])[0] == "/usr/local/bin/" + c["name"],
+              f"{c['name']}: command is not /usr/local/bin/{c['name']}")
+        check("resources" in c, f"{c['name']}: no resources")
+    if operator is not None:
+        env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+               for e in operator.get("env", [])}
+        check(env.get("POD_NAME") == "metadata.name", "operator: POD_NAME not from the downward API")
+        check(env.get("POD_NAMESPACE") == "metadata.namespace",
+              "operator: POD_NAMESPACE not from the downward API")
+        check("--leader-elect" in operator.get("args", []), "operator: --leader-elect missing")
+        check(arg_value(operator, "--identity") == "$(POD_NAME)", "operator: --identity not POD_NAME")
+        check(arg_value(operator, "--lease-namespace") == "$(POD_NAMESPACE)",
+              "operator: --lease-namespace not POD_NAMESPACE")
+    service = one(docs, "Service")
+    sa = one(docs, "ServiceAccount")
+    if sa is not None:
+        check(pod.get("serviceAccountName") == sa["metadata"]["name"],
+              "pod does not run as the chart's ServiceAccount")
+    # Leader election: a Role in the release namespace for exactly one Lease.
+    lease_role = one(docs, "Role", "-leader-election")
+    if lease_role is not None and operator is not None:
+        check(lease_role["metadata"].get("namespace") == ns, "lease Role not in the release namespace")
+        lease = arg_value(operator, "--lease-name")
+        check(flat_rules(lease_role) == {
+            ("coordination.k8s.io", "leases", "", "create"),
+            ("coordination.k8s.io", "leases", lease, "get"),
+            ("coordination.k8s.io", "leases", lease, "update")},
+            f"lease Role rules are not exactly create + get/update of lease {lease}: "
+            f"{sorted(flat_rules(lease_role))}")
+    check_bindings(docs, sa["metadata"]["name"] if sa else None, ns)
+    test_pod = [d for d in by_kind(docs, "Pod")
+                if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    check(len(test_pod) == 1, "no helm test hook Pod")
+    return deployment, service, (proxy, operator)
+
+
+def check_bindings(docs, sa_name, ns):
+    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+             for d in docs if d["kind"] in ("Role", "ClusterRole")}
+    for b in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
+        ref = b["roleRef"]
+        role_ns = None if ref["kind"] == "ClusterRole" else b["metadata"].get("namespace")
+        check((ref["kind"], role_ns, ref["name"]) in roles,
+              f"{b['kind']} {b['metadata']['name']} refers to a missing {ref['kind']} {ref['name']}")
+        check(b.get("subjects") == [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns}],
+              f"{b['kind']} {b['metadata']['name']} is not bound to exactly the chart's "
+              f"ServiceAccount")
+
+
+def check_probes(proxy, metrics):
+    if proxy is None:
+        return
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        p = proxy.get(probe, {})
+        if metrics:
+            check(p.get("httpGet") == {"path": path, "port": "metrics"},
+                  f"proxy {probe} is not GET {path} on the metrics port: {p}")
+        else:
+            check(p.get("tcpSocket") == {"port": "http"},
+                  f"proxy {probe} is not a TCP connect to the http port: {p}")
+
+
+def check_default(docs, ns):
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    check(deployment["spec"]["replicas"] == 1, "default replicas is not 1")
+    check(arg_value(operator, "--namespaces") == "all", "operator --namespaces is not 'all'")
+    cluster_role = one(docs, "ClusterRole")
+    if cluster_role is not None:
+        check(flat_rules(cluster_role) == WATCH_RULES,
+              f"ClusterRole rules differ from the operator's needs: "
+              f"extra {sorted(flat_rules(cluster_role) - WATCH_RULES)}, "
+              f"missing {sorted(WATCH_RULES - flat_rules(cluster_role))}")
+    one(docs, "ClusterRoleBinding")
+    watch_roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-operator")]
+    check(not watch_roles, "cluster mode renders namespaced operator Roles")
+    check(service["spec"]["type"] == "ClusterIP", "default Service is not ClusterIP")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    check(ports.get("http", {}).get("port") == 80 and ports["http"].get("targetPort") == "http",
+          "Service http port is not 80 -> http")
+    check(ports.get("metrics", {}).get("targetPort") == "metrics", "Service has no metrics port")
+    check(arg_value(proxy, "--metrics-listen") == "0.0.0.0:9090",
+          "proxy --metrics-listen is not 0.0.0.0:9090")
+    check(arg_value(proxy, "--listen") == "0.0.0.0:8080", "proxy --listen is not 0.0.0.0:8080")
+    check(arg_value(proxy, "--workers") is None, "proxy --workers passed although workers is 0")
+    check_probes(proxy, metrics=True)
+    check(not by_kind(docs, "PodDisruptionBudget"), "PDB rendered although disabled")
+    crd = one(docs, "CustomResourceDefinition")
+    if crd is not None:
+        check(crd["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep",
+              "CRD lacks helm.sh/resource-policy: keep although crds.keep is true")
+
+
+def check_namespaced(docs, ns):
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    check(deployment["spec"]["replicas"] == 3, "replicas is not 3")
+    check(arg_value(operator, "--namespaces") == "shop,chat",
+          f"operator --namespaces is {arg_value(operator, '--namespaces')!r}, not 'shop,chat'")
+    check(arg_value(operator, "--lease-name") == "sticky-leader", "--lease-name is not sticky-leader")
+    check(not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding"),
+          "namespaced mode renders cluster-wide RBAC")
+    watch_roles = {r["metadata"]["namespace"]: r for r in by_kind(docs, "Role")
+                   if r["metadata"]["name"].endswith("-operator")}
+    check(set(watch_roles) == {"shop", "chat"},
+          f"operator Roles are in {sorted(watch_roles)}, expected chat and shop")
+    for role_ns, role in watch_roles.items():
+        check(flat_rules(role) == WATCH_RULES, f"Role in {role_ns} differs from the operator's needs")
+    bound = {b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")
+             if b["metadata"]["name"].endswith("-operator")}
+    check(bound == {"shop", "chat"}, f"operator RoleBindings are in {sorted(bound)}")
+    check(service["spec"]["type"] == "NodePort", "Service is not NodePort")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    check(ports.get("http", {}).get("nodePort") == 30080, "Service http nodePort is not 30080")
+    check("metrics" not in ports, "Service has a metrics port although metrics are off")
+    check(arg_value(proxy, "--metrics-listen") is None, "proxy --metrics-listen although metrics off")
+    check(arg_value(proxy, "--workers") == "2", "proxy --workers is not 2")
+    check_probes(proxy, metrics=False)
+    pdb = one(docs, "PodDisruptionBudget")
+    if pdb is not None:
+        check(pdb["spec"].get("minAvailable") == 2, "PDB minAvailable is not 2")
+        check(pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"],
+              "PDB selector differs from the Deployment's")
+    crd = one(docs, "CustomResourceDefinition")
+    if crd is not None:
+        check("helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {}),
+              "CRD has the keep annotation although crds.keep is false")
+
+
+def check_crd_copy(rendered_path, source_path, keep):
+    rendered = load(rendered_path)
+    source = load(source_path)
+    if not check(len(rendered) == 1 and len(source) == 1,
+                 f"expected one CRD in each, got {len(rendered)} rendered and {len(source)} in "
+                 f"the source"):
+        return
+    crd, src = rendered[0], source[0]
+    meta = crd["metadata"]
+    annotations = meta.pop("annotations", None) or {}
+    if keep:
+        check(annotations == {"helm.sh/resource-policy": "keep"},
+              f"rendered CRD annotations are {annotations}, expected only the keep policy")
+    else:
+        check(annotations == {}, f"rendered CRD has annotations {annotations} with crds.keep=false")
+    labels = meta.get("labels", {})
+    for key in CHART_LABELS:
+        check(key in labels, f"rendered CRD lacks the chart label {key}")
+        labels.pop(key, None)
+    if not labels:
+        meta.pop("labels", None)
+    check(crd == src, "the chart's CRD, less the chart's labels and keep annotation, differs from "
+          "crds/stickyroutes.kubesticky.io.yaml; run scripts/sync-chart-crd.sh")
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode in ("default", "namespaced") and len(sys.argv) == 4:
+        docs = load(sys.argv[2])
+        (check_default if mode == "default" else check_namespaced)(docs, sys.argv[3])
+    elif mode == "crd-copy" and len(sys.argv) == 5:
+        check_crd_copy(sys.argv[2], sys.argv[3], sys.argv[4] == "keep")
+    else:
+        sys.exit(__doc__)
+    report_and_exit()
+
+
+def report_and_exit():
+    for f in failures:
+        print(f"  check failed: {f}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
