@@ -1,0 +1,132 @@
+#include "admin_client/admin_api.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+namespace sticky::proxy::admin {
+namespace {
+
+ProxyStats sampleStats() {
+  ProxyStats stats;
+  stats.config_version = 7;
+  stats.loaded = true;
+  RouteStatsView route;
+  route.name = "shop/chat";
+  route.sessions = 3;
+  route.requests = 10;
+  route.placements = 4;
+  route.moves = 1;
+  route.evictions = 2;
+  route.expirations = 5;
+  route.endpoints.push_back({"chat-0", "10.0.0.5", 8080, EndpointState::Active, false, 2, 7});
+  route.endpoints.push_back({"chat-1", "fd00::1", 9090, EndpointState::Draining, true, 1, 3});
+  stats.routes.push_back(route);
+  RouteStatsView empty;
+  empty.name = "shop/empty";
+  stats.routes.push_back(empty);
+  return stats;
+}
+
+TEST_CASE("stats round trip through JSON with camelCase field names") {
+  ProxyStats stats = sampleStats();
+  nlohmann::json j = toJson(stats);
+  CHECK(j["configVersion"] == 7);
+  CHECK(j["loaded"] == true);
+  CHECK(j["routes"][0]["endpoints"][1]["state"] == "Draining");
+  CHECK(j["routes"][0]["endpoints"][1]["down"] == true);
+
+  auto back = statsFromJson(nlohmann::json::parse(j.dump()));
+  REQUIRE(back.ok());
+  CHECK(*back == stats);
+  REQUIRE(back->findRoute("shop/chat") != nullptr);
+  CHECK(back->findRoute("shop/chat")->endpoints.size() == 2);
+  CHECK(back->findRoute("shop/none") == nullptr);
+}
+
+TEST_CASE("stats parsing names the offending field") {
+  nlohmann::json j = toJson(sampleStats());
+  j["routes"][0]["endpoints"][1]["port"] = 70000;
+  auto r = statsFromJson(j);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "routes[0].endpoints[1].port must be at most 65535");
+
+  j = toJson(sampleStats());
+  j["routes"][0]["endpoints"][0]["state"] = "Gone";
+  r = statsFromJson(j);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "routes[0].endpoints[0].state must be Active or Draining");
+
+  j = toJson(sampleStats());
+  j["routes"][1].erase("sessions");
+  r = statsFromJson(j);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "routes[1].sessions is missing");
+
+  j = toJson(sampleStats());
+  j["configVersion"] = -1;
+  r = statsFromJson(j);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "configVersion must be a non-negative integer");
+
+  r = statsFromJson(nlohmann::json::array());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "body must be an object");
+}
+
+TEST_CASE("session dump round trip") {
+  SessionDump dump;
+  dump.route = "shop/chat";
+  dump.total = 1000;
+  dump.sessions.push_back({"42", "chat-0", 1200});
+  dump.sessions.push_back({"key with \"quotes\"", "chat-1", 0});
+  nlohmann::json j = toJson(dump);
+  CHECK(j["sessions"][0]["idleMs"] == 1200);
+  auto back = sessionDumpFromJson(nlohmann::json::parse(j.dump()));
+  REQUIRE(back.ok());
+  CHECK(*back == dump);
+
+  j["sessions"][1]["idleMs"] = "soon";
+  auto bad = sessionDumpFromJson(j);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error() == "sessions[1].idleMs must be a non-negative integer");
+}
+
+TEST_CASE("applied and evicted documents") {
+  auto applied = appliedFromJson(toJson(Applied{12}));
+  REQUIRE(applied.ok());
+  CHECK(applied->version == 12);
+  CHECK_FALSE(appliedFromJson(nlohmann::json{{"applied", false}, {"version", 1}}).ok());
+
+  auto evicted = evictedFromJson(toJson(Evicted{5}));
+  REQUIRE(evicted.ok());
+  CHECK(evicted->evicted == 5);
+  CHECK_FALSE(evictedFromJson(nlohmann::json{{"evicted", "five"}}).ok());
+}
+
+TEST_CASE("error bodies: every config error is kept and readable") {
+  ConfigErrors errors = {{"routes[0].ttl", "must be a duration such as 30m or 90s"},
+                         {"routes[1].header", "must be a valid HTTP header name"}};
+  std::string body = errorsToJson(errors).dump();
+  ConfigErrors back = configErrorsFromBody(body);
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].path == "routes[0].ttl");
+  CHECK(back[1].message == "must be a valid HTTP header name");
+  std::string text = errorMessageFromBody(body, "HTTP 400");
+  CHECK(text.find("routes[0].ttl") != std::string::npos);
+  CHECK(text.find("routes[1].header") != std::string::npos);
+
+  CHECK(errorMessageFromBody(errorToJson("no config loaded yet").dump(), "x") ==
+        "no config loaded yet");
+  CHECK(errorMessageFromBody("<html>oops</html>", "HTTP 502") == "HTTP 502");
+  CHECK(configErrorsFromBody("not json").empty());
+}
+
+TEST_CASE("parseJson reports invalid JSON without throwing") {
+  CHECK(parseJson("{\"a\":1}").ok());
+  auto r = parseJson("{\"a\":");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "the body is not valid JSON");
+}
+
+}  // namespace
+}  // namespace sticky::proxy::admin

@@ -1,0 +1,171 @@
+#include "server/metrics.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace sticky::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+ProxyConfig twoRouteConfig() {
+  ProxyConfig config;
+  config.version = 42;
+  RouteConfig chat;
+  chat.name = "shop/chat";
+  chat.header = "client-id";
+  chat.endpoints = {{"chat-0", "127.0.0.1", 8080, EndpointState::Active},
+                    {"chat-1", "127.0.0.1", 8081, EndpointState::Draining}};
+  RouteConfig api;
+  api.name = "shop/api";
+  api.header = "x-user";
+  api.match.path_prefix = "/api";
+  api.endpoints = {{"api-0", "127.0.0.1", 9090, EndpointState::Active}};
+  config.routes = {chat, api};
+  return config;
+}
+
+// Sample line "name{labels}" -> value, after checking the exposition's shape: every sample
+// belongs to a family declared (HELP then TYPE) before it, and no family is declared twice.
+std::map<std::string, std::string> parseExposition(const std::string& text) {
+  static const std::regex kSample(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\})? (\S+)$)");
+  std::map<std::string, std::string> samples;
+  std::set<std::string> declared;
+  std::map<std::string, std::string> types;
+  std::istringstream in(text);
+  std::string line;
+  std::string last_help;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      std::string name = line.substr(7, line.find(' ', 7) - 7);
+      CHECK_MESSAGE(declared.insert(name).second, "family declared twice: " << name);
+      last_help = name;
+      continue;
+    }
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream parts(line.substr(7));
+      std::string name, type;
+      parts >> name >> type;
+      CHECK(name == last_help);
+      CHECK((type == "counter" || type == "gauge" || type == "histogram"));
+      types[name] = type;
+      continue;
+    }
+    std::smatch m;
+    REQUIRE_MESSAGE(std::regex_match(line, m, kSample), "malformed sample line: " << line);
+    std::string name = m[1];
+    std::string family = name;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      std::string s = suffix;
+      if (!types.count(family) && family.size() > s.size() &&
+          family.compare(family.size() - s.size(), s.size(), s) == 0) {
+        family = family.substr(0, family.size() - s.size());
+      }
+    }
+    CHECK_MESSAGE(types.count(family) == 1, "sample without a TYPE: " << line);
+    std::string key = line.substr(0, line.rfind(' '));
+    CHECK_MESSAGE(samples.emplace(key, m[5]).second, "duplicate sample: " << key);
+  }
+  return samples;
+}
+
+TEST_CASE("renderMetrics without a config: server counters only, well-formed") {
+  ServerStats stats;
+  stats.connections_accepted = 5;
+  stats.connections_active = 3;
+  stats.bad_requests = 2;
+  stats.config_rejects = 1;
+  std::string text = renderMetrics(nullptr, stats);
+  auto samples = parseExposition(text);
+  CHECK(samples.at("sticky_config_loaded") == "0");
+  CHECK(samples.at("sticky_config_version") == "0");
+  CHECK(samples.at("sticky_connections_accepted_total") == "5");
+  CHECK(samples.at("sticky_connections_active") == "3");
+  CHECK(samples.at("sticky_bad_requests_total") == "2");
+  CHECK(samples.at("sticky_config_rejects_total") == "1");
+  CHECK(text.find("# TYPE sticky_requests_total counter") != std::string::npos);
+  CHECK(text.find("route=") == std::string::npos);
+}
+
+TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state per route") {
+  TimePoint now = SteadyClock::now();
+  auto built = Router::build(twoRouteConfig(), nullptr, now);
+  REQUIRE(built.ok());
+  const Router& router = **built;
+  const Route* chat = router.findRoute("shop/chat");
+  REQUIRE(chat != nullptr);
+  const Endpoint* chat0 = chat->findEndpoint(std::string_view("chat-0"));
+  const Endpoint* chat1 = chat->findEndpoint(std::string_view("chat-1"));
+  REQUIRE(chat0 != nullptr);
+  REQUIRE(chat1 != nullptr);
+
+  // Two new keys: both land on chat-0, the only Active endpoint.
+  for (std::string_view key : {"alice", "bob"}) {
+    RouteDecision d = chat->decide(key, now);
+    REQUIRE(d.verdict == Verdict::Forward);
+    CHECK(d.endpoint == chat0);
+  }
+  chat->recordResponse(*chat0, 200, 3ms);      // bucket le=0.005
+  chat->recordResponse(*chat0, 503, 2000ms);   // bucket le=2.5
+  chat->recordResponse(*chat0, 204, 20000ms);  // only +Inf
+  chat1->markDown(now + 10s);
+
+  ServerStats stats;
+  auto samples = parseExposition(renderMetrics(&router, stats, now));
+  CHECK(samples.at("sticky_config_loaded") == "1");
+  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "2");
+  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
+  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-0"})") == "2");
+  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-1"})") == "0");
+  CHECK(samples.at(R"(sticky_placements_total{route="shop/chat"})") == "2");
+  CHECK(samples.at(
+            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="2xx"})") ==
+        "2");
+  CHECK(samples.at(
+            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="5xx"})") ==
+        "1");
+  CHECK(samples.at(
+            R"(sticky_requests_total{route="shop/chat",endpoint="chat-1",code_class="2xx"})") ==
+        "0");
+  CHECK(samples.at(
+            R"(sticky_requests_total{route="shop/api",endpoint="api-0",code_class="4xx"})") == "0");
+
+  // Histogram buckets are cumulative and end with +Inf == count.
+  const std::string b = R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le=")";
+  CHECK(samples.at(b + R"(0.0025"})") == "0");
+  CHECK(samples.at(b + R"(0.005"})") == "1");
+  CHECK(samples.at(b + R"(1"})") == "1");
+  CHECK(samples.at(b + R"(2.5"})") == "2");
+  CHECK(samples.at(b + R"(10"})") == "2");
+  CHECK(samples.at(b + R"(+Inf"})") == "3");
+  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/chat"})") == "3");
+  CHECK(std::stod(samples.at(R"(sticky_upstream_latency_seconds_sum{route="shop/chat"})")) ==
+        doctest::Approx(22.003));
+  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/api"})") == "0");
+
+  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-0"})") == "1");
+  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-1"})") == "0");
+  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-1"})") == "1");
+  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-0"})") == "0");
+
+  // Admin evictions show in both the table's eviction count and the admin counter.
+  chat->stats().admin_evictions += chat->table().eraseEndpoint(chat0->id());
+  samples = parseExposition(renderMetrics(&router, stats, now));
+  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "0");
+  CHECK(samples.at(R"(sticky_admin_evictions_total{route="shop/chat"})") == "2");
+}
+
+TEST_CASE("label values are escaped") {
+  CHECK(escapeLabelValue("plain") == "plain");
+  CHECK(escapeLabelValue(R"(a\b"c)"
+                         "\nd") == R"(a\\b\"c\nd)");
+}
+
+}  // namespace
+}  // namespace sticky::proxy
