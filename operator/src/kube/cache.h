@@ -46,7 +46,8 @@ class CacheSnapshot {
 
   /// Increases with every change to the cache.
   std::uint64_t version() const { return version_; }
-  /// True once every registered source has delivered its first full list. A reconciler must not
+  /// True once at least one source is registered and every registered source has delivered its
+  /// first full list. A reconciler must not
   /// act on an unsynced cache (it would see pods missing that merely have not been listed yet).
   bool synced() const { return synced_; }
 

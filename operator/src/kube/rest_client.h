@@ -22,6 +22,9 @@ struct KubeError {
   int http_status = 0;
   std::string reason;   ///< Kubernetes Status.reason ("NotFound", "Conflict", "Expired", ...)
   std::string message;  ///< one sentence: what was asked and what the server said
+  /// The server's own words (Status.message, e.g. `stickyroutes.kubesticky.io "x" is invalid:
+  /// spec.header: ...`), or the transport error; for conditions and Events.
+  std::string status_message;
 
   bool notFound() const { return http_status == 404; }
   bool conflict() const { return http_status == 409; }

@@ -1,0 +1,475 @@
+// The cpprestsdk adapter: every cpprestsdk (and Boost.Asio SSL) type and exception stays in
+// this file.
+
+#include "kube/rest_client.h"
+
+#include <sys/stat.h>
+
+#include <cpprest/http_client.h>
+#include <openssl/x509_vfy.h>
+#include <boost/asio/ssl.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace sticky::op::kube {
+
+using nlohmann::json;
+namespace http = web::http;
+namespace http_client = web::http::client;
+
+// ---------------------------------------------------------------------------------------------
+// CancelToken
+
+void CancelToken::cancel() {
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;
+  {
+    std::lock_guard lock(mutex_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    callbacks.swap(callbacks_);
+  }
+  for (auto& [id, fn] : callbacks) fn();
+}
+
+bool CancelToken::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+std::uint64_t CancelToken::onCancel(std::function<void()> fn) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t id = next_id_++;
+  if (cancelled_) {
+    lock.unlock();
+    fn();
+    return id;
+  }
+  callbacks_.emplace_back(id, std::move(fn));
+  return id;
+}
+
+void CancelToken::unregister(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(callbacks_, [id](const auto& entry) { return entry.first == id; });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const char* toString(WatchEventType type) {
+  switch (type) {
+    case WatchEventType::Added:
+      return "ADDED";
+    case WatchEventType::Modified:
+      return "MODIFIED";
+    case WatchEventType::Deleted:
+      return "DELETED";
+    case WatchEventType::Bookmark:
+      return "BOOKMARK";
+    case WatchEventType::Error:
+      return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+std::string collectionPath(const std::string& group_version_prefix, const std::string& plural,
+                           const std::string& ns) {
+  std::string path = group_version_prefix;
+  if (!ns.empty()) path += "/namespaces/" + ns;
+  return path + "/" + plural;
+}
+
+std::string objectPath(const std::string& group_version_prefix, const std::string& plural,
+                       const std::string& ns, const std::string& name) {
+  return collectionPath(group_version_prefix, plural, ns) + "/" + name;
+}
+
+std::string urlEncode(const std::string& value) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(char(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string withSubresource(const std::string& path, const std::string& subresource) {
+  if (subresource.empty()) return path;
+  const auto q = path.find('?');
+  if (q == std::string::npos) return path + "/" + subresource;
+  return path.substr(0, q) + "/" + subresource + path.substr(q);
+}
+
+void addQuery(std::string& path, const std::string& key, const std::string& value) {
+  path += path.find('?') == std::string::npos ? '?' : '&';
+  path += key + "=" + urlEncode(value);
+}
+
+std::string trim(std::string s) {
+  const char* ws = " \t\r\n";
+  s.erase(s.find_last_not_of(ws) + 1);
+  s.erase(0, s.find_first_not_of(ws));
+  return s;
+}
+
+/// A KubeError from a non-2xx response: the Kubernetes Status if the body is one.
+KubeError statusError(const std::string& what, int http_status, const std::string& body) {
+  KubeError error;
+  error.http_status = http_status;
+  const json status = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (status.is_object() && status.value("kind", "") == "Status") {
+    error.reason = status.value("reason", "");
+    error.status_message = status.value("message", "");
+  }
+  if (error.status_message.empty()) {
+    error.status_message = trim(body.substr(0, 300));
+    if (error.status_message.empty()) error.status_message = "no response body";
+  }
+  error.message = what + " failed with HTTP " + std::to_string(http_status) +
+                  (error.reason.empty() ? "" : " " + error.reason) + ": " + error.status_message +
+                  ".";
+  return error;
+}
+
+KubeError transportError(const std::string& what, const std::string& detail) {
+  KubeError error;
+  error.status_message = detail;
+  error.message = what + " failed: " + detail + ".";
+  return error;
+}
+
+const char* contentType(PatchType type) {
+  switch (type) {
+    case PatchType::Merge:
+      return "application/merge-patch+json";
+    case PatchType::Strategic:
+      return "application/strategic-merge-patch+json";
+    case PatchType::Json:
+      return "application/json-patch+json";
+  }
+  return "application/merge-patch+json";
+}
+
+std::optional<WatchEventType> parseEventType(const std::string& s) {
+  if (s == "ADDED") return WatchEventType::Added;
+  if (s == "MODIFIED") return WatchEventType::Modified;
+  if (s == "DELETED") return WatchEventType::Deleted;
+  if (s == "BOOKMARK") return WatchEventType::Bookmark;
+  if (s == "ERROR") return WatchEventType::Error;
+  return std::nullopt;
+}
+
+/// Loads PEM material into an SSL context; throws boost::system::system_error on bad input.
+void configureSsl(boost::asio::ssl::context& ctx, const ClusterConfig& config) {
+  if (!config.ca_pem.empty() && !config.insecure_skip_tls_verify) {
+    // Trust exactly the configured CA (as kubectl does), not the system store as well.
+    SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
+    ctx.add_certificate_authority(boost::asio::buffer(config.ca_pem));
+  }
+  if (!config.client_cert_pem.empty()) {
+    ctx.use_certificate_chain(boost::asio::buffer(config.client_cert_pem));
+    ctx.use_private_key(boost::asio::buffer(config.client_key_pem), boost::asio::ssl::context::pem);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// KubeClient::Impl
+
+class KubeClient::Impl {
+ public:
+  Impl(ClusterConfig config, KubeClientOptions options)
+      : config_(std::move(config)), options_(std::move(options)), token_(config_.token) {}
+
+  http_client::http_client_config clientConfig(std::chrono::seconds timeout) const {
+    http_client::http_client_config cfg;
+    cfg.set_timeout(timeout);
+    cfg.set_validate_certificates(!config_.insecure_skip_tls_verify);
+    ClusterConfig tls = config_;  // the callback may outlive this call; copy what it needs
+    cfg.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) { configureSsl(ctx, tls); });
+    return cfg;
+  }
+
+  /// The bearer token, re-read from token_file when its mtime changed (checked at most every
+  /// options_.token_recheck, or now if `force`).
+  std::string bearer(bool force) {
+    if (config_.token_file.empty()) return config_.token;
+    std::lock_guard lock(token_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && token_checked_.time_since_epoch().count() != 0 &&
+        now - token_checked_ < options_.token_recheck) {
+      return token_;
+    }
+    token_checked_ = now;
+    struct stat st {};
+    if (::stat(config_.token_file.c_str(), &st) != 0) return token_;
+    const auto mtime = std::pair(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    if (token_read_ && mtime == token_mtime_ && !force) return token_;
+    std::ifstream in(config_.token_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string token = trim(text.str());
+    if (!token.empty()) {
+      token_ = token;
+      token_mtime_ = mtime;
+      token_read_ = true;
+    }
+    return token_;
+  }
+
+  http::http_request makeRequest(const http::method& method, const std::string& path,
+                                 const std::string& token) const {
+    http::http_request request(method);
+    request.set_request_uri(web::uri(path));
+    request.headers().add(http::header_names::accept, "application/json");
+    request.headers().add(http::header_names::user_agent, options_.user_agent);
+    if (!token.empty()) request.headers().add(http::header_names::authorization, "Bearer " + token);
+    return request;
+  }
+
+  KubeResult<json> send(const http::method& method, const std::string& path, const json* body,
+                        const char* content_type) {
+    const std::string what = method + " " + path;
+    try {
+      bool retried = false;
+      while (true) {
+        http::http_request request = makeRequest(method, path, bearer(retried));
+        if (body) request.set_body(body->dump(), content_type);
+        http::http_response response = client_->request(request).get();
+        const int status = response.status_code();
+        std::string text = response.extract_utf8string(true).get();
+        if (status == 401 && !retried && !config_.token_file.empty()) {
+          const std::string before = token_;
+          if (bearer(true) != before) {  // the token was rotated under us: try once more
+            retried = true;
+            continue;
+          }
+        }
+        if (status < 200 || status >= 300) return unexpected(statusError(what, status, text));
+        if (text.empty()) return json::object();
+        json result = json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (result.is_discarded()) {
+          return unexpected(transportError(what, "the response is not JSON"));
+        }
+        return result;
+      }
+    } catch (const std::exception& e) {
+      return unexpected(transportError(what, e.what()));
+    }
+  }
+
+  KubeResult<WatchEnd> watch(const std::string& collection, const WatchOptions& options,
+                             const std::function<void(const WatchEvent&)>& on_event,
+                             CancelToken& cancel) {
+    std::string path = collection;
+    addQuery(path, "watch", "true");
+    if (!options.resource_version.empty()) {
+      addQuery(path, "resourceVersion", options.resource_version);
+    }
+    if (options.allow_bookmarks) addQuery(path, "allowWatchBookmarks", "true");
+    if (options.timeout_seconds > 0) {
+      addQuery(path, "timeoutSeconds", std::to_string(options.timeout_seconds));
+    }
+    if (!options.label_selector.empty()) addQuery(path, "labelSelector", options.label_selector);
+    if (!options.field_selector.empty()) addQuery(path, "fieldSelector", options.field_selector);
+    const std::string what = "WATCH " + path;
+
+    if (cancel.cancelled()) return WatchEnd::Cancelled;
+    pplx::cancellation_token_source source;
+    const std::uint64_t registration = cancel.onCancel([source]() { source.cancel(); });
+    struct Unregister {
+      CancelToken& token;
+      std::uint64_t id;
+      ~Unregister() { token.unregister(id); }
+    } unregister{cancel, registration};
+
+    try {
+      // cpprestsdk's timeout is an inactivity timer; the server sends nothing between events,
+      // so wait well past the server's own timeoutSeconds before giving up.
+      const int server_timeout = options.timeout_seconds > 0 ? options.timeout_seconds : 1800;
+      http_client::http_client client(web::uri(config_.server),
+                                      clientConfig(std::chrono::seconds(server_timeout + 60)));
+      http::http_response response =
+          client.request(makeRequest(http::methods::GET, path, bearer(false)), source.get_token())
+              .get();
+      const int status = response.status_code();
+      if (status != 200) {
+        std::string text = response.extract_utf8string(true).get();
+        if (status == 401) bearer(true);
+        return unexpected(statusError(what, status, text));
+      }
+      auto body = response.body().streambuf();
+      std::string pending;
+      std::vector<char> chunk(64 * 1024);
+      const auto eof = std::char_traits<char>::eof();
+      while (true) {
+        // bumpc waits for at least one byte (or the end); then take whatever else has arrived.
+        const int c = body.bumpc().get();
+        if (c == eof) break;
+        pending.push_back(char(c));
+        const size_t avail = body.in_avail();
+        if (avail > 0) {
+          const size_t n =
+              body.getn(reinterpret_cast<uint8_t*>(chunk.data()), std::min(avail, chunk.size()))
+                  .get();
+          pending.append(chunk.data(), n);
+        }
+        size_t start = 0;
+        for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          auto event = decodeLine(std::string_view(pending).substr(start, nl - start), what);
+          if (!event) return unexpected(std::move(event).error());
+          if (event->has_value()) on_event(**event);
+          if (cancel.cancelled()) return WatchEnd::Cancelled;
+        }
+        pending.erase(0, start);
+      }
+      if (cancel.cancelled()) return WatchEnd::Cancelled;
+      auto last = decodeLine(pending, what);
+      if (!last) return unexpected(std::move(last).error());
+      if (last->has_value()) on_event(**last);
+      return WatchEnd::ServerClosed;
+    } catch (const std::exception& e) {
+      if (cancel.cancelled()) return WatchEnd::Cancelled;
+      return unexpected(transportError(what, e.what()));
+    }
+  }
+
+  /// One line of a watch stream; nullopt for a blank line.
+  static KubeResult<std::optional<WatchEvent>> decodeLine(std::string_view line,
+                                                          const std::string& what) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) return std::optional<WatchEvent>();
+    json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object() || !doc.contains("type") || !doc["type"].is_string()) {
+      return unexpected(
+          transportError(what, "the stream carried a line that is not a watch event: " +
+                                   std::string(line.substr(0, 200))));
+    }
+    auto type = parseEventType(doc["type"].get<std::string>());
+    if (!type) {
+      return unexpected(
+          transportError(what, "unknown watch event type " + doc["type"].get<std::string>()));
+    }
+    WatchEvent event;
+    event.type = *type;
+    if (doc.contains("object")) event.object = std::move(doc["object"]);
+    return std::optional<WatchEvent>(std::move(event));
+  }
+
+  ClusterConfig config_;
+  KubeClientOptions options_;
+  std::unique_ptr<http_client::http_client> client_;
+
+  std::mutex token_mutex_;
+  std::string token_;
+  bool token_read_ = false;
+  std::pair<long, long> token_mtime_{0, 0};
+  std::chrono::steady_clock::time_point token_checked_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// KubeClient
+
+Result<std::shared_ptr<KubeClient>> KubeClient::create(ClusterConfig config,
+                                                       KubeClientOptions options) {
+  if (config.server.empty()) return fail("the cluster configuration has no server URL.");
+  try {
+    boost::asio::ssl::context probe(boost::asio::ssl::context::sslv23);
+    configureSsl(probe, config);
+  } catch (const std::exception& e) {
+    return fail("the cluster's CA or client certificate/key is not usable PEM (" +
+                std::string(e.what()) + ").");
+  }
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
+  try {
+    web::uri base(impl->config_.server);
+    if (base.scheme() != "https" && base.scheme() != "http") {
+      return fail("server URL " + impl->config_.server + " is not http(s).");
+    }
+    impl->client_ = std::make_unique<http_client::http_client>(
+        base, impl->clientConfig(impl->options_.request_timeout));
+  } catch (const std::exception& e) {
+    return fail("server URL " + impl->config_.server + " is not a valid URL (" + e.what() + ").");
+  }
+  return std::shared_ptr<KubeClient>(new KubeClient(std::move(impl)));
+}
+
+KubeClient::KubeClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KubeClient::~KubeClient() = default;
+
+const ClusterConfig& KubeClient::config() const {
+  return impl_->config_;
+}
+
+KubeResult<json> KubeClient::get(const std::string& path) {
+  return impl_->send(http::methods::GET, path, nullptr, nullptr);
+}
+
+KubeResult<json> KubeClient::list(const std::string& path, const ListOptions& options) {
+  json result;
+  json items = json::array();
+  std::string continue_token;
+  do {
+    std::string page = path;
+    if (options.page_size > 0) addQuery(page, "limit", std::to_string(options.page_size));
+    if (!options.label_selector.empty()) addQuery(page, "labelSelector", options.label_selector);
+    if (!options.field_selector.empty()) addQuery(page, "fieldSelector", options.field_selector);
+    if (!continue_token.empty()) addQuery(page, "continue", continue_token);
+    auto r = impl_->send(http::methods::GET, page, nullptr, nullptr);
+    if (!r) return r;
+    json& body = *r;
+    if (!body.is_object() || !body.contains("items") || !body["items"].is_array()) {
+      return unexpected(transportError("GET " + page, "the response is not a list"));
+    }
+    if (result.is_null()) {
+      result = json::object();
+      result["apiVersion"] = body.value("apiVersion", "");
+      result["kind"] = body.value("kind", "");
+      result["metadata"] = json::object();
+      result["metadata"]["resourceVersion"] =
+          body.contains("metadata") ? body["metadata"].value("resourceVersion", "") : "";
+    }
+    for (auto& item : body["items"]) items.push_back(std::move(item));
+    continue_token = body.contains("metadata") ? body["metadata"].value("continue", "") : "";
+  } while (!continue_token.empty());
+  result["items"] = std::move(items);
+  return result;
+}
+
+KubeResult<json> KubeClient::create(const std::string& collection_path, const json& object) {
+  return impl_->send(http::methods::POST, collection_path, &object, "application/json");
+}
+
+KubeResult<json> KubeClient::replace(const std::string& path, const json& object,
+                                     const std::string& subresource) {
+  return impl_->send(http::methods::PUT, withSubresource(path, subresource), &object,
+                     "application/json");
+}
+
+KubeResult<json> KubeClient::patch(const std::string& path, const json& body, PatchType type,
+                                   const std::string& subresource) {
+  return impl_->send(http::methods::PATCH, withSubresource(path, subresource), &body,
+                     contentType(type));
+}
+
+KubeResult<json> KubeClient::remove(const std::string& path) {
+  return impl_->send(http::methods::DEL, path, nullptr, nullptr);
+}
+
+KubeResult<WatchEnd> KubeClient::watch(const std::string& path, const WatchOptions& options,
+                                       const std::function<void(const WatchEvent&)>& on_event,
+                                       CancelToken& cancel) {
+  return impl_->watch(path, options, on_event, cancel);
+}
+
+}  // namespace sticky::op::kube
