@@ -31,7 +31,10 @@ class Reader {
   bool u64(const json& obj, const char* name, const std::string& where, uint64_t& out) {
     const json* v = field(obj, name, where);
     if (!v) return false;
-    if (!v->is_number_unsigned()) return fail(join(where, name), "must be a non-negative integer");
+    // Parsed text gives unsigned numbers; a json built in code may hold signed ones.
+    bool non_negative =
+        v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0);
+    if (!non_negative) return fail(join(where, name), "must be a non-negative integer");
     out = v->get<uint64_t>();
     return true;
   }

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -184,11 +186,11 @@ TEST_CASE("admin: PUT /v1/config applies, GET returns it, stats describe it") {
   CHECK(chat->endpoints[0].name == "chat-0");
   CHECK(chat->endpoints[0].address == "127.0.0.1");
   CHECK(chat->endpoints[0].port == 18080);
-  CHECK(chat->endpoints[0].state == EndpointState::Active);
+  CHECK((chat->endpoints[0].state == EndpointState::Active));
   CHECK_FALSE(chat->endpoints[0].down);
   const admin::RouteStatsView* api = stats->findRoute("shop/api");
   REQUIRE(api != nullptr);
-  CHECK(api->endpoints.at(0).state == EndpointState::Draining);
+  CHECK((api->endpoints.at(0).state == EndpointState::Draining));
 }
 
 TEST_CASE("admin: an invalid config is refused with every error and the old one keeps serving") {
