@@ -109,6 +109,9 @@ Result<ProxyConfig, ConfigErrors> proxyConfigFromJson(const nlohmann::json& j);
 
 /// Semantic checks on an already-built config (also run by parseProxyConfig).
 ConfigErrors validate(const ProxyConfig& config);
+/// Lower-cases what is case-insensitive (header names, hosts), as parsing does; Router::build
+/// applies it too, so a config built in code may use any case.
+void normalize(ProxyConfig& config);
 
 nlohmann::json toJson(const ProxyConfig& config);
 std::string toJsonString(const ProxyConfig& config, int indent = -1);
