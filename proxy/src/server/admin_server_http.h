@@ -81,9 +81,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer<Protocol>> {
       parser_->body_limit(server_->options_.body_limit);
       parser_->header_limit(server_->options_.header_limit);
       stream_.expires_after(server_->options_.idle_timeout);
-      http::async_read(
+      http::async_read_header(
           stream_, buffer_, *parser_,
-          [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+          [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
     }
 
     void close() {
@@ -93,6 +93,26 @@ class HttpServer : public std::enable_shared_from_this<HttpServer<Protocol>> {
     }
 
    private:
+    void onHeader(beast::error_code ec) {
+      if (ec || parser_->is_done()) return onRead(ec);
+      auto readBody = [self = this->shared_from_this()] {
+        http::async_read(self->stream_, self->buffer_, *self->parser_,
+                         [self](beast::error_code ec, size_t) { self->onRead(ec); });
+      };
+      // curl sends "Expect: 100-continue" before a large body and waits for the go-ahead.
+      if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+        continue_.emplace(http::status::continue_, parser_->get().version());
+        http::async_write(
+            stream_, *continue_,
+            [self = this->shared_from_this(), readBody](beast::error_code ec, size_t) {
+              if (ec) return self->finish();
+              readBody();
+            });
+        return;
+      }
+      readBody();
+    }
+
     void onRead(beast::error_code ec) {
       if (server_->stopped_) return close();
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -156,6 +176,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer<Protocol>> {
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     HttpResponse res_;
+    std::optional<http::response<http::empty_body>> continue_;
   };
 
   void accept() {

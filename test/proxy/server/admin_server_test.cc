@@ -383,6 +383,18 @@ TEST_CASE("admin: keep-alive serves several requests on one connection") {
   CHECK(second > first);
 }
 
+TEST_CASE("admin: Expect: 100-continue gets the go-ahead before the body (as curl sends it)") {
+  AdminFixture f;
+  std::string body = toJsonString(chatConfig(8));
+  std::string reply = rawExchange(f.path,
+                                  "PUT /v1/config HTTP/1.1\r\nHost: x\r\n"
+                                  "Expect: 100-continue\r\nConnection: close\r\n"
+                                  "Content-Length: " +
+                                      std::to_string(body.size()) + "\r\n\r\n" + body);
+  CHECK(reply.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK", 0) == 0);
+  CHECK(f.routers.current()->config().version == 8);
+}
+
 TEST_CASE("admin: socket file is mode 0600, replaced when stale, removed on stop") {
   test::TempDir dir;
   std::string path = dir.file("admin.sock");
