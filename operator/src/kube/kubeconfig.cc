@@ -234,12 +234,13 @@ Result<ClusterConfig> loadInClusterConfig(const InClusterSource& source) {
 }
 
 Result<ClusterConfig> loadDefault(const std::string& kubeconfig_flag) {
+  std::error_code ec;
   if (!kubeconfig_flag.empty()) return loadKubeconfig(kubeconfig_flag);
   if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
     std::stringstream list(env);
     std::string entry;
     while (std::getline(list, entry, ':')) {
-      if (!entry.empty() && fs::exists(entry)) return loadKubeconfig(entry);
+      if (!entry.empty() && fs::exists(entry, ec)) return loadKubeconfig(entry);
     }
     return fail(std::string("none of the files in $KUBECONFIG (") + env + ") exists.");
   }
@@ -249,7 +250,7 @@ Result<ClusterConfig> loadDefault(const std::string& kubeconfig_flag) {
   const char* home = std::getenv("HOME");
   if (home && *home) {
     const std::string path = std::string(home) + "/.kube/config";
-    if (fs::exists(path)) return loadKubeconfig(path);
+    if (fs::exists(path, ec)) return loadKubeconfig(path);
   }
   return fail(
       "no Kubernetes configuration found: pass --kubeconfig, set $KUBECONFIG, run "

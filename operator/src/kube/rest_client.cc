@@ -57,7 +57,7 @@ void CancelToken::unregister(std::uint64_t id) {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const char* toString(WatchEventType type) {
+const char* watchEventTypeName(WatchEventType type) {
   switch (type) {
     case WatchEventType::Added:
       return "ADDED";

@@ -45,7 +45,7 @@ enum class PatchType {
 enum class WatchEventType { Added, Modified, Deleted, Bookmark, Error };
 
 /// "ADDED" etc., as on the wire.
-const char* toString(WatchEventType type);
+const char* watchEventTypeName(WatchEventType type);
 
 struct WatchEvent {
   WatchEventType type = WatchEventType::Added;
