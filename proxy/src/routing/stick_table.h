@@ -53,6 +53,12 @@ class StickTable {
                                               const PlacementFn& placement) = 0;
   /// The pinned endpoint of `key` without placing (refreshes the idle timer).
   virtual std::optional<EndpointId> find(std::string_view key, TimePoint now) = 0;
+  /// Moves `key` off `from`, atomically per key: if it is pinned to `from` (or absent or
+  /// expired), pins it to what `placement` chooses (placed = true), or erases it when placement
+  /// has no endpoint (returns nullopt). If a concurrent request already re-pinned it elsewhere,
+  /// returns that pin (placed = false), so concurrent requests of one moved session agree.
+  virtual std::optional<Lookup> repin(std::string_view key, EndpointId from, TimePoint now,
+                                      const PlacementFn& placement);
   /// Pins `key` to `endpoint`, replacing any previous entry (used when a session moves).
   virtual void pin(std::string_view key, EndpointId endpoint, TimePoint now) = 0;
   virtual bool erase(std::string_view key) = 0;
@@ -72,5 +78,8 @@ class StickTable {
 /// In-process sharded table (one mutex per shard).
 std::unique_ptr<StickTable> makeLocalStickTable(std::chrono::milliseconds ttl,
                                                 uint64_t max_sessions);
+/// The same with a given shard count (rounded up to a power of two; 1 = exact global LRU).
+std::unique_ptr<StickTable> makeLocalStickTable(std::chrono::milliseconds ttl,
+                                                uint64_t max_sessions, size_t shards);
 
 }  // namespace sticky::proxy
