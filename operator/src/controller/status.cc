@@ -163,13 +163,21 @@ const json* findCondition(const json& status, std::string_view type) {
 }
 
 json setCondition(const json& conditions, const Condition& c, WallTime now) {
+  // The CRD caps messages; a long error list is cut rather than the whole write refused.
+  constexpr size_t kMaxMessage = 4096;
+  std::string message = c.message;
+  if (message.size() > kMaxMessage) {
+    size_t cut = kMaxMessage - 3;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    message = message.substr(0, cut) + "...";
+  }
   json out = json::array();
   std::string transition = formatTime(now);
   bool replaced = false;
   json entry = {{"type", c.type},
                 {"status", c.status},
                 {"reason", c.reason},
-                {"message", c.message},
+                {"message", message},
                 {"observedGeneration", c.observed_generation}};
   if (conditions.is_array()) {
     for (const auto& existing : conditions) {

@@ -194,5 +194,16 @@ TEST_CASE("status writes: real changes at once, counter-only changes rate-limite
   CHECK(statusWriteNeeded(base, changed, t0, t0 + 1s, 10s));
 }
 
+TEST_CASE("condition messages are capped at a UTF-8 boundary") {
+  std::string long_message(5000, 'x');
+  long_message.replace(4092, 2, "\xc3\xa9");  // a two-byte character across the cut
+  json out = setCondition(json::array(), {"Accepted", "False", "InvalidSpec", long_message, 1},
+                          at("2026-11-21T10:00:00Z"));
+  std::string m = out[0]["message"];
+  CHECK(m.size() <= 4096);
+  CHECK(m.substr(m.size() - 3) == "...");
+  CHECK_NOTHROW(out.dump());
+}
+
 }  // namespace
 }  // namespace sticky::op

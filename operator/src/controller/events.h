@@ -1,0 +1,97 @@
+#pragma once
+// core/v1 Events about StickyRoutes: Warning when a spec is refused (the reason matches the
+// Accepted condition's) or the proxy cannot take the config, Normal when a route becomes
+// Accepted or Ready (or stops being Ready). Repeats of the same event are folded into one
+// object whose count and lastTimestamp go up, as kubectl describe shows them.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "controller/status.h"
+
+namespace sticky::op {
+
+namespace kube {
+class KubeClient;
+}
+
+struct EventSpec {
+  std::string type;  // "Normal" or "Warning"
+  std::string reason;
+  std::string message;
+
+  bool operator==(const EventSpec&) const = default;
+};
+
+struct ObjectReference {
+  std::string api_version;
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+
+  /// From an object's apiVersion, kind and metadata.
+  static ObjectReference of(const nlohmann::json& object);
+};
+
+/// The events a status change from `previous` to `next` deserves (PURE):
+///  - Accepted becomes True: Normal "Accepted";
+///  - Accepted becomes False, or stays False with another reason or message: Warning with the
+///    condition's reason (InvalidSelector, PortNotFound, ...);
+///  - Ready becomes True: Normal "Ready";
+///  - Ready leaves True for False: Normal with the Ready reason (NoActiveEndpoints, ...), unless
+///    the spec was refused (already a Warning) or the proxy is the cause (reported by the
+///    reconciler as push failures).
+std::vector<EventSpec> transitionEvents(const nlohmann::json& previous_status,
+                                        const nlohmann::json& next_status);
+
+/// The Event object (PURE).
+nlohmann::json makeEvent(const ObjectReference& about, const EventSpec& event,
+                         const std::string& name, int64_t count, WallTime first, WallTime last,
+                         const std::string& component, const std::string& instance);
+
+class EventRecorder {
+ public:
+  using Clock = std::function<WallTime()>;
+  EventRecorder(
+      std::shared_ptr<kube::KubeClient> client, std::string component, std::string instance,
+      Clock clock = [] { return WallClock::now(); });
+
+  /// Creates the event, or bumps count/lastTimestamp of the same one (same object, type,
+  /// reason, message) recorded before. A repeat within `min_repeat_interval` of the previous
+  /// write is only counted locally and written with the next one. Returns whether the API was
+  /// written (false: counted locally), or the API error text.
+  Result<bool, std::string> record(const ObjectReference& about, const EventSpec& event);
+
+  void setMinRepeatInterval(std::chrono::seconds interval) { min_repeat_interval_ = interval; }
+
+ private:
+  struct Seen {
+    std::string name;
+    int64_t count = 0;      // as last written
+    int64_t unwritten = 0;  // repeats not written yet
+    WallTime first;
+    WallTime last_write;
+  };
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+
+  std::shared_ptr<kube::KubeClient> client_;
+  std::string component_;
+  std::string instance_;
+  Clock clock_;
+  std::chrono::seconds min_repeat_interval_{10};
+  std::mutex mutex_;
+  std::map<Key, Seen> seen_;
+};
+
+}  // namespace sticky::op

@@ -1,0 +1,398 @@
+#include "controller/reconciler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "kube/cache.h"
+#include "kube/rest_client.h"
+
+namespace sticky::op {
+namespace {
+
+using nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+constexpr const char* kRouteApi = "/apis/kubesticky.io/v1alpha1";
+constexpr const char* kRoutePlural = "stickyroutes";
+// How long a status we wrote may be missing from the cache before we stop assuming the watch
+// is merely behind.
+constexpr auto kEchoWait = std::chrono::seconds(3);
+
+std::string hexVersion(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+long long millisSince(Steady::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start).count();
+}
+
+json statusOf(const json& object) {
+  auto it = object.find("status");
+  return it == object.end() ? json() : *it;
+}
+
+}  // namespace
+
+ClusterSnapshot clusterSnapshotOf(const kube::CacheSnapshot& snapshot) {
+  ClusterSnapshot out;
+  std::set<std::string> namespaces;
+  for (const auto& [key, object] : snapshot.objects("StickyRoute")) {
+    out.routes.push_back(*object);
+    namespaces.insert(key.namespace_);
+  }
+  for (const auto& ns : namespaces) {
+    for (const auto& pod : snapshot.inNamespace("Pod", ns)) out.pods.push_back(*pod);
+  }
+  return out;
+}
+
+std::map<std::string, RouteSessions, std::less<>> sessionsOf(
+    const proxy::admin::ProxyStats& stats) {
+  std::map<std::string, RouteSessions, std::less<>> out;
+  for (const auto& r : stats.routes) {
+    RouteSessions s;
+    s.total = r.sessions;
+    for (const auto& e : r.endpoints) s.by_endpoint[e.name] = e.sessions;
+    out[r.name] = std::move(s);
+  }
+  return out;
+}
+
+Reconciler::Reconciler(std::shared_ptr<kube::ObjectCache> cache,
+                       std::shared_ptr<kube::KubeClient> client, std::function<bool()> is_leader,
+                       EventRecorder* events, Logger& logger, ReconcilerOptions options)
+    : cache_(std::move(cache)),
+      client_(std::move(client)),
+      is_leader_(std::move(is_leader)),
+      events_(events),
+      logger_(logger),
+      options_(std::move(options)),
+      admin_(options_.admin_socket, options_.admin_timeout) {}
+
+Reconciler::~Reconciler() {
+  stop();
+}
+
+void Reconciler::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Reconciler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Reconciler::poke() {
+  std::lock_guard lock(mutex_);
+  poked_ = true;
+}
+
+std::chrono::milliseconds Reconciler::backoff(int failures) const {
+  auto delay = options_.retry_initial;
+  for (int i = 1; i < failures && delay < options_.retry_max; ++i) delay *= 2;
+  return std::min(delay, options_.retry_max);
+}
+
+void Reconciler::run() {
+  uint64_t seen = 0;
+  auto next_tick = Steady::now();
+  constexpr auto kSlice = std::chrono::milliseconds(100);  // how often stop() is noticed
+  while (true) {
+    bool poked = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      poked = std::exchange(poked_, false);
+    }
+    auto now = Steady::now();
+    auto due = next_tick;
+    if (push_failures_ > 0) due = std::min(due, next_push_);
+    if (pass_failures_ > 0) due = std::min(due, retry_pass_at_);
+    uint64_t version = seen;
+    if (!poked && now < due) version = cache_->waitForChange(seen, std::min(due, now + kSlice));
+    bool changed = version > seen;
+    if (!changed && !poked && Steady::now() < due) continue;
+    if (changed) {
+      // Coalesce a burst: go on once the cache has been quiet a moment, or the window is over.
+      auto window_end = Steady::now() + options_.coalesce_max;
+      uint64_t last = version;
+      while (Steady::now() < window_end) {
+        uint64_t v = cache_->waitForChange(
+            last, std::min(window_end, Steady::now() + options_.coalesce_quiet));
+        if (v == last) break;
+        last = v;
+      }
+    }
+    seen = cache_->version();
+    reconcileOnce();
+    next_tick = Steady::now() + options_.proxy_poll;
+  }
+}
+
+void Reconciler::reconcileOnce() {
+  std::shared_ptr<const kube::CacheSnapshot> snapshot;
+  try {
+    snapshot = cache_->snapshot();
+    if (!snapshot->synced()) {
+      if (!logged_unsynced_) logger_.info("waiting for the cache to sync before reconciling");
+      logged_unsynced_ = true;
+      return;
+    }
+    if (logged_unsynced_) {
+      logger_.info("cache synced",
+                   {{"routes", std::to_string(snapshot->objects("StickyRoute").size())}});
+      logged_unsynced_ = false;
+    }
+    pass();
+    pass_failures_ = 0;
+  } catch (const std::exception& e) {
+    ++pass_failures_;
+    auto delay = backoff(pass_failures_);
+    retry_pass_at_ = Steady::now() + delay;
+    logger_.error("reconcile failed", {{"error", e.what()},
+                                       {"attempt", std::to_string(pass_failures_)},
+                                       {"retry_in_ms", std::to_string(delay.count())}});
+    if (snapshot && snapshot->synced() && is_leader_()) {
+      try {
+        writeErrorStatuses(*snapshot, e.what());
+      } catch (const std::exception& inner) {
+        logger_.error("could not report the reconcile failure", {{"error", inner.what()}});
+      }
+    }
+  }
+}
+
+void Reconciler::pass() {
+  auto snapshot = cache_->snapshot();
+  ClusterSnapshot cluster = clusterSnapshotOf(*snapshot);
+  DesiredState desired = computeDesiredState(cluster, last_good_, options_.proxy);
+  last_good_ = desired.last_good;
+  desired_version_ = desired.config.version;
+  logVerdictChanges(desired);
+  ProxyObservation proxy = observeAndPush(desired);
+  if (is_leader_()) writeStatuses(*snapshot, desired, proxy);
+}
+
+ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
+  ProxyObservation obs;
+  auto stats = admin_.stats();
+  if (stats) {
+    obs.state = ProxyObservation::State::Applied;
+    obs.applied_version = stats->loaded ? stats->config_version : 0;
+    obs.sessions = sessionsOf(*stats);
+    if (proxy_was_unreachable_) {
+      logger_.info("proxy reachable", {{"socket", options_.admin_socket}});
+    }
+    proxy_was_unreachable_ = false;
+  } else {
+    obs.state = ProxyObservation::State::Unreachable;
+    obs.message = stats.error();
+    if (!proxy_was_unreachable_) {
+      logger_.warn("proxy unreachable",
+                   {{"socket", options_.admin_socket}, {"error", stats.error()}});
+    }
+    proxy_was_unreachable_ = true;
+  }
+  uint64_t want = desired.config.version;
+  if (stats && stats->loaded && stats->config_version == want) {
+    push_failures_ = 0;
+    last_push_failure_.reset();
+    return obs;
+  }
+  auto now = Steady::now();
+  if (push_failures_ > 0 && now < next_push_) {
+    if (last_push_failure_ && obs.state == ProxyObservation::State::Applied) {
+      obs.state = last_push_failure_->state;
+      obs.message = last_push_failure_->message;
+    }
+    return obs;
+  }
+  std::string why = !stats           ? "proxy unreachable"
+                    : !stats->loaded ? "proxy has no config"
+                                     : "proxy runs version " + hexVersion(stats->config_version);
+  std::string error;
+  PushOutcome outcome = push(desired.config, error);
+  size_t endpoints = 0;
+  for (const auto& r : desired.config.routes) endpoints += r.endpoints.size();
+  if (outcome == PushOutcome::Pushed) {
+    ++pushes_;
+    push_failures_ = 0;
+    last_push_failure_.reset();
+    obs.state = ProxyObservation::State::Applied;
+    obs.applied_version = want;
+    obs.message.clear();
+    logger_.info("config pushed", {{"version", hexVersion(want)},
+                                   {"routes", std::to_string(desired.config.routes.size())},
+                                   {"endpoints", std::to_string(endpoints)},
+                                   {"why", why},
+                                   {"took_ms", std::to_string(millisSince(now))}});
+    return obs;
+  }
+  ++push_failures_;
+  auto delay = backoff(push_failures_);
+  next_push_ = Steady::now() + delay;
+  obs.state = outcome == PushOutcome::Rejected ? ProxyObservation::State::Rejected
+                                               : ProxyObservation::State::Unreachable;
+  obs.message = error;
+  ProxyObservation failure;
+  failure.state = obs.state;
+  failure.message = error;
+  last_push_failure_ = failure;
+  logger_.warn(outcome == PushOutcome::Rejected ? "proxy refused the config" : "config push failed",
+               {{"version", hexVersion(want)},
+                {"error", error},
+                {"attempt", std::to_string(push_failures_)},
+                {"retry_in_ms", std::to_string(delay.count())}});
+  return obs;
+}
+
+Reconciler::PushOutcome Reconciler::push(const proxy::ProxyConfig& config, std::string& error) {
+  auto r = admin_.request("PUT", "/v1/config", proxy::toJsonString(config));
+  if (!r) {
+    error = r.error();
+    return PushOutcome::Unreachable;
+  }
+  if (r->status >= 200 && r->status < 300) return PushOutcome::Pushed;
+  error = proxy::admin::errorMessageFromBody(r->body, "HTTP " + std::to_string(r->status));
+  return r->status >= 400 && r->status < 500 ? PushOutcome::Rejected : PushOutcome::Unreachable;
+}
+
+void Reconciler::logVerdictChanges(const DesiredState& desired) {
+  std::set<std::string> present;
+  for (const auto& v : desired.routes) {
+    present.insert(v.key);
+    std::pair<std::string, std::string> now{std::string(toString(v.reason)), v.message};
+    auto it = last_verdicts_.find(v.key);
+    if (it != last_verdicts_.end() && it->second == now) continue;
+    last_verdicts_[v.key] = now;
+    if (v.accepted) {
+      logger_.info("route accepted", {{"route", v.key},
+                                      {"generation", std::to_string(v.generation)},
+                                      {"active", std::to_string(v.activeEndpoints())},
+                                      {"draining", std::to_string(v.drainingEndpoints())}});
+    } else {
+      logger_.warn(
+          "route not accepted",
+          {{"route", v.key},
+           {"generation", std::to_string(v.generation)},
+           {"reason", now.first},
+           {"message", v.message},
+           {"served_generation", v.served() ? std::to_string(*v.served_generation) : "none"}});
+    }
+  }
+  for (auto it = last_verdicts_.begin(); it != last_verdicts_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    logger_.info("route removed", {{"route", it->first}});
+    it = last_verdicts_.erase(it);
+  }
+}
+
+void Reconciler::writeStatuses(const kube::CacheSnapshot& snapshot, const DesiredState& desired,
+                               const ProxyObservation& proxy) {
+  auto now = Steady::now();
+  auto wall = WallClock::now();
+  bool push_failed = last_push_failure_.has_value() && push_failures_ > 0;
+  std::set<std::string> present;
+  for (const auto& v : desired.routes) {
+    present.insert(v.key);
+    auto object = snapshot.find("StickyRoute", v.ns, v.name);
+    if (!object) continue;
+    json current = statusOf(*object);
+    json known = current;
+    std::optional<Steady::time_point> last_write;
+    if (auto it = writes_.find(v.key); it != writes_.end() && it->second.uid == v.uid) {
+      const WriteRecord& w = it->second;
+      last_write = w.at;
+      // What is stored is what we wrote (possibly pruned by the CRD schema), or the watch has
+      // not brought our write back yet: reason from what we wrote.
+      if (w.stored == current || now - w.at < kEchoWait) known = w.desired;
+    }
+    json status = computeStatus(v, known, desired.config.version, proxy, wall);
+    if (statusWriteNeeded(known, status, last_write, now, options_.counter_status_interval)) {
+      if (patchStatus(*object, status, known)) {
+        for (const auto& e : transitionEvents(known, status)) recordEvent(*object, e);
+      }
+    }
+    if (push_failed && v.served()) {
+      bool rejected = last_push_failure_->state == ProxyObservation::State::Rejected;
+      recordEvent(*object, {"Warning", rejected ? "ProxyRejectedConfig" : "ProxyPushFailed",
+                            std::string(rejected ? "the proxy refused the config: "
+                                                 : "the config could not be pushed: ") +
+                                last_push_failure_->message});
+    }
+  }
+  std::erase_if(writes_, [&](const auto& kv) { return present.count(kv.first) == 0; });
+}
+
+void Reconciler::writeErrorStatuses(const kube::CacheSnapshot& snapshot,
+                                    const std::string& message) {
+  for (const auto& [key, object] : snapshot.objects("StickyRoute")) {
+    json current = statusOf(*object);
+    int64_t generation = object->at("metadata").value("generation", int64_t{0});
+    json status = errorStatus(current, generation, message, WallClock::now());
+    if (status != current && patchStatus(*object, status, current)) {
+      recordEvent(*object, {"Warning", std::string(reason::kReconcileError),
+                            "reconcile failed: " + message});
+    }
+  }
+}
+
+bool Reconciler::patchStatus(const json& object, const json& status, const json& known) {
+  const json& meta = object.at("metadata");
+  std::string ns = meta.value("namespace", "");
+  std::string name = meta.value("name", "");
+  std::string path = kube::objectPath(kRouteApi, kRoutePlural, ns, name);
+  auto r = client_->patch(path, json{{"status", status}}, kube::PatchType::Merge, "status");
+  if (!r) {
+    if (!r.error().notFound()) {
+      logger_.warn("status write failed",
+                   {{"route", ns + "/" + name}, {"error", r.error().message}});
+    }
+    return false;
+  }
+  ++status_writes_;
+  writes_[ns + "/" + name] =
+      WriteRecord{meta.value("uid", ""), status, statusOf(*r), Steady::now()};
+  const json* ready = findCondition(status, "Ready");
+  logger_.debug(
+      "status written",
+      {{"route", ns + "/" + name},
+       {"ready", ready ? ready->value("status", "") : std::string()},
+       {"endpoints", std::to_string(status.value("readyEndpoints", 0))},
+       {"sessions", std::to_string(status.value("sessions", uint64_t{0}))},
+       {"counters_only", withoutCounters(known) == withoutCounters(status) ? "true" : "false"}});
+  return true;
+}
+
+void Reconciler::recordEvent(const json& object, const EventSpec& event) {
+  if (!events_) return;
+  auto about = ObjectReference::of(object);
+  auto r = events_->record(about, event);
+  if (!r) {
+    logger_.warn(
+        "event not recorded",
+        {{"route", about.ns + "/" + about.name}, {"reason", event.reason}, {"error", r.error()}});
+    return;
+  }
+  if (!*r) return;  // a repeat, counted locally
+  logger_.info("event", {{"route", about.ns + "/" + about.name},
+                         {"type", event.type},
+                         {"reason", event.reason},
+                         {"message", event.message}});
+}
+
+}  // namespace sticky::op

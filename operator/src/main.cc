@@ -1,0 +1,270 @@
+// sticky-operator: watches StickyRoutes and Pods, pushes the proxy config over the proxy's admin
+// socket, writes status and Events (the leader only, with --leader-elect).
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "controller/events.h"
+#include "controller/leader_election.h"
+#include "controller/log.h"
+#include "controller/reconciler.h"
+#include "kube/cache.h"
+#include "kube/informer.h"
+#include "kube/kubeconfig.h"
+#include "kube/rest_client.h"
+
+namespace {
+
+using namespace sticky;
+using namespace sticky::op;
+
+constexpr const char* kUsage = R"(Usage: sticky-operator --admin-socket PATH [options]
+
+Watches StickyRoutes (kubesticky.io/v1alpha1) and Pods, computes the sticky-proxy config and
+pushes it to the proxy over its admin Unix socket; writes StickyRoute status and Events.
+
+Options:
+  --admin-socket PATH     the proxy's admin socket (required)
+  --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)
+  --namespaces LIST       "all" (default) or a comma-separated list of namespaces to watch
+  --leader-elect          only the holder of a Lease writes status and Events (default off:
+                          this replica always writes)
+  --lease-namespace NS    namespace of the Lease (default: the pod's / kubeconfig's namespace)
+  --lease-name NAME       name of the Lease (default sticky-operator)
+  --lease-duration DUR    how long a lease is held without renewal (default 15s)
+  --renew-deadline DUR    the leader steps down when it could not renew for this long (10s)
+  --retry-period DUR      how often the lease is renewed or tried (default 2s)
+  --identity NAME         this replica's name in the Lease (default $POD_NAME or the hostname)
+  --proxy-poll DUR        how often the proxy is asked for its version and sessions (1s)
+  --status-interval DUR   minimum time between status writes that only change session
+                          counters (default 10s)
+  --log-level LEVEL       debug, info (default), warn or error
+  --help                  this text
+Durations are like 500ms, 10s, 1m.
+)";
+
+struct Flags {
+  std::string admin_socket;
+  std::string kubeconfig;
+  std::vector<std::string> namespaces;  // empty = all
+  bool leader_elect = false;
+  std::string lease_namespace;
+  std::string lease_name = "sticky-operator";
+  std::chrono::milliseconds lease_duration{15000};
+  std::chrono::milliseconds renew_deadline{10000};
+  std::chrono::milliseconds retry_period{2000};
+  std::chrono::milliseconds proxy_poll{1000};
+  std::chrono::milliseconds status_interval{10000};
+  std::string identity;
+  LogLevel log_level = LogLevel::Info;
+};
+
+[[noreturn]] void usageError(const std::string& message) {
+  std::fprintf(stderr, "sticky-operator: %s\nRun sticky-operator --help for the options.\n",
+               message.c_str());
+  std::exit(2);
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::chrono::milliseconds durationFlag(const std::string& name, const std::string& value) {
+  auto d = proxy::parseDuration(value);
+  if (!d || d->count() <= 0) {
+    usageError("--" + name + " must be a positive duration such as 10s, not \"" + value + "\"");
+  }
+  return *d;
+}
+
+std::string defaultIdentity() {
+  if (const char* pod = std::getenv("POD_NAME"); pod && *pod) return pod;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && host[0]) return host;
+  return "sticky-operator-" + std::to_string(getpid());
+}
+
+Flags parseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) usageError("unexpected argument \"" + arg + "\"");
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (name == "leader-elect") {
+      if (has_value && value != "true" && value != "false") {
+        usageError("--leader-elect takes true or false, not \"" + value + "\"");
+      }
+      f.leader_elect = !has_value || value == "true";
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) usageError("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (name == "admin-socket") {
+      f.admin_socket = value;
+    } else if (name == "kubeconfig") {
+      f.kubeconfig = value;
+    } else if (name == "namespaces") {
+      if (value != "all") {
+        f.namespaces = splitList(value);
+        if (f.namespaces.empty()) usageError("--namespaces needs \"all\" or namespace names");
+      }
+    } else if (name == "lease-namespace") {
+      f.lease_namespace = value;
+    } else if (name == "lease-name") {
+      f.lease_name = value;
+    } else if (name == "lease-duration") {
+      f.lease_duration = durationFlag(name, value);
+    } else if (name == "renew-deadline") {
+      f.renew_deadline = durationFlag(name, value);
+    } else if (name == "retry-period") {
+      f.retry_period = durationFlag(name, value);
+    } else if (name == "proxy-poll") {
+      f.proxy_poll = durationFlag(name, value);
+    } else if (name == "status-interval") {
+      f.status_interval = durationFlag(name, value);
+    } else if (name == "identity") {
+      f.identity = value;
+    } else if (name == "log-level") {
+      if (!parseLogLevel(value, f.log_level)) {
+        usageError("--log-level must be debug, info, warn or error, not \"" + value + "\"");
+      }
+    } else {
+      usageError("unknown flag --" + name);
+    }
+  }
+  if (f.admin_socket.empty()) usageError("--admin-socket is required (the proxy's admin socket)");
+  if (f.identity.empty()) f.identity = defaultIdentity();
+  if (f.renew_deadline >= f.lease_duration) {
+    usageError("--renew-deadline must be shorter than --lease-duration");
+  }
+  if (f.retry_period >= f.renew_deadline) {
+    usageError("--retry-period must be shorter than --renew-deadline");
+  }
+  return f;
+}
+
+std::string joinList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
+  return out.empty() ? "all" : out;
+}
+
+int run(const Flags& flags) {
+  Logger logger(flags.log_level);
+
+  // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto cluster = kube::loadDefault(flags.kubeconfig);
+  if (!cluster) {
+    std::fprintf(stderr, "sticky-operator: %s\n", cluster.error().message.c_str());
+    return 1;
+  }
+  auto client = kube::KubeClient::create(*cluster);
+  if (!client) {
+    std::fprintf(stderr, "sticky-operator: %s\n", client.error().message.c_str());
+    return 1;
+  }
+  std::shared_ptr<kube::KubeClient> kube_client = *client;
+
+  auto cache = std::make_shared<kube::ObjectCache>();
+  kube::InformerOptions informer_options;
+  informer_options.namespaces = flags.namespaces;
+  informer_options.report_error = [&logger](const std::string& message) {
+    logger.warn("watch error", {{"error", message}});
+  };
+  kube::Informer informer(kube_client, cache, informer_options);
+
+  std::unique_ptr<LeaderElector> elector;
+  if (flags.leader_elect) {
+    LeaseSettings lease;
+    lease.ns = flags.lease_namespace.empty() ? cluster->namespace_ : flags.lease_namespace;
+    if (lease.ns.empty()) lease.ns = "default";
+    lease.name = flags.lease_name;
+    lease.identity = flags.identity;
+    lease.lease_duration = std::chrono::duration_cast<std::chrono::seconds>(flags.lease_duration);
+    lease.renew_deadline = std::chrono::duration_cast<std::chrono::seconds>(flags.renew_deadline);
+    if (lease.lease_duration.count() < 1) lease.lease_duration = std::chrono::seconds(1);
+    lease.retry_period = flags.retry_period;
+    elector = std::make_unique<LeaderElector>(kube_client, lease, logger);
+  }
+
+  EventRecorder events(kube_client, "sticky-operator", flags.identity);
+  ReconcilerOptions options;
+  options.admin_socket = flags.admin_socket;
+  options.proxy_poll = flags.proxy_poll;
+  options.counter_status_interval =
+      std::chrono::duration_cast<std::chrono::seconds>(flags.status_interval);
+  LeaderElector* elector_ptr = elector.get();
+  Reconciler reconciler(
+      cache, kube_client, [elector_ptr] { return !elector_ptr || elector_ptr->isLeader(); },
+      &events, logger, options);
+  if (elector) elector->onChange([&reconciler](bool) { reconciler.poke(); });
+
+  logger.info("operator starting", {{"server", cluster->server},
+                                    {"namespaces", joinList(flags.namespaces)},
+                                    {"admin_socket", flags.admin_socket},
+                                    {"leader_elect", flags.leader_elect ? "true" : "false"},
+                                    {"identity", flags.identity}});
+  informer.start();
+  if (elector) elector->start();
+  reconciler.start();
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  logger.info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  reconciler.stop();
+  if (elector) elector->stop();  // releases the lease if held
+  informer.stop();
+  cache->shutdown();
+  logger.info("operator stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parseFlags(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sticky-operator: %s\n", e.what());
+    return 1;
+  }
+}

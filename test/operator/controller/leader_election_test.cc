@@ -1,0 +1,168 @@
+#include "controller/leader_election.h"
+
+#include <doctest/doctest.h>
+
+namespace sticky::op {
+namespace {
+
+using namespace std::chrono_literals;
+using Action = LeaseDecider::Action;
+
+LeaseSettings settings(const std::string& identity) {
+  LeaseSettings s;
+  s.ns = "kube-sticky";
+  s.name = "sticky-operator";
+  s.identity = identity;
+  s.lease_duration = 15s;
+  s.renew_deadline = 10s;
+  s.retry_period = 2s;
+  return s;
+}
+
+// What the API server would store: the written record with a new resourceVersion.
+LeaseRecord stored(LeaseRecord r, int rv) {
+  r.resource_version = std::to_string(rv);
+  return r;
+}
+
+struct Clocks {
+  SteadyTime steady{};
+  WallTime wall = *parseTime("2026-11-21T10:00:00Z");
+  void advance(std::chrono::milliseconds d) {
+    steady += d;
+    wall += d;
+  }
+};
+
+TEST_CASE("no lease: create it as holder and lead") {
+  Clocks c;
+  LeaseDecider d(settings("a"));
+  CHECK_FALSE(d.isLeader(c.steady));
+  auto plan = d.plan(std::nullopt, c.steady, c.wall);
+  CHECK((plan.action == Action::Create));
+  CHECK(plan.record.holder == "a");
+  CHECK(plan.record.lease_duration_seconds == 15);
+  CHECK(plan.record.acquire_time == "2026-11-21T10:00:00.000000Z");
+  CHECK(plan.record.renew_time == plan.record.acquire_time);
+  CHECK(plan.record.transitions == 0);
+  d.written(stored(plan.record, 1), c.steady);
+  CHECK(d.isLeader(c.steady));
+}
+
+TEST_CASE("the holder renews with the resourceVersion it read; leadership needs renewals") {
+  Clocks c;
+  LeaseDecider d(settings("a"));
+  auto create = d.plan(std::nullopt, c.steady, c.wall);
+  LeaseRecord current = stored(create.record, 1);
+  d.written(current, c.steady);
+  c.advance(2s);
+  auto renew = d.plan(current, c.steady, c.wall);
+  CHECK((renew.action == Action::Update));
+  CHECK(renew.record.resource_version == "1");
+  CHECK(renew.record.acquire_time == current.acquire_time);
+  CHECK(renew.record.renew_time == "2026-11-21T10:00:02.000000Z");
+  CHECK(renew.record.transitions == 0);
+  // Renewals keep failing (conflicts, API down): leader until renew_deadline after the last.
+  d.failed(c.steady);
+  c.advance(7s);
+  CHECK(d.isLeader(c.steady));
+  c.advance(1s);  // 10 s since the last successful write
+  CHECK_FALSE(d.isLeader(c.steady));
+}
+
+TEST_CASE("another holder's lease is respected until it stands still for leaseDuration") {
+  Clocks c;
+  LeaseDecider d(settings("b"));
+  LeaseRecord theirs;
+  theirs.holder = "a";
+  theirs.lease_duration_seconds = 15;
+  theirs.acquire_time = "2026-11-21T09:00:00.000000Z";
+  theirs.renew_time = "2026-11-21T09:59:59.000000Z";
+  theirs.transitions = 4;
+  theirs.resource_version = "10";
+  CHECK((d.plan(theirs, c.steady, c.wall).action == Action::Wait));
+  CHECK(d.observedHolder() == "a");
+  // The holder renews: the clock restarts (our clock, not their timestamps).
+  c.advance(10s);
+  theirs.renew_time = "2026-11-21T10:00:10.000000Z";
+  theirs.resource_version = "11";
+  CHECK((d.plan(theirs, c.steady, c.wall).action == Action::Wait));
+  c.advance(14s);
+  CHECK((d.plan(theirs, c.steady, c.wall).action == Action::Wait));
+  // The holder died: unchanged for 15 s -> take over.
+  c.advance(1s);
+  auto take = d.plan(theirs, c.steady, c.wall);
+  REQUIRE((take.action == Action::Update));
+  CHECK(take.record.holder == "b");
+  CHECK(take.record.transitions == 5);
+  CHECK(take.record.resource_version == "11");
+  CHECK(take.record.acquire_time == "2026-11-21T10:00:25.000000Z");
+  CHECK_FALSE(d.isLeader(c.steady));  // not before the write succeeds
+  d.written(stored(take.record, 12), c.steady);
+  CHECK(d.isLeader(c.steady));
+}
+
+TEST_CASE("a conflicting takeover does not make us leader; the winner is respected") {
+  Clocks c;
+  LeaseDecider d(settings("b"));
+  LeaseRecord expired;
+  expired.holder = "a";
+  expired.lease_duration_seconds = 15;
+  expired.renew_time = "2026-11-21T09:00:00.000000Z";
+  expired.resource_version = "5";
+  d.plan(expired, c.steady, c.wall);
+  c.advance(16s);
+  auto take = d.plan(expired, c.steady, c.wall);
+  REQUIRE((take.action == Action::Update));
+  d.failed(c.steady);  // 409: replica c got there first
+  CHECK_FALSE(d.isLeader(c.steady));
+  LeaseRecord winner = expired;
+  winner.holder = "c";
+  winner.renew_time = "2026-11-21T10:00:16.000000Z";
+  winner.transitions = 1;
+  winner.resource_version = "6";
+  c.advance(2s);
+  CHECK((d.plan(winner, c.steady, c.wall).action == Action::Wait));
+}
+
+TEST_CASE("a released lease (empty holder) is taken at once; release needs holding it") {
+  Clocks c;
+  LeaseDecider a(settings("a"));
+  CHECK_FALSE(a.releasePlan(c.wall).has_value());
+  auto create = a.plan(std::nullopt, c.steady, c.wall);
+  a.written(stored(create.record, 1), c.steady);
+  auto release = a.releasePlan(c.wall);
+  REQUIRE(release.has_value());
+  CHECK(release->holder.empty());
+  CHECK(release->lease_duration_seconds == 1);
+  CHECK(release->resource_version == "1");
+  a.written(stored(*release, 2), c.steady);
+  CHECK_FALSE(a.isLeader(c.steady));
+
+  LeaseDecider b(settings("b"));
+  auto take = b.plan(stored(*release, 2), c.steady, c.wall);
+  REQUIRE((take.action == Action::Update));
+  CHECK(take.record.holder == "b");
+  CHECK(take.record.transitions == 1);
+}
+
+TEST_CASE("LeaseRecord JSON round trip") {
+  LeaseRecord r;
+  r.holder = "a";
+  r.lease_duration_seconds = 15;
+  r.acquire_time = "2026-11-21T10:00:00.000000Z";
+  r.renew_time = "2026-11-21T10:00:02.000000Z";
+  r.transitions = 2;
+  r.resource_version = "77";
+  auto j = r.toJson("ns", "name");
+  CHECK(j["apiVersion"] == "coordination.k8s.io/v1");
+  CHECK(j["kind"] == "Lease");
+  CHECK(j["metadata"]["resourceVersion"] == "77");
+  CHECK(j["spec"]["holderIdentity"] == "a");
+  auto back = LeaseRecord::fromJson(j);
+  CHECK(back.sameSpec(r));
+  CHECK(back.resource_version == "77");
+}
+
+}  // namespace
+}  // namespace sticky::op
