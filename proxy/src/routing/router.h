@@ -83,6 +83,9 @@ class Route {
   std::span<const Endpoint> endpoints() const;
   const Endpoint* findEndpoint(EndpointId id) const;
   const Endpoint* findEndpoint(std::string_view name) const;
+  /// The name of endpoint `id`: a current one, or one that left the config while sessions still
+  /// pointed at it (for session dumps and the moved-from header). Empty if unknown.
+  std::string_view endpointName(EndpointId id) const;
 
   /// Where a request goes. `key` is the session header's value, nullopt when absent.
   RouteDecision decide(std::optional<std::string_view> key, TimePoint now) const;
