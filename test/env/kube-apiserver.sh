@@ -389,6 +389,10 @@ cmd_start() {
   fi
   cmd_ensure >/dev/null
   command -v etcd >/dev/null || install_build_deps
+  rm -rf "$dir/etcd-data" # `start` means a fresh cluster
+  # If anything below fails, stop what was started so far: a failed start leaks no process.
+  START_DIR=$dir
+  trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started"; cmd_stop "$START_DIR"; fi' EXIT
   log "creating certificates, tokens and service-account keys in $dir/pki"
   make_pki "$dir"
   start_etcd "$dir"
@@ -408,6 +412,7 @@ cmd_start() {
   if [[ -n ${STICKY_KUBE_OWNER_PID:-} ]]; then start_watchdog "$dir" "$STICKY_KUBE_OWNER_PID"; fi
   write_env "$dir"
   bootstrap_objects "$dir"
+  trap - EXIT
   log "cluster up: KUBECONFIG=$dir/kubeconfig (source $dir/env)"
   echo "$dir/env"
 }

@@ -163,13 +163,7 @@ KubeCluster::KubeCluster(std::optional<std::string> reuse_dir) {
 }
 
 KubeCluster::~KubeCluster() {
-  if (!owned_) return;
-  try {
-    Process stop({"/bin/bash", scriptPath(), "stop", dir_}, dir_ + "/stop.log");
-    stop.wait(kStopTimeout);
-  } catch (const std::exception&) {
-    // Nothing sensible to do in a destructor; the watchdog still stops the cluster.
-  }
+  if (owned_) stop();
 }
 
 std::string KubeCluster::scriptPath() const {
@@ -198,8 +192,22 @@ void KubeCluster::runScript(const std::vector<std::string>& args, const std::str
 }
 
 void KubeCluster::start() {
-  runScript({"start", dir_}, "starting etcd + kube-apiserver with " + scriptPath());
-  loadState();
+  try {
+    runScript({"start", dir_}, "starting etcd + kube-apiserver with " + scriptPath());
+    loadState();
+  } catch (...) {
+    stop();  // the destructor will not run: leak no etcd or kube-apiserver
+    throw;
+  }
+}
+
+void KubeCluster::stop() noexcept {
+  try {
+    Process stop({"/bin/bash", scriptPath(), "stop", dir_}, dir_ + "/stop.log");
+    stop.wait(kStopTimeout);
+  } catch (const std::exception&) {
+    // Nothing sensible to do; the watchdog still stops the cluster when this process exits.
+  }
 }
 
 void KubeCluster::loadState() {

@@ -92,6 +92,7 @@ class KubeCluster {
 
  private:
   void start();
+  void stop() noexcept;
   void loadState();
   std::string scriptPath() const;
   void runScript(const std::vector<std::string>& args, const std::string& what);
