@@ -55,6 +55,7 @@ run() {
     fail "$what"
     return 1
   fi
+  echo "  ok: $what"
 }
 finish() {
   if ((${#failures[@]})); then
@@ -80,17 +81,19 @@ export HELM
 
 # ----------------------------------------------------------------------------------------------
 step "1. the chart's CRD is the copy of crds/ that scripts/sync-chart-crd.sh makes"
-run "chart CRD copy is stale: run scripts/sync-chart-crd.sh" "$ROOT/scripts/sync-chart-crd.sh" --check
+run "chart CRD copy is up to date (scripts/sync-chart-crd.sh --check)" "$ROOT/scripts/sync-chart-crd.sh" --check
 for keep in true false; do
   if run "helm template of the CRD (crds.keep=$keep)" "$HELM" template t "$CHART" \
     --set crds.keep=$keep --show-only templates/crds/stickyroutes.yaml; then
     cp "$WORK/out" "$WORK/crd-$keep.yaml"
-    run "rendered CRD (crds.keep=$keep) differs from $CRD_SOURCE in content" \
+    run "rendered CRD (crds.keep=$keep) has the content of crds/$(basename "$CRD_SOURCE")" \
       "$CHECK" crd-copy "$WORK/crd-$keep.yaml" "$CRD_SOURCE" "$([[ $keep == true ]] && echo keep || echo nokeep)"
   fi
 done
 if "$HELM" template t "$CHART" --set crds.install=false | grep -q '^kind: CustomResourceDefinition'; then
   fail "crds.install=false still renders the CRD"
+else
+  echo "  ok: crds.install=false renders no CRD"
 fi
 
 # ----------------------------------------------------------------------------------------------
@@ -132,6 +135,8 @@ for case in "${bad_values[@]}"; do
   elif ! grep -qF -- "$expected" "$WORK/out"; then
     sed 's/^/    /' "$WORK/out" >&2
     fail "helm template rejected --set $set_arg without naming '$expected'"
+  else
+    echo "  ok: --set $set_arg rejected"
   fi
 done
 
@@ -296,6 +301,8 @@ done
 if ! "${kc[@]}" api-versions | grep -qx policy/v1 &&
   ! grep -q '^apiVersion: policy/v1beta1' "$WORK/server-namespaced.yaml" 2>/dev/null; then
   fail "the PodDisruptionBudget is not rendered as policy/v1beta1 for a server without policy/v1"
+else
+  echo "  ok: PodDisruptionBudget rendered in an API version the server serves"
 fi
 
 if "${kc[@]}" get crd "$CRD_NAME" >/dev/null 2>&1; then
@@ -304,20 +311,21 @@ if "${kc[@]}" get crd "$CRD_NAME" >/dev/null 2>&1; then
 fi
 
 # 5b. install/uninstall with crds.keep=false: the CRD goes with the release.
+# (Later checks need the release: stop at the first install failure.)
 run "helm install (values-namespaced.yaml)" \
-  "$HELM" install sticky-ns "$CHART" -n "$RELEASE_NS" -f "$NS_VALUES"
+  "$HELM" install sticky-ns "$CHART" -n "$RELEASE_NS" -f "$NS_VALUES" || finish
 run "CRD established after helm install" \
   "${kc[@]}" wait --for condition=established "crd/$CRD_NAME" --timeout=60s
 for ns in shop chat; do
   run "Role sticky-ns-kube-sticky-operator in $ns" "${kc[@]}" -n "$ns" get role sticky-ns-kube-sticky-operator
 done
 run "PodDisruptionBudget installed" "${kc[@]}" -n "$RELEASE_NS" get pdb sticky-ns-kube-sticky
-run "helm uninstall (values-namespaced.yaml)" "$HELM" uninstall sticky-ns -n "$RELEASE_NS"
-run "CRD deleted on uninstall with crds.keep=false" \
+run "helm uninstall (values-namespaced.yaml)" "$HELM" uninstall sticky-ns -n "$RELEASE_NS" || finish
+run "CRD deleted by helm uninstall with crds.keep=false" \
   "${kc[@]}" wait --for=delete "crd/$CRD_NAME" --timeout=60s
 
 # 5c. install/uninstall with the defaults (crds.keep=true): the CRD stays.
-run "helm install (default values)" "$HELM" install sticky "$CHART" -n "$RELEASE_NS"
+run "helm install (default values)" "$HELM" install sticky "$CHART" -n "$RELEASE_NS" || finish
 run "CRD established after helm install" \
   "${kc[@]}" wait --for condition=established "crd/$CRD_NAME" --timeout=60s
 run "ClusterRole installed" "${kc[@]}" get clusterrole sticky-kube-sticky-operator
@@ -326,12 +334,13 @@ for sample in "$ROOT"/crds/samples/*.yaml; do
   run "sample $(basename "$sample") accepted by the installed CRD" \
     "${kc[@]}" -n shop apply --dry-run=server -f "$sample"
 done
-run "helm uninstall (default values)" "$HELM" uninstall sticky -n "$RELEASE_NS"
+run "helm uninstall (default values)" "$HELM" uninstall sticky -n "$RELEASE_NS" || finish
 run "Deployment removed by helm uninstall" \
   "${kc[@]}" -n "$RELEASE_NS" wait --for=delete deployment/sticky-kube-sticky --timeout=60s
 if ! "${kc[@]}" get crd "$CRD_NAME" >/dev/null 2>&1; then
   fail "CRD deleted on uninstall although crds.keep=true"
 else
+  echo "  ok: CRD kept by helm uninstall with crds.keep=true"
   # Leave the cluster as it was.
   "${kc[@]}" delete crd "$CRD_NAME" --wait=true >/dev/null 2>&1
 fi
