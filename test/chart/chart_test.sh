@@ -5,7 +5,8 @@
 #      test/chart/values-namespaced.yaml, and assertions on what they render (check_rendered.py);
 #   3. values.schema.json and the template checks reject bad values;
 #   4. the `helm test` hook's script, run with busybox against a stand-in server for every kind
-#      of answer, and against a real sticky-proxy when STICKY_PROXY_BIN names one;
+#      of answer, and against a real sticky-proxy when STICKY_PROXY_BIN names one (which also
+#      checks that the proxy's metrics port answers /healthz and /readyz, as the probes assume);
 #   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of both renderings, then
 #      `helm install`/`helm uninstall` of both, checking crds.keep (kept, or deleted).
 #
@@ -29,12 +30,12 @@ readonly RELEASE_NS=sticky-system
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chart-test.XXXXXX")
 STARTED_CLUSTER=""
-SERVER_PID=""
+SERVER_PIDS=()
 PROXY_PID=""
 failures=()
 
 cleanup() {
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null
   [[ -n $STARTED_CLUSTER ]] && "$ROOT/test/env/kube-apiserver.sh" stop "$STARTED_CLUSTER" >/dev/null 2>&1
   rm -rf "$WORK"
@@ -142,7 +143,7 @@ done
 
 # ----------------------------------------------------------------------------------------------
 step "4. the helm test hook's script"
-# hook_command VALUES_ARGS...: writes the test Pod's command (sh -c SCRIPT sh HEADER_ARGS...) one
+# hook_command VALUES_ARGS...: writes the test Pod's command (sh -c SCRIPT sh HEADER_LINES...) one
 # argument per NUL-terminated record to $WORK/hook.cmd.
 hook_command() {
   "$HELM" template t "$CHART" --show-only templates/tests/test-request.yaml "$@" >"$WORK/hook.yaml" &&
@@ -154,50 +155,62 @@ assert command[:2] == ["sh", "-c"], command
 sys.stdout.write("".join(arg + "\0" for arg in command[1:]))
 EOF
 }
-# run_hook EXPECTED_RC URL READY_URL REQUIRE_ROUTE EXPECTED_OUTPUT: runs the extracted script
-# with busybox's sh and wget, as the test Pod does; records a failure unless it exits with
-# EXPECTED_RC and prints EXPECTED_OUTPUT (a fixed string).
+# run_hook EXPECTED_RC PORT PATH METRICS_PORT REQUIRE_ROUTE HOST EXPECTED_OUTPUT: runs the
+# extracted script with busybox's sh, nc and friends as the test Pod does, against 127.0.0.1;
+# records a failure unless it exits with EXPECTED_RC and prints EXPECTED_OUTPUT (fixed string).
 run_hook() {
-  local expected=$1 url=$2 ready=$3 require=$4 output=$5 rc=0 args=()
+  local expected=$1 port=$2 path=$3 metrics=$4 require=$5 host=$6 output=$7 rc=0 args=()
   mapfile -d '' args <"$WORK/hook.cmd"
-  URL=$url READY_URL=$ready REQUIRE_ROUTE=$require DEADLINE_SECONDS=3 \
+  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port METRICS_PORT=$metrics REQUEST_PATH=$path \
+    HOST_HEADER=$host REQUIRE_ROUTE=$require DEADLINE_SECONDS=3 \
     PATH="$WORK/busybox-bin:$PATH" busybox sh "${args[@]}" >"$WORK/hook.out" 2>&1 || rc=$?
+  local what="port $port path $path metrics '$metrics' requireRoute $require host $host"
   if [[ $rc != "$expected" ]]; then
     sed 's/^/    /' "$WORK/hook.out" >&2
-    fail "hook script exited $rc, expected $expected (URL=$url READY_URL=$ready REQUIRE_ROUTE=$require)"
+    fail "hook script exited $rc, expected $expected ($what)"
   elif ! grep -qF -- "$output" "$WORK/hook.out"; then
     sed 's/^/    /' "$WORK/hook.out" >&2
-    fail "hook script did not say '$output' (URL=$url READY_URL=$ready REQUIRE_ROUTE=$require)"
+    fail "hook script did not say '$output' ($what)"
+  else
+    echo "  ok: hook script exits $expected: $output"
   fi
 }
-# The script runs busybox applets (wget, sed, date, ...) as the busybox image provides them.
+# start_server VAR READYZ_STATUS: starts status_server.py and stores its port in VAR.
+start_server() {
+  local file="$WORK/server-$2.port"
+  python3 "$ROOT/test/chart/status_server.py" "$2" >"$file" &
+  SERVER_PIDS+=($!)
+  for _ in $(seq 50); do [[ -s $file ]] && break; sleep 0.1; done
+  printf -v "$1" '%s' "$(cat "$file")"
+}
+# The script runs busybox applets as the busybox image provides them.
 mkdir -p "$WORK/busybox-bin"
-for applet in wget sed tail date sleep timeout; do ln -s "$(command -v busybox)" "$WORK/busybox-bin/$applet"; done
+for applet in nc sed tr grep date sleep timeout; do
+  ln -s "$(command -v busybox)" "$WORK/busybox-bin/$applet"
+done
 
-python3 "$ROOT/test/chart/status_server.py" >"$WORK/server.port" &
-SERVER_PID=$!
-for _ in $(seq 50); do [[ -s $WORK/server.port ]] && break; sleep 0.1; done
-port=$(cat "$WORK/server.port")
-if [[ -z $port ]]; then
-  fail "the stand-in server did not start"
+start_server port 200
+start_server unready_port 503
+if [[ -z $port || -z $unready_port ]]; then
+  fail "the stand-in servers did not start"
+elif ! hook_command; then
+  fail "cannot extract the hook script"
 else
-  base="http://127.0.0.1:$port"
-  if hook_command; then
-    # 2xx passes; the proxy's 404 passes by default, but not with requireRoute.
-    run_hook 0 "$base/ok" "$base/ok" false "PASS: $base/ok answered 200"
-    run_hook 0 "$base/no-route" "" false "PASS: $base/no-route answered 404"
-    run_hook 1 "$base/no-route" "" true "did not answer 2xx (test.requireRoute) within 3s; last status '404'"
-    # 503 (no config yet) and no listener fail at the deadline; /readyz must be 200 first.
-    run_hook 1 "$base/not-ready" "" false "did not answer 2xx or 404 within 3s; last status '503'"
-    run_hook 1 "http://127.0.0.1:1/" "" false "did not answer 2xx or 404 within 3s; last status ''"
-    run_hook 1 "$base/ok" "$base/not-ready" false "FAIL: $base/not-ready did not answer 200"
-    run_hook 1 "$base/need-headers" "" true "last status '404'"
-  else
-    fail "cannot extract the hook script"
-  fi
-  if hook_command --set test.request.host=chat.example.com --set test.request.headers.client-id=42; then
-    # test.request.host and test.request.headers are sent.
-    run_hook 0 "$base/need-headers" "" true "PASS: $base/need-headers answered 200"
+  # 2xx passes; the proxy's 404 "no route" passes by default, but not with requireRoute; a 404
+  # that is not the proxy's fails.
+  run_hook 0 "$port" /ok "$port" false h "PASS: http://127.0.0.1:$port/ok (Host: h) answered 200"
+  run_hook 0 "$port" /no-route "" false h "answered the proxy's 404"
+  run_hook 1 "$port" /no-route "" true h "did not answer 2xx (test.requireRoute) within 3s; last status '404'"
+  run_hook 1 "$port" /other-404 "" false h "within 3s; last status '404'"
+  # 503 (no config yet) and no listener fail at the deadline; /readyz must be 200 first.
+  run_hook 1 "$port" /not-ready "" false h "within 3s; last status '503'"
+  run_hook 1 1 / "" false h "within 3s; last status ''"
+  run_hook 1 "$unready_port" /ok "$unready_port" false h \
+    "FAIL: http://127.0.0.1:$unready_port/readyz did not answer 200"
+  # Without the headers the route does not match.
+  run_hook 1 "$port" /need-headers "" true chat.example.com "last status '404'"
+  if hook_command --set test.request.headers.client-id=42; then
+    run_hook 0 "$port" /need-headers "" true chat.example.com "answered 200"
   else
     fail "cannot extract the hook script (with request headers)"
   fi
@@ -231,13 +244,13 @@ print(*[s.getsockname()[1] for s in socks])')
     sed 's/^/    /' "$WORK/proxy.log" >&2
     fail "sticky-proxy's metrics listener does not answer GET /healthz with 200 (got '$healthz'); the chart's liveness probe needs it"
   else
-    run_hook 1 "http://127.0.0.1:$listen_port/" "http://127.0.0.1:$metrics_port/readyz" false \
+    echo "  ok: sticky-proxy answers GET /healthz on the metrics port"
+    run_hook 1 "$listen_port" / "$metrics_port" false localhost \
       "FAIL: http://127.0.0.1:$metrics_port/readyz did not answer 200"
     if run "pushing a config without routes over the admin socket" \
       curl -sf --unix-socket "$socket_path" -X PUT -H 'Content-Type: application/json' \
       --data '{"version": 1, "routes": []}' http://admin/v1/config; then
-      run_hook 0 "http://127.0.0.1:$listen_port/" "http://127.0.0.1:$metrics_port/readyz" false \
-        "PASS: http://127.0.0.1:$listen_port/ answered 404"
+      run_hook 0 "$listen_port" / "$metrics_port" false localhost "answered the proxy's 404"
     fi
   fi
   kill "$PROXY_PID" 2>/dev/null
