@@ -139,7 +139,8 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now) {
     r.requests = rs.requests.load(std::memory_order_relaxed);
     r.placements = rs.placements.load(std::memory_order_relaxed);
     r.moves = rs.moves.load(std::memory_order_relaxed);
-    r.evictions = counters.evictions;
+    // The table counts LRU evictions; admin evictions are counted by the admin server.
+    r.evictions = counters.evictions + rs.admin_evictions.load(std::memory_order_relaxed);
     r.expirations = counters.expirations;
     for (const Endpoint& ep : route.endpoints()) {
       admin::EndpointStatsView e;
@@ -290,8 +291,9 @@ HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_vie
     dump.route = route->config().name;
     dump.total = table.size();
     for (SessionEntry& entry : table.dump(limit, SteadyClock::now())) {
-      const Endpoint* ep = route->findEndpoint(entry.endpoint);
-      dump.sessions.push_back({std::move(entry.key), ep ? ep->config().name : "(removed)",
+      std::string_view name = route->endpointName(entry.endpoint);
+      dump.sessions.push_back({std::move(entry.key),
+                               name.empty() ? std::string("(unknown)") : std::string(name),
                                static_cast<uint64_t>(entry.idle.count())});
     }
     return jsonResponse(http::status::ok, admin::toJson(dump));

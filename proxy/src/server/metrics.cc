@@ -175,8 +175,10 @@ void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
            "Sessions moved (or rejected) because their endpoint was gone or down.",
            [](const Route& r) { return load(r.stats().moves); });
   perRoute(x, router, "sticky_evictions_total", "counter",
-           "Sessions evicted to stay under maxSessions or by the admin API.",
-           [](const Route& r) { return r.table().counters().evictions; });
+           "Sessions evicted to stay under maxSessions or by the admin API.", [](const Route& r) {
+             // The table counts LRU evictions; admin evictions are counted by the admin server.
+             return r.table().counters().evictions + load(r.stats().admin_evictions);
+           });
   perRoute(x, router, "sticky_admin_evictions_total", "counter",
            "Sessions evicted through the admin API.",
            [](const Route& r) { return load(r.stats().admin_evictions); });

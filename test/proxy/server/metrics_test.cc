@@ -159,6 +159,8 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   samples = parseExposition(renderMetrics(&router, stats, now));
   CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "0");
   CHECK(samples.at(R"(sticky_admin_evictions_total{route="shop/chat"})") == "2");
+  CHECK(samples.at(R"(sticky_evictions_total{route="shop/chat"})") == "2");
+  CHECK(samples.at(R"(sticky_evictions_total{route="shop/api"})") == "0");
 }
 
 TEST_CASE("label values are escaped") {
