@@ -139,6 +139,10 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
 
 Watcher::Watcher(std::shared_ptr<KubeClient> client, WatcherOptions options, WatchSink sink)
     : client_(std::move(client)), options_(std::move(options)), sink_(std::move(sink)) {
+  if (!options_.initial_resource_version.empty()) {
+    state_.phase = WatchPhase::Watching;
+    state_.resource_version = options_.initial_resource_version;
+  }
   if (!options_.random) {
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
     options_.random = [engine] {

@@ -109,6 +109,9 @@ struct WatcherOptions {
   std::string path;  ///< collection path, e.g. "/api/v1/namespaces/shop/pods"
   std::string label_selector;
   int watch_timeout_seconds = 300;
+  /// Non-empty: start by watching from this resourceVersion instead of listing first (resume
+  /// after a handover; tests use it to provoke 410 Gone). A 410 still leads to a full list.
+  std::string initial_resource_version;
   BackoffPolicy backoff;
   /// Returns values in [0, 1); default: a seeded std::mt19937.
   std::function<double()> random;
