@@ -17,11 +17,7 @@
 #include <set>
 #include <utility>
 
-// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
 #include <yaml-cpp/yaml.h>
-#pragma GCC diagnostic pop
 #include <nlohmann/json.hpp>
 
 namespace sticky::proxy {
@@ -655,7 +651,8 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
     case YAML::NodeType::Sequence: {
       json arr = json::array();
       size_t i = 0;
-      for (const YAML::Node& item : node) {
+      for (const auto& entry : node) {
+        const YAML::Node item = entry;
         arr.push_back(yamlToJson(item, path + "[" + std::to_string(i) + "]", errors));
         ++i;
       }
@@ -663,21 +660,23 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
     }
     case YAML::NodeType::Map: {
       json obj = json::object();
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node& k = it->first;
+      for (const auto& entry : node) {
+        // Copies: the iterator's pair is a temporary, references into it would dangle.
+        const YAML::Node k = entry.first;
+        const YAML::Node v = entry.second;
         if (!k.IsScalar()) {
           errors.push_back({path, "a field name must be a plain string (at " + yamlWhere(k.Mark()) +
                                       "); fix the YAML there"});
           continue;
         }
-        const std::string& key = k.Scalar();
+        const std::string key = k.Scalar();
         std::string child = path.empty() ? key : path + "." + key;
         if (obj.contains(key)) {
           errors.push_back(
               {child, "duplicate field (at " + yamlWhere(k.Mark()) + "); set it once"});
           continue;
         }
-        obj[key] = yamlToJson(it->second, child, errors);
+        obj[key] = yamlToJson(v, child, errors);
       }
       return obj;
     }
