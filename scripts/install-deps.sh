@@ -8,7 +8,7 @@ packages=(
   libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev doctest-dev
   etcd-server golang-1.19-go rsync golang-github-modern-go-reflect2-dev
   clang-14 libclang-rt-14-dev clang-format
-  haproxy nginx-light wrk npm unzip
+  haproxy nginx-light wrk npm unzip busybox python3-yaml
 )
 
 missing=()
