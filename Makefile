@@ -37,6 +37,16 @@ demo: build
 demo-down:
 	@scripts/demo.sh down
 
+# Benchmarks against HAProxy's stick table on this machine (docs/performance.md): release build,
+# then throughput/latency, memory per session at 1M sessions, config apply under load.
+# `make bench QUICK=1` for short smoke runs; results are kept in build/release/bench/.
+bench:
+	@cmake --preset release -G Ninja >/dev/null
+	@cmake --build build/release --target sticky-proxy -j $(JOBS)
+	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/run.sh $(if $(QUICK),--quick) --out build/release/bench
+	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/table_fill.sh $(if $(QUICK),--quick) --out build/release/bench
+	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/config_push.sh $(if $(QUICK),--quick) --out build/release/bench
+
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
