@@ -197,7 +197,11 @@ int run(const Flags& flags) {
     std::fprintf(stderr, "sticky-operator: %s\n", cluster.error().message.c_str());
     return 1;
   }
-  auto client = kube::KubeClient::create(*cluster);
+  kube::KubeClientOptions client_options;
+  // Bounded so a lease renewal or status write cannot hang past the leader's renew deadline,
+  // and SIGTERM is honoured well within a pod's grace period.
+  client_options.request_timeout = std::chrono::seconds(10);
+  auto client = kube::KubeClient::create(*cluster, client_options);
   if (!client) {
     std::fprintf(stderr, "sticky-operator: %s\n", client.error().message.c_str());
     return 1;

@@ -1,0 +1,743 @@
+// sticky-operator end to end: a real kube-apiserver + etcd, the real sticky-proxy, real
+// sticky-test-backend processes standing in for pods on 127.x.y.z loopback addresses, and the real
+// sticky-operator binary. Each test case works in its own namespace with its own proxy and
+// operator (the operator watches only that namespace).
+//
+// Two figures are measured and printed (never asserted): the time from `kubectl apply` of a
+// route to the first sticky request it serves, and the time from a pod's (forced) deletion to
+// the moment no new request reaches it.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "admin_client/admin_client.h"
+#include "fakes/http_client.h"
+#include "fakes/kube_cluster.h"
+#include "fakes/process.h"
+
+namespace sticky::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const std::string kCrdPath =
+    std::string(STICKY_SOURCE_DIR) + "/crds/stickyroutes.kubesticky.io.yaml";
+constexpr auto kDeadline = 60s;  // generous: the machine is shared and slow at times
+
+double millisSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+KubeCluster& clusterWithCrd() {
+  KubeCluster& kube = KubeCluster::shared();
+  static bool applied = false;
+  if (!applied) {
+    kube.kubectlOrThrow({"apply", "-f", kCrdPath});
+    bool served = waitFor(
+        [&] {
+          return kube.kubectl({"wait", "--for=condition=Established", "--timeout=5s",
+                               "crd/stickyroutes.kubesticky.io"})
+                     .ok() &&
+                 kube.kubectl({"get", "sr", "-A"}).ok();
+        },
+        kDeadline, 200ms);
+    REQUIRE_MESSAGE(served, "the StickyRoute CRD is not served");
+    applied = true;
+  }
+  return kube;
+}
+
+// A distinct loopback address for every pod of this process; the second octet comes from the
+// pid so test processes running side by side do not share addresses.
+std::string nextPodIp() {
+  static std::atomic<int> next{0};
+  int n = next++;
+  int second = static_cast<int>(getpid() % 200) + 20;
+  return "127." + std::to_string(second) + "." + std::to_string(n / 200) + "." +
+         std::to_string(n % 200 + 2);
+}
+
+std::string uniqueNamespace(const std::string& base) {
+  return base + "-" + std::to_string(getpid());
+}
+
+struct BackendProcess {
+  std::string name;
+  std::string ip;
+  int port = 0;
+  std::unique_ptr<Process> process;
+};
+
+class ProxyProcess {
+ public:
+  explicit ProxyProcess(const TempDir& dir, const std::string& id)
+      : socket_(dir.file(id + "-admin.sock")), log_(dir.file(id + ".log")), port_(freePort()) {
+    start();
+  }
+
+  void start() {
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
+                                 "--admin-socket", socket_, "--workers", "1"},
+        log_);
+    proxy::AdminClient admin(socket_, 1s);
+    bool up = waitFor([&] { return admin.healthy(); }, kDeadline, 20ms);
+    REQUIRE_MESSAGE(up, "sticky-proxy did not come up: " << process_->log());
+  }
+  void kill() {
+    process_->signal(SIGKILL);
+    process_->wait(10s);
+  }
+
+  const std::string& socket() const { return socket_; }
+  int port() const { return port_; }
+  proxy::AdminClient admin() const { return proxy::AdminClient(socket_, 2s); }
+  std::string log() const { return process_->log(); }
+
+ private:
+  std::string socket_;
+  std::string log_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+class OperatorProcess {
+ public:
+  OperatorProcess(const KubeCluster& kube, const TempDir& dir, const std::string& id,
+                  const std::string& ns, const std::string& admin_socket,
+                  std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {STICKY_OPERATOR_BIN,
+                                     "--kubeconfig",
+                                     kube.kubeconfigPath(),
+                                     "--admin-socket",
+                                     admin_socket,
+                                     "--namespaces",
+                                     ns,
+                                     "--identity",
+                                     id,
+                                     "--proxy-poll",
+                                     "500ms",
+                                     "--status-interval",
+                                     "1s",
+                                     "--log-level",
+                                     "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Process>(argv, dir.file(id + ".log"));
+  }
+
+  Process& process() { return *process_; }
+  std::string log() const { return process_->log(); }
+  size_t count(const std::string& needle) const {
+    std::string text = log();
+    size_t n = 0;
+    for (size_t pos = text.find(needle); pos != std::string::npos;
+         pos = text.find(needle, pos + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+};
+
+std::string routeYaml(const std::string& name, const std::string& app,
+                      const std::string& extra_spec = "", const std::string& port = "http") {
+  return "apiVersion: kubesticky.io/v1alpha1\n"
+         "kind: StickyRoute\n"
+         "metadata:\n"
+         "  name: " +
+         name +
+         "\n"
+         "spec:\n"
+         "  selector:\n"
+         "    matchLabels:\n"
+         "      app: " +
+         app +
+         "\n"
+         "  port: " +
+         port +
+         "\n"
+         "  header: client-id\n" +
+         extra_spec;
+}
+
+// One test's world: a namespace, a proxy, an operator, and backends standing in for pods.
+class Stack {
+ public:
+  explicit Stack(const std::string& ns_base, bool start_operator = true)
+      : kube_(clusterWithCrd()), ns_(uniqueNamespace(ns_base)), proxy_(dir_, "proxy") {
+    kube_.createNamespace(ns_);
+    if (start_operator) startOperator();
+  }
+  void startOperator() {
+    op_ = std::make_unique<OperatorProcess>(kube_, dir_, "operator", ns_, proxy_.socket());
+  }
+
+  KubeCluster& kube() { return kube_; }
+  const std::string& ns() const { return ns_; }
+  const TempDir& dir() const { return dir_; }
+  ProxyProcess& proxy() { return proxy_; }
+  OperatorProcess& op() { return *op_; }
+
+  /// Starts a backend on a fresh loopback address and creates a Ready pod pointing at it, with
+  /// the container port named "http".
+  const BackendProcess& addPod(const std::string& name, const std::string& app = "chat") {
+    BackendProcess b;
+    b.name = name;
+    b.ip = nextPodIp();
+    b.port = freePort();
+    b.process = std::make_unique<Process>(
+        std::vector<std::string>{STICKY_TEST_BACKEND_BIN, "--listen",
+                                 b.ip + ":" + std::to_string(b.port), "--name", name},
+        dir_.file("backend-" + name + ".log"));
+    HttpClient probe(b.ip, static_cast<uint16_t>(b.port), 1s);
+    bool up = waitFor([&] { return probe.get("/").status == 200; }, kDeadline, 20ms);
+    REQUIRE_MESSAGE(up, "backend " << name << " did not come up: " << b.process->log());
+    kube_.createReadyPod(ns_, name, {{"app", app}}, b.ip, {{"http", b.port}});
+    backends_[name] = std::move(b);
+    return backends_[name];
+  }
+
+  void applyRoute(const std::string& yaml) { kube_.applyYaml(yaml, ns_); }
+
+  HttpResponse send(const std::string& key, const std::string& host = "") {
+    Headers headers;
+    if (!key.empty()) headers.push_back({"client-id", key});
+    if (!host.empty()) headers.push_back({"host", host});
+    return client_.get("/", headers);
+  }
+  /// The pod that answered `key` ("" if no backend answered).
+  std::string podFor(const std::string& key, const std::string& host = "") {
+    HttpResponse r = send(key, host);
+    return r.status == 200 ? r.header("x-backend") : std::string();
+  }
+
+  json route(const std::string& name) {
+    return json::parse(kube_.kubectlOrThrow({"get", "sr", name, "-n", ns_, "-o", "json"}));
+  }
+  static std::string condition(const json& route, const std::string& type,
+                               const std::string& field = "status") {
+    if (!route.contains("status") || !route["status"].contains("conditions")) return "";
+    for (const auto& c : route["status"]["conditions"]) {
+      if (c.value("type", "") == type) return c.value(field, "");
+    }
+    return "";
+  }
+  /// Waits until `predicate(route)` holds; fails the test with the route's last status if not.
+  void waitForRoute(const std::string& name, const std::function<bool(const json&)>& predicate,
+                    const std::string& what) {
+    json last;
+    bool ok = waitFor(
+        [&] {
+          last = route(name);
+          return predicate(last);
+        },
+        kDeadline, 100ms);
+    REQUIRE_MESSAGE(ok, what << "; status: " << last.value("status", json()).dump()
+                             << "\noperator log tail:\n"
+                             << tail(op_ ? op_->log() : ""));
+  }
+
+  /// Endpoints of `route` in the proxy, by name -> state.
+  std::map<std::string, std::string> proxyEndpoints(const std::string& route_name) {
+    std::map<std::string, std::string> out;
+    auto stats = proxy_.admin().stats();
+    if (!stats) return out;
+    const auto* r = stats->findRoute(ns_ + "/" + route_name);
+    if (!r) return out;
+    for (const auto& e : r->endpoints) out[e.name] = std::string(proxy::toString(e.state));
+    return out;
+  }
+  void waitForProxyEndpoints(const std::string& route_name,
+                             const std::map<std::string, std::string>& want) {
+    bool ok = waitFor([&] { return proxyEndpoints(route_name) == want; }, kDeadline, 50ms);
+    REQUIRE_MESSAGE(ok, "proxy endpoints of " << route_name << " never became the expected "
+                                              << want.size() << "; operator log tail:\n"
+                                              << tail(op_ ? op_->log() : ""));
+  }
+
+  static std::string tail(const std::string& text, size_t lines = 30) {
+    size_t pos = text.size();
+    for (size_t i = 0; i < lines && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
+    return pos == std::string::npos ? text : text.substr(pos);
+  }
+
+ private:
+  KubeCluster& kube_;
+  std::string ns_;
+  TempDir dir_;
+  ProxyProcess proxy_;
+  std::unique_ptr<OperatorProcess> op_;
+  std::map<std::string, BackendProcess> backends_;
+  HttpClient client_{"127.0.0.1", static_cast<uint16_t>(proxy_.port()), 5s};
+};
+
+std::vector<std::string> keys(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+// Pins every key (first request) and returns key -> pod.
+std::map<std::string, std::string> pin(Stack& s, const std::vector<std::string>& ks,
+                                       const std::string& host = "") {
+  std::map<std::string, std::string> out;
+  for (const auto& k : ks) {
+    std::string pod = s.podFor(k, host);
+    REQUIRE_MESSAGE(!pod.empty(), "no backend answered key " << k);
+    out[k] = pod;
+  }
+  return out;
+}
+
+void expectSticky(Stack& s, const std::map<std::string, std::string>& pinned,
+                  const std::string& host = "") {
+  for (const auto& [k, pod] : pinned) CHECK_MESSAGE(s.podFor(k, host) == pod, "key " << k);
+}
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------------
+
+TEST_CASE("operator: a route over ready pods serves sticky sessions; status and kubectl agree") {
+  Stack s("op-basic");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.addPod("chat-2");
+
+  auto applied_at = Clock::now();
+  s.applyRoute(routeYaml("chat", "chat"));
+  // The first request carrying the header that a pod answers: the route is live and the key
+  // is now pinned.
+  std::string first;
+  bool served = waitFor([&] { return !(first = s.podFor("first-key")).empty(); }, kDeadline, 5ms);
+  double apply_to_first_ms = millisSince(applied_at);
+  REQUIRE_MESSAGE(served, "the route never served; operator log:\n" << Stack::tail(s.op().log()));
+  CHECK(s.podFor("first-key") == first);
+  std::printf(
+      "MEASURE apply_to_first_sticky_request_ms=%.0f (kubectl apply of a StickyRoute to "
+      "the first request answered by a pod, incl. the kubectl process)\n",
+      apply_to_first_ms);
+  MESSAGE("kubectl apply -> first sticky request: " << apply_to_first_ms << " ms");
+
+  auto pinned = pin(s, keys("k", 30));
+  std::set<std::string> used;
+  for (const auto& [k, pod] : pinned) used.insert(pod);
+  CHECK(used.size() == 3);  // LeastSessions spreads new keys over every pod
+  for (int round = 0; round < 3; ++round) expectSticky(s, pinned);
+
+  // Status: accepted, ready, three active endpoints, 31 live sessions (counters follow within
+  // the status interval).
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return Stack::condition(r, "Accepted") == "True" &&
+               Stack::condition(r, "Ready") == "True" &&
+               r["status"].value("readyEndpoints", -1) == 3 &&
+               r["status"].value("drainingEndpoints", -1) == 0 &&
+               r["status"].value("sessions", -1) == 31 &&
+               r["status"].value("observedGeneration", -1) == r["metadata"]["generation"];
+      },
+      "route chat never became Ready with 3 endpoints and 31 sessions");
+  json r = s.route("chat");
+  CHECK(Stack::condition(r, "Accepted", "reason") == "Accepted");
+  CHECK(Stack::condition(r, "Ready", "reason") == "Ready");
+  REQUIRE(r["status"]["endpoints"].size() == 3);
+  uint64_t per_endpoint_total = 0;
+  for (const auto& e : r["status"]["endpoints"]) {
+    CHECK(e["state"] == "Active");
+    CHECK(e["ip"].get<std::string>().rfind("127.", 0) == 0);
+    per_endpoint_total += e.value("sessions", 0);
+  }
+  CHECK(per_endpoint_total == 31);
+
+  // kubectl get stickyroutes: HEADER TTL ENDPOINTS SESSIONS READY AGE with the true values.
+  std::string table = s.kube().kubectlOrThrow({"get", "stickyroutes", "-n", s.ns()});
+  auto lines = words(table.substr(0, table.find('\n')));
+  CHECK(lines ==
+        std::vector<std::string>{"NAME", "HEADER", "TTL", "ENDPOINTS", "SESSIONS", "READY", "AGE"});
+  auto row = words(table.substr(table.find('\n') + 1));
+  REQUIRE(row.size() == 7);
+  CHECK(row[0] == "chat");
+  CHECK(row[1] == "client-id");
+  CHECK(row[2] == "30m");
+  CHECK(row[3] == "3");
+  CHECK(row[4] == "31");
+  CHECK(row[5] == "True");
+
+  // Events: Normal Accepted and Ready.
+  std::string events = s.kube().kubectlOrThrow(
+      {"get", "events", "-n", s.ns(), "--field-selector", "involvedObject.name=chat", "-o",
+       "jsonpath={range .items[*]}{.type}/{.reason}{\"\\n\"}{end}"});
+  CHECK(events.find("Normal/Accepted") != std::string::npos);
+  CHECK(events.find("Normal/Ready") != std::string::npos);
+}
+
+TEST_CASE("operator: a force-deleted pod's sessions move, announced in both headers") {
+  Stack s("op-delete");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("k", 20));
+  std::vector<std::string> on_victim;
+  for (const auto& [k, pod] : pinned) {
+    if (pod == "chat-1") on_victim.push_back(k);
+  }
+  REQUIRE(!on_victim.empty());
+
+  // The backend keeps running: only the operator's config change can stop traffic to it.
+  auto deleted_at = Clock::now();
+  s.kube().deletePod(s.ns(), "chat-1", /*force=*/true);
+  size_t i = 0;
+  HttpResponse moved;
+  bool gone = waitFor(
+      [&] {
+        moved = s.send(on_victim[i++ % on_victim.size()]);
+        return moved.status == 200 && moved.header("x-backend") != "chat-1";
+      },
+      kDeadline, 1ms);
+  double delete_to_gone_ms = millisSince(deleted_at);
+  REQUIRE_MESSAGE(gone, "requests kept reaching the deleted pod");
+  std::printf(
+      "MEASURE pod_delete_to_no_new_request_ms=%.0f (kubectl delete --force of a pod to "
+      "the first request of its sessions answered elsewhere, incl. the kubectl "
+      "process)\n",
+      delete_to_gone_ms);
+  MESSAGE("pod deletion -> no new request reaches it: " << delete_to_gone_ms << " ms");
+
+  // The first request of a moved session tells both sides.
+  CHECK(moved.header("x-backend") == "chat-0");
+  CHECK(moved.json()["headers"].value("x-sticky-moved-from", "") == "chat-1");
+  CHECK(moved.header("x-sticky-session-moved") != "");
+  // From then on nothing reaches chat-1, and the moved sessions are sticky on their new pod.
+  for (const auto& k : on_victim) CHECK(s.podFor(k) == "chat-0");
+  for (const auto& k : on_victim) {
+    HttpResponse again = s.send(k);
+    CHECK(again.header("x-backend") == "chat-0");
+    CHECK_FALSE(again.has("x-sticky-session-moved"));
+  }
+  for (const auto& [k, pod] : pinned) {
+    if (pod == "chat-0") CHECK(s.podFor(k) == "chat-0");
+  }
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return r.contains("status") && r["status"].value("readyEndpoints", -1) == 1 &&
+               r["status"]["endpoints"].size() == 1;
+      },
+      "status still lists the deleted pod");
+}
+
+TEST_CASE("operator: adding pods moves no existing session; new keys ramp onto the new pods") {
+  Stack s("op-scale");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("old", 40));
+
+  s.addPod("chat-2");
+  s.addPod("chat-3");
+  s.waitForProxyEndpoints(
+      "chat",
+      {{"chat-0", "Active"}, {"chat-1", "Active"}, {"chat-2", "Active"}, {"chat-3", "Active"}});
+  expectSticky(s, pinned);
+  // LeastSessions: the empty new pods take the new keys first.
+  auto fresh = pin(s, keys("new", 20));
+  for (const auto& [k, pod] : fresh) CHECK_MESSAGE((pod == "chat-2" || pod == "chat-3"), k);
+  expectSticky(s, pinned);
+  expectSticky(s, fresh);
+}
+
+TEST_CASE("operator: a terminating pod drains: its sessions stay, no new session lands on it") {
+  Stack s("op-drain");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("k", 20));
+
+  // No kubelet confirms the deletion: the pod stays Terminating (deletionTimestamp set).
+  s.kube().deletePod(s.ns(), "chat-1", /*force=*/false);
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Draining"}});
+  expectSticky(s, pinned);
+  auto fresh = pin(s, keys("new", 20));
+  for (const auto& [k, pod] : fresh) CHECK_MESSAGE(pod == "chat-0", k);
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        if (!r.contains("status") || r["status"].value("drainingEndpoints", -1) != 1) return false;
+        for (const auto& e : r["status"]["endpoints"]) {
+          if (e["pod"] == "chat-1") return e["state"] == "Draining";
+        }
+        return false;
+      },
+      "status never showed chat-1 Draining");
+  CHECK(s.route("chat")["status"].value("readyEndpoints", -1) == 1);
+
+  // A pod turning NotReady while running drains the same way; Ready again makes it Active.
+  s.kube().setPodReady(s.ns(), "chat-0", false);
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Draining"}, {"chat-1", "Draining"}});
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return Stack::condition(r, "Ready") == "False" &&
+               Stack::condition(r, "Ready", "reason") == "NoActiveEndpoints";
+      },
+      "Ready never went False with NoActiveEndpoints");
+  expectSticky(s, pinned);
+  s.kube().setPodReady(s.ns(), "chat-0", true);
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Draining"}});
+}
+
+TEST_CASE("operator: invalid routes report Accepted=False with a reason; others keep serving") {
+  Stack s("op-invalid");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("good", "chat", "  match:\n    hosts: [good.example]\n"));
+  s.waitForProxyEndpoints("good", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("k", 10), "good.example");
+
+  // A selector the CRD schema lets through but Kubernetes would not: a bad label key.
+  s.applyRoute(
+      "apiVersion: kubesticky.io/v1alpha1\nkind: StickyRoute\nmetadata:\n  name: bad\n"
+      "spec:\n  selector:\n    matchLabels:\n      \"not a key\": x\n  port: http\n"
+      "  header: client-id\n  match:\n    hosts: [bad.example]\n");
+  s.waitForRoute(
+      "bad",
+      [](const json& r) {
+        return Stack::condition(r, "Accepted") == "False" &&
+               Stack::condition(r, "Accepted", "reason") == "InvalidSelector" &&
+               Stack::condition(r, "Ready") == "False";
+      },
+      "route bad never became Accepted=False/InvalidSelector");
+  CHECK(Stack::condition(s.route("bad"), "Accepted", "message").find("not a key") !=
+        std::string::npos);
+  bool warned = waitFor(
+      [&] {
+        return s.kube()
+                   .kubectlOrThrow({"get", "events", "-n", s.ns(), "--field-selector",
+                                    "involvedObject.name=bad,type=Warning,reason=InvalidSelector",
+                                    "-o", "name"})
+                   .size() > 0;
+      },
+      kDeadline, 200ms);
+  CHECK_MESSAGE(warned, "no Warning event InvalidSelector for route bad");
+  CHECK(s.send("x", "bad.example").status == 404);  // never valid: not served
+  expectSticky(s, pinned, "good.example");
+
+  // A route claiming the same hosts later: ConflictingMatch, the older keeps them.
+  s.applyRoute(routeYaml("copycat", "chat", "  match:\n    hosts: [good.example]\n"));
+  s.waitForRoute(
+      "copycat",
+      [](const json& r) { return Stack::condition(r, "Accepted", "reason") == "ConflictingMatch"; },
+      "route copycat never became ConflictingMatch");
+  CHECK(Stack::condition(s.route("copycat"), "Accepted", "message").find("good") !=
+        std::string::npos);
+  expectSticky(s, pinned, "good.example");
+
+  // Breaking a served route keeps its last good spec serving: a port name no pod has.
+  s.applyRoute(routeYaml("good", "chat", "  match:\n    hosts: [good.example]\n", "grpc"));
+  s.waitForRoute(
+      "good",
+      [](const json& r) {
+        return Stack::condition(r, "Accepted", "reason") == "PortNotFound" &&
+               Stack::condition(r, "Ready", "reason") == "NotAccepted" &&
+               r["status"].value("observedGeneration", -1) == 2;
+      },
+      "route good never became PortNotFound");
+  expectSticky(s, pinned, "good.example");
+  // Pods still come and go for the last good spec.
+  s.addPod("chat-2");
+  s.waitForProxyEndpoints("good",
+                          {{"chat-0", "Active"}, {"chat-1", "Active"}, {"chat-2", "Active"}});
+  // Fixed again: accepted, generation 3.
+  s.applyRoute(routeYaml("good", "chat", "  match:\n    hosts: [good.example]\n"));
+  s.waitForRoute(
+      "good",
+      [](const json& r) {
+        return Stack::condition(r, "Accepted") == "True" &&
+               Stack::condition(r, "Ready") == "True" &&
+               r["status"].value("observedGeneration", -1) == 3;
+      },
+      "route good never recovered");
+  expectSticky(s, pinned, "good.example");
+}
+
+TEST_CASE("operator: the API server restarts; the operator resumes and nothing is lost") {
+  Stack s("op-apirestart");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("k", 20));
+
+  s.kube().restartApiServer();
+  // Sessions kept serving all along; the proxy config is unchanged.
+  expectSticky(s, pinned);
+  CHECK(s.proxyEndpoints("chat") ==
+        std::map<std::string, std::string>{{"chat-0", "Active"}, {"chat-1", "Active"}});
+
+  // Changes after the restart arrive through re-established watches.
+  s.addPod("chat-2");
+  s.kube().deletePod(s.ns(), "chat-0", /*force=*/true);
+  s.waitForProxyEndpoints("chat", {{"chat-1", "Active"}, {"chat-2", "Active"}});
+  for (const auto& [k, pod] : pinned) {
+    if (pod == "chat-1") CHECK(s.podFor(k) == "chat-1");
+  }
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return Stack::condition(r, "Ready") == "True" &&
+               r["status"].value("readyEndpoints", -1) == 2 &&
+               r["status"]["endpoints"][0]["pod"] == "chat-1" &&
+               r["status"]["endpoints"][1]["pod"] == "chat-2";
+      },
+      "status did not follow the changes made after the API server restart");
+  CHECK(s.op().process().running());
+}
+
+TEST_CASE("operator: a restarted proxy gets its config pushed again within seconds") {
+  Stack s("op-proxyrestart");
+  s.addPod("chat-0");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}});
+  REQUIRE(s.podFor("k") == "chat-0");
+
+  s.proxy().kill();
+  s.waitForRoute(
+      "chat",
+      [](const json& r) { return Stack::condition(r, "Ready", "reason") == "ProxyUnavailable"; },
+      "Ready never reported the proxy down");
+  auto restarted_at = Clock::now();
+  s.proxy().start();
+  bool back = waitFor([&] { return s.podFor("k") == "chat-0"; }, kDeadline, 10ms);
+  double repush_ms = millisSince(restarted_at);
+  REQUIRE_MESSAGE(back, "the restarted proxy never got its config; operator log:\n"
+                            << Stack::tail(s.op().log()));
+  std::printf("MEASURE proxy_restart_to_config_repushed_ms=%.0f\n", repush_ms);
+  // The first push (fresh proxy) and the one after the restart.
+  CHECK(s.op().count("why=\"proxy has no config\"") >= 2);
+  s.waitForRoute(
+      "chat", [](const json& r) { return Stack::condition(r, "Ready") == "True"; },
+      "Ready never came back after the proxy restart");
+}
+
+TEST_CASE("operator: SIGTERM stops the operator cleanly") {
+  Stack s("op-sigterm");
+  s.applyRoute(routeYaml("chat", "chat"));
+  bool pushed = waitFor([&] { return s.op().count("config pushed") >= 1; }, kDeadline, 50ms);
+  REQUIRE(pushed);
+  s.op().process().signal(SIGTERM);
+  CHECK(s.op().process().wait(20s) == 0);
+  CHECK(s.op().count("operator stopped") == 1);
+}
+
+TEST_CASE("operator: two replicas, one leader writes status; a killed leader is replaced") {
+  KubeCluster& kube = clusterWithCrd();
+  Stack s("op-leader", /*start_operator=*/false);
+  TempDir dir;
+  ProxyProcess proxy_b(dir, "proxy-b");
+  std::vector<std::string> election = {"--leader-elect",
+                                       "--lease-namespace",
+                                       s.ns(),
+                                       "--lease-name",
+                                       "sticky-operator",
+                                       "--lease-duration",
+                                       "4s",
+                                       "--renew-deadline",
+                                       "3s",
+                                       "--retry-period",
+                                       "500ms"};
+  auto op_a = std::make_unique<OperatorProcess>(kube, s.dir(), "op-a", s.ns(), s.proxy().socket(),
+                                                election);
+  auto op_b =
+      std::make_unique<OperatorProcess>(kube, dir, "op-b", s.ns(), proxy_b.socket(), election);
+  s.addPod("chat-0");
+  s.applyRoute(routeYaml("chat", "chat"));
+
+  auto holder = [&] {
+    auto r = kube.kubectl(
+        {"get", "lease", "sticky-operator", "-n", s.ns(), "-o", "jsonpath={.spec.holderIdentity}"});
+    return r.ok() ? r.out : std::string();
+  };
+  std::string leader;
+  REQUIRE(waitFor([&] { return !(leader = holder()).empty(); }, kDeadline, 100ms));
+  OperatorProcess* lead = leader == "op-a" ? op_a.get() : op_b.get();
+  OperatorProcess* follow = leader == "op-a" ? op_b.get() : op_a.get();
+
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return Stack::condition(r, "Ready") == "True" &&
+               r["status"].value("readyEndpoints", -1) == 1;
+      },
+      "the leader never wrote Ready status");
+  // Both replicas push to their own proxy: both proxies serve the route.
+  HttpClient via_b("127.0.0.1", static_cast<uint16_t>(proxy_b.port()), 5s);
+  REQUIRE(waitFor(
+      [&] {
+        return via_b.get("/", {{"client-id", "b"}}).status == 200;
+      },
+      kDeadline, 50ms));
+  CHECK(s.podFor("a") == "chat-0");
+
+  s.addPod("chat-1");
+  s.waitForRoute(
+      "chat", [](const json& r) { return r["status"].value("readyEndpoints", -1) == 2; },
+      "the leader never wrote the new endpoint");
+  CHECK(lead->count("became leader") == 1);
+  CHECK(lead->count("msg=\"status written\"") >= 1);
+  CHECK(follow->count("became leader") == 0);
+  CHECK(follow->count("msg=\"status written\"") == 0);
+  CHECK(follow->count("config pushed") >= 1);
+  std::string reporters = kube.kubectlOrThrow(
+      {"get", "events", "-n", s.ns(), "-o", "jsonpath={.items[*].reportingInstance}"});
+  for (const auto& who : words(reporters)) CHECK(who == leader);
+
+  // Kill the leader without a chance to release: the other takes over once the lease expires.
+  lead->process().signal(SIGKILL);
+  lead->process().wait(10s);
+  std::string next;
+  REQUIRE_MESSAGE(
+      waitFor([&] { return (next = holder()) != leader && !next.empty(); }, kDeadline, 100ms),
+      "nobody took over the lease");
+  CHECK(next != leader);
+  CHECK(follow->count("became leader") == 1);
+  s.addPod("chat-2");
+  s.waitForRoute(
+      "chat", [](const json& r) { return r["status"].value("readyEndpoints", -1) == 3; },
+      "the new leader never wrote status");
+  CHECK(follow->count("msg=\"status written\"") >= 1);
+  CHECK(kube.kubectlOrThrow({"get", "lease", "sticky-operator", "-n", s.ns(), "-o",
+                             "jsonpath={.spec.leaseTransitions}"}) == "1");
+
+  // A clean stop releases the lease at once.
+  follow->process().signal(SIGTERM);
+  CHECK(follow->process().wait(20s) == 0);
+  CHECK(holder().empty());
+}
+
+}  // namespace
+}  // namespace sticky::test
