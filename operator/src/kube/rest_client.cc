@@ -243,14 +243,14 @@ class KubeClient::Impl {
     try {
       bool retried = false;
       while (true) {
-        http::http_request request = makeRequest(method, path, bearer(retried));
+        const std::string token = bearer(retried);
+        http::http_request request = makeRequest(method, path, token);
         if (body) request.set_body(body->dump(), content_type);
         http::http_response response = client_->request(request).get();
         const int status = response.status_code();
         std::string text = response.extract_utf8string(true).get();
         if (status == 401 && !retried && !config_.token_file.empty()) {
-          const std::string before = token_;
-          if (bearer(true) != before) {  // the token was rotated under us: try once more
+          if (bearer(true) != token) {  // the token was rotated under us: try once more
             retried = true;
             continue;
           }

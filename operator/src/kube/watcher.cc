@@ -109,9 +109,14 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
                      }
                    }
                  },
-                 [&](const WatchClosed&) {
+                 [&](const WatchClosed& in) {
+                   if (state.phase != WatchPhase::Watching) return;
                    // The server ended the stream (timeoutSeconds): resume from the last version
-                   // seen.
+                   // seen, unless it ended at once with nothing in it.
+                   if (!in.received_events && in.lasted < kVeryShortWatch) {
+                     backoff(false, "the watch ended after " + std::to_string(in.lasted.count()) +
+                                        " ms without any event");
+                   }
                  },
                  [&](const WatchFailed& in) {
                    if (state.phase != WatchPhase::Watching) return;
@@ -240,9 +245,12 @@ void Watcher::runWatch() {
   watch_options.timeout_seconds = options_.watch_timeout_seconds;
   watch_options.label_selector = options_.label_selector;
 
+  const auto started = std::chrono::steady_clock::now();
+  bool received_events = false;
   auto result = client_->watch(
       options_.path, watch_options,
       [&](const WatchEvent& event) {
+        received_events = true;
         feed(EventReceived{event});
         std::lock_guard lock(mutex_);
         if (stop_stream_) cancel->cancel();
@@ -256,7 +264,8 @@ void Watcher::runWatch() {
   if (!result) {
     feed(WatchFailed{result.error()});
   } else if (*result == WatchEnd::ServerClosed) {
-    feed(WatchClosed{});
+    feed(WatchClosed{received_events, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started)});
   }
   // WatchEnd::Cancelled: the machine asked to abandon the stream and has already moved on.
 }

@@ -65,7 +65,15 @@ struct ListFailed {
 struct EventReceived {
   WatchEvent event;
 };
-struct WatchClosed {};  ///< the server ended the stream normally (e.g. timeoutSeconds)
+/// The server ended the stream normally (e.g. timeoutSeconds). A stream that ended at once
+/// without a single event counts as a failure (backoff), so a server or proxy that keeps closing
+/// watches immediately is not hammered in a tight loop.
+struct WatchClosed {
+  bool received_events = true;
+  std::chrono::milliseconds lasted{std::chrono::milliseconds::max()};
+};
+/// A watch shorter than this that delivered nothing is a "very short watch" (see WatchClosed).
+inline constexpr std::chrono::milliseconds kVeryShortWatch{1000};
 struct WatchFailed {
   KubeError error;
 };

@@ -79,6 +79,19 @@ TEST_CASE("watcher: the server ending the stream resumes from the last version s
   CHECK(step.actions.empty());
 }
 
+TEST_CASE("watcher: a watch that ends at once without events backs off instead of spinning") {
+  WatchStep step = nextWatchStep(watching("9"), WatchClosed{false, milliseconds(3)}, kPolicy, 0.0);
+  CHECK(step.state.phase == WatchPhase::Backoff);
+  CHECK_FALSE(step.state.relist_after_backoff);
+  CHECK(step.state.resource_version == "9");
+  CHECK(step.state.failures == 1);
+  // A long quiet watch (the server's timeoutSeconds) or one that delivered events is normal.
+  CHECK(nextWatchStep(watching("9"), WatchClosed{false, milliseconds(300000)}, kPolicy, 0).state ==
+        watching("9"));
+  CHECK(nextWatchStep(watching("9"), WatchClosed{true, milliseconds(3)}, kPolicy, 0).state ==
+        watching("9"));
+}
+
 TEST_CASE("watcher: 410 Gone relists, as an ERROR event or as an HTTP status") {
   const json expired = {{"kind", "Status"},
                         {"code", 410},
