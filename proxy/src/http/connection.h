@@ -1,0 +1,95 @@
+#pragma once
+// A client connection on the forwarding path, and the per-worker context it runs in.
+//
+// One coroutine per client connection, on its worker's io_context: read a request head (limits,
+// timeouts), route it (Router::match, Route::decide), forward it on a pooled or fresh upstream
+// connection with the body streamed through one fixed buffer, relay the response the same way,
+// and loop while both sides keep the connection alive. A 101 answer to an Upgrade turns the
+// connection into a raw byte tunnel. Nothing on this path throws: every operation reports an
+// error_code, and bad client input is answered 4xx and counted.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/proxy_config.h"
+#include "http/upstream_pool.h"
+#include "routing/router.h"
+#include "server/server_stats.h"
+
+namespace sticky::proxy {
+
+/// Size of the buffer a body is relayed through (per direction, per connection in flight).
+inline constexpr size_t kRelayPieceSize = 32 * 1024;
+
+/// What the forwarding path can ask of a live client connection (for drain and shutdown).
+class ClientConnection {
+ public:
+  virtual ~ClientConnection() = default;
+  /// Closes the connection if it is waiting for a request (nothing in flight).
+  virtual void closeIfIdle() = 0;
+  /// Closes the client and upstream sockets now.
+  virtual void close() = 0;
+};
+
+/// Per-worker state shared by that worker's connections. Single-threaded (the worker's thread).
+class ForwardingContext {
+ public:
+  ForwardingContext(boost::asio::io_context& io, RouterHolder& routers, ServerStats& stats);
+  ForwardingContext(const ForwardingContext&) = delete;
+  ForwardingContext& operator=(const ForwardingContext&) = delete;
+
+  boost::asio::io_context& io() { return io_; }
+  ServerStats& stats() { return stats_; }
+  UpstreamPool& pool() { return pool_; }
+
+  /// This worker's snapshot of the current Router, null before a config is loaded. Re-read from
+  /// the holder only when its generation changes; copies share a worker-local count, so holding
+  /// one per request costs no cross-thread traffic.
+  std::shared_ptr<const Router> router();
+  /// The current config's limits (defaults before a config is loaded).
+  const Limits& limits();
+
+  /// Starts a coroutine serving `socket` until it closes.
+  void serve(boost::asio::ip::tcp::socket socket);
+
+  /// Drain: connections finish their request in flight and then close; idle ones close now.
+  void startDraining();
+  bool draining() const { return draining_; }
+  /// Closes every connection and pooled upstream connection.
+  void closeAll();
+  /// Live client connections; safe to read from any thread.
+  size_t connections() const { return live_.load(std::memory_order_acquire); }
+
+  // For ClientConnection implementations.
+  void add(ClientConnection* c) {
+    connections_.insert(c);
+    live_.store(connections_.size(), std::memory_order_release);
+  }
+  void remove(ClientConnection* c) {
+    connections_.erase(c);
+    live_.store(connections_.size(), std::memory_order_release);
+  }
+  std::unique_ptr<char[]> takePiece();
+  void returnPiece(std::unique_ptr<char[]> piece);
+
+ private:
+  boost::asio::io_context& io_;
+  RouterHolder& routers_;
+  ServerStats& stats_;
+  UpstreamPool pool_;
+  uint64_t generation_ = 0;
+  std::shared_ptr<const Router> router_;
+  Limits default_limits_;
+  bool draining_ = false;
+  std::unordered_set<ClientConnection*> connections_;
+  std::atomic<size_t> live_{0};
+  std::vector<std::unique_ptr<char[]>> free_pieces_;
+};
+
+}  // namespace sticky::proxy

@@ -1,0 +1,51 @@
+#pragma once
+// Per-worker keep-alive pool of upstream connections, keyed by EndpointId. Single-threaded: it
+// belongs to one worker's io_context, so it takes no lock.
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "routing/stick_table.h"
+
+namespace sticky::proxy {
+
+/// One connection to an upstream endpoint, with its read buffer.
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::io_context& io, EndpointId id)
+      : stream(io), endpoint(id) {}
+
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  EndpointId endpoint;
+  TimePoint idle_since{};
+  uint64_t exchanges = 0;  // requests completed on this connection
+
+  void close();
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool() = default;
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  /// The most recently used idle connection to `endpoint` that the peer has not closed, or null.
+  std::unique_ptr<UpstreamConnection> acquire(EndpointId endpoint);
+  /// Keeps `conn` for reuse unless `endpoint` already has `max_idle` idle connections.
+  void release(std::unique_ptr<UpstreamConnection> conn, TimePoint now, uint32_t max_idle);
+  /// Closes connections idle since before `now - max_idle_time` or closed by the peer.
+  size_t prune(TimePoint now, std::chrono::milliseconds max_idle_time);
+  void clear();
+  size_t idle() const;
+
+ private:
+  std::unordered_map<EndpointId, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace sticky::proxy

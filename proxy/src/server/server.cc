@@ -1,0 +1,203 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include <boost/asio/post.hpp>
+
+#include "server/admin_server.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/worker.h"
+
+namespace sticky::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto kSweepPeriod = std::chrono::seconds(1);
+constexpr auto kDrainPoll = std::chrono::milliseconds(10);
+
+std::string joinErrors(const ConfigErrors& errors) {
+  std::string out;
+  for (auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e.toString();
+  }
+  return out;
+}
+
+std::string describe(const ProxyConfig& config) {
+  size_t endpoints = 0;
+  for (auto& r : config.routes) endpoints += r.endpoints.size();
+  return "version " + std::to_string(config.version) + " (" + std::to_string(config.routes.size()) +
+         " routes, " + std::to_string(endpoints) + " endpoints)";
+}
+
+}  // namespace
+
+Result<tcp::endpoint> parseListenAddress(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return fail("invalid listen address '" + std::string(text) + "': " + std::string(why));
+  };
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return bad("expected HOST:PORT such as 0.0.0.0:8080");
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) return bad("the host is empty; use 0.0.0.0 to listen on every address");
+  unsigned port = 0;
+  auto r = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || r.ec != std::errc() || r.ptr != port_text.data() + port_text.size() ||
+      port > 65535)
+    return bad("the port must be a number from 0 to 65535");
+  error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (!ec) return tcp::endpoint(address, static_cast<uint16_t>(port));
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(std::string(host), std::string(port_text), ec);
+  if (ec || results.empty()) return bad("cannot resolve host '" + std::string(host) + "'");
+  return results.begin()->endpoint();
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
+                                              std::optional<ProxyConfig> config) {
+  std::unique_ptr<Server> s(new Server());
+  s->options_ = options;
+  s->listen_ = config && !config->listen.empty() ? config->listen : options.listen;
+  auto listen = parseListenAddress(s->listen_);
+  if (!listen) return fail(listen.error().message);
+  s->listen_endpoint_ = *listen;
+
+  if (config) {
+    std::string summary = describe(*config);
+    auto applied = s->routers_.apply(std::move(*config), SteadyClock::now());
+    if (!applied) return fail("the config is invalid: " + joinErrors(applied.error()));
+    s->stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
+    logInfo("config applied: " + summary);
+  }
+
+  unsigned count = options.workers;
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  tcp::endpoint bind_to = *listen;
+  for (unsigned i = 0; i < count; ++i) {
+    auto worker = std::make_unique<Worker>(i, s->routers_, s->stats_);
+    auto listening = worker->listen(bind_to);
+    if (!listening) return fail(listening.error().message);
+    if (i == 0) {
+      bind_to = worker->localEndpoint();  // port 0: every worker shares the port picked here
+      s->bound_ = bind_to;
+    }
+    s->workers_.push_back(std::move(worker));
+  }
+
+  if (!options.metrics_listen.empty()) {
+    auto at = parseListenAddress(options.metrics_listen);
+    if (!at) return fail("--metrics-listen: " + at.error().message);
+    auto metrics = MetricsServer::start(s->control_io_, *at, s->routers_, s->stats_);
+    if (!metrics) return fail("cannot start the metrics server: " + metrics.error().message);
+    s->metrics_ = std::move(*metrics);
+  }
+  if (!options.admin_socket.empty()) {
+    AdminHooks hooks;
+    hooks.routers = &s->routers_;
+    hooks.stats = &s->stats_;
+    hooks.apply_config = [server = s.get()](ProxyConfig c) { return server->apply(std::move(c)); };
+    auto admin = AdminServer::start(s->control_io_, options.admin_socket, std::move(hooks));
+    if (!admin) return fail("cannot start the admin socket: " + admin.error().message);
+    s->admin_ = std::move(*admin);
+  }
+  s->sweep_timer_ = std::make_unique<asio::steady_timer>(s->control_io_);
+  s->scheduleSweep();
+  s->control_thread_ = std::thread([server = s.get()] { server->control_io_.run(); });
+  for (auto& w : s->workers_) w->start();
+  return s;
+}
+
+Server::~Server() {
+  stop();
+}
+
+void Server::scheduleSweep() {
+  sweep_timer_->expires_after(kSweepPeriod);
+  sweep_timer_->async_wait([this](error_code ec) {
+    if (ec) return;
+    if (auto router = routers_.current()) {
+      size_t dropped = router->sweep(SteadyClock::now());
+      if (dropped) logDebug("sweep dropped " + std::to_string(dropped) + " expired sessions");
+    }
+    scheduleSweep();
+  });
+}
+
+std::optional<uint16_t> Server::metricsPort() const {
+  if (!metrics_) return std::nullopt;
+  return metrics_->port();
+}
+
+Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
+  std::lock_guard lock(apply_mu_);
+  std::string wanted = config.listen.empty() ? options_.listen : config.listen;
+  if (wanted != listen_) {
+    auto at = parseListenAddress(wanted);
+    if (!at || *at != listen_endpoint_) {
+      stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);
+      ConfigErrors errors{{"listen", "listen cannot change at runtime (running on " + listen_ +
+                                         ", the config asks for " + wanted +
+                                         "); restart the proxy to move it"}};
+      logWarn("config rejected: " + joinErrors(errors));
+      return unexpected(std::move(errors));
+    }
+  }
+  std::string summary = describe(config);
+  auto applied = routers_.apply(std::move(config), SteadyClock::now());
+  if (applied) {
+    stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
+    logInfo("config applied: " + summary);
+  } else {
+    stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);
+    logWarn("config rejected: " + joinErrors(applied.error()));
+  }
+  return applied;
+}
+
+bool Server::drain() {
+  auto router = routers_.current();
+  Duration timeout = router ? router->config().limits.drain_timeout : Limits{}.drain_timeout;
+  for (auto& w : workers_) w->stopAccepting();
+  auto deadline = SteadyClock::now() + timeout;
+  bool clean = true;
+  while (true) {
+    size_t open = 0;
+    for (auto& w : workers_) open += w->connections();
+    if (open == 0) break;
+    if (SteadyClock::now() >= deadline) {
+      logWarn("drain timeout reached with " + std::to_string(open) +
+              " connections still open; closing them");
+      clean = false;
+      break;
+    }
+    std::this_thread::sleep_for(kDrainPoll);
+  }
+  stop();
+  return clean;
+}
+
+void Server::stop() {
+  std::call_once(stopped_, [this] {
+    for (auto& w : workers_) w->stop();
+    for (auto& w : workers_) w->join();
+    if (admin_) admin_->stop();
+    if (metrics_) metrics_->stop();
+    control_io_.stop();
+    if (control_thread_.joinable()) control_thread_.join();
+  });
+}
+
+}  // namespace sticky::proxy
