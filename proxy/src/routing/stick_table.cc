@@ -19,7 +19,7 @@
 // of chunk header), plus one 8-byte bucket pointer per 0.5..1 entries (buckets double when a
 // shard's entries exceed its bucket count). No std::string, no std::list node, no map node.
 // MEASURED (test "memory per entry is bounded", 200k keys of 13 bytes, 16 shards, glibc
-// mallinfo2 heap growth): 90.8 bytes/entry, i.e. 77.8 + key bytes (budget: 100 + key bytes).
+// mallinfo2 heap growth): 90.5-90.8 bytes/entry, i.e. ~78 + key bytes (budget: 100 + key).
 //
 // Time. Idle TTL: an entry is expired when now - last_used >= ttl. Every hit moves the entry to
 // the front of its shard's LRU list and sets last_used = max(now, front's last_used), so each

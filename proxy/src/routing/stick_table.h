@@ -26,7 +26,7 @@ struct SessionEntry {
 
 struct StickTableCounters {
   uint64_t expirations = 0;  // dropped because idle past the TTL
-  uint64_t evictions = 0;    // dropped to stay under maxSessions (LRU) or evicted by admin
+  uint64_t evictions = 0;    // dropped to stay under maxSessions (LRU); erase() is not counted
 };
 
 /// Chooses an endpoint for a key that has none. Called under the key's shard lock, so it must
