@@ -311,7 +311,7 @@ class KubeClient::Impl {
       auto body = response.body().streambuf();
       std::string pending;
       std::vector<char> chunk(64 * 1024);
-      const auto eof = std::char_traits<char>::eof();
+      const auto eof = decltype(body)::traits::eof();
       while (true) {
         // bumpc waits for at least one byte (or the end); then take whatever else has arrived.
         const int c = body.bumpc().get();

@@ -527,6 +527,45 @@ TEST_CASE("informer: the cache follows StickyRoutes and Pods across an API serve
   informer.stop();
 }
 
+TEST_CASE("informer: watching all namespaces, and one watcher per namespace otherwise") {
+  KubeCluster& cluster = KubeCluster::shared();
+  installCrd(cluster);
+  auto client = clientFor(adminConfig(cluster));
+  const std::string a = freshNamespace(cluster, "all-a");
+  const std::string b = freshNamespace(cluster, "all-b");
+  const std::string c = freshNamespace(cluster, "all-c");
+  const std::map<std::string, std::string> labels{{"app", "x"}};
+  cluster.createReadyPod(a, "pa", labels, "127.0.0.7", {{"", 80}});
+  cluster.createReadyPod(b, "pb", labels, "127.0.0.8", {{"", 80}});
+  cluster.createReadyPod(c, "pc", labels, "127.0.0.9", {{"", 80}});
+
+  auto everything = std::make_shared<ObjectCache>();
+  Informer all(client, everything, InformerOptions{});
+  CHECK(all.watchers().size() == 2);  // StickyRoutes, Pods: one cluster-wide watch each
+  auto some = std::make_shared<ObjectCache>();
+  InformerOptions two;
+  two.namespaces = {a, b};
+  Informer listed(client, some, two);
+  CHECK(listed.watchers().size() == 4);
+  all.start();
+  listed.start();
+  REQUIRE(waitFor([&] { return all.synced() && listed.synced(); }, kEventually));
+  for (const auto& ns : {a, b, c}) {
+    CHECK(everything->snapshot()->inNamespace("Pod", ns).size() == 1);
+  }
+  CHECK(some->snapshot()->inNamespace("Pod", a).size() == 1);
+  CHECK(some->snapshot()->inNamespace("Pod", b).size() == 1);
+  CHECK(some->snapshot()->inNamespace("Pod", c).empty());
+
+  cluster.deletePod(b, "pb", /*force=*/true);
+  CHECK(waitFor(
+      [&] {
+        return everything->snapshot()->find("Pod", b, "pb") == nullptr &&
+               some->snapshot()->find("Pod", b, "pb") == nullptr;
+      },
+      kEventually));
+}
+
 TEST_CASE("kube client: TLS verification, insecure mode and client certificates") {
   KubeCluster& cluster = KubeCluster::shared();
   const ClusterConfig admin = adminConfig(cluster);
