@@ -4,7 +4,8 @@ JOBS ?= $(shell nproc)
 PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 
-.PHONY: all deps configure build test unit integration demo demo-down bench format clean
+.PHONY: all deps configure build test test-dev test-asan test-tsan unit integration demo demo-down \
+	bench format clean
 
 all: build
 
@@ -17,10 +18,35 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: unit, integration (real sockets, real kube-apiserver + etcd).
-test: build
+# Every test: unit and integration (real sockets, real kube-apiserver + etcd, helm), then the
+# unit and integration tests again under ASan+UBSan, and the proxy's tests under TSan.
+test: test-dev test-asan test-tsan
+	@echo "==> all tests passed (dev, asan+ubsan, tsan)"
+
+test-dev: build
 	@test/env/kube-apiserver.sh ensure
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@echo "==> tests ($(BUILD_DIR))"
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Shell-driven checks (chart, Dockerfile) need no second run under the sanitizers.
+SANITIZER_SKIP := chart_test|dockerfile_test
+
+test-asan: deps
+	@test/env/kube-apiserver.sh ensure
+	@echo "==> ASan+UBSan build and tests (build/asan)"
+	@cmake --preset asan -G Ninja >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
+
+# TSan covers the proxy (the concurrent part we own); cpprestsdk is not TSan-instrumented.
+test-tsan: deps
+	@echo "==> TSan build and proxy tests (build/tsan)"
+	@cmake --preset tsan -G Ninja -DSTICKY_BUILD_OPERATOR=OFF >/dev/null
+	@cmake --build build/tsan -j $(JOBS)
+	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
 
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
