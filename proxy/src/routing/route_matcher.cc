@@ -76,13 +76,15 @@ std::optional<size_t> RouteMatcher::match(std::string_view host, std::string_vie
   const std::string h = normalizeHost(host);
   Candidate best;
   if (!exact_.empty()) {
-    if (auto it = exact_.find(h); it != exact_.end()) consider(it->second, path, 3, 0, best);
+    if (auto it = exact_.find(std::string_view(h)); it != exact_.end()) {
+      consider(it->second, path, 3, 0, best);
+    }
   }
   if (!wildcard_.empty()) {
     // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
     for (size_t dot = h.find('.'); dot != std::string::npos; dot = h.find('.', dot + 1)) {
       if (dot == 0) continue;
-      auto it = wildcard_.find(h.substr(dot + 1));
+      auto it = wildcard_.find(std::string_view(h).substr(dot + 1));
       if (it != wildcard_.end()) consider(it->second, path, 2, h.size() - dot - 1, best);
     }
   }

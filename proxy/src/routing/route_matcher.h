@@ -3,6 +3,7 @@
 // segment-aware path prefix. Immutable once built; matching takes no lock. Private to routing/.
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,9 +44,16 @@ class RouteMatcher {
   static void consider(const std::vector<Entry>& entries, std::string_view path, int rank,
                        size_t suffix_len, Candidate& best);
 
+  // Heterogeneous lookup: match() looks up string_views without allocating.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Table = std::unordered_map<std::string, std::vector<Entry>, Hash, std::equal_to<>>;
+
   // Entries of each list are sorted by descending prefix length.
-  std::unordered_map<std::string, std::vector<Entry>> exact_;
-  std::unordered_map<std::string, std::vector<Entry>> wildcard_;  // key: suffix after "*."
+  Table exact_;
+  Table wildcard_;  // key: the suffix after "*."
   std::vector<Entry> any_;
 };
 
