@@ -308,12 +308,14 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
       [weak](const HttpRequest& req) {
         std::string_view target = req.target();
         std::string_view path = target.substr(0, target.find('?'));
-        if (path != "/metrics") {
+        if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
           return errorText(http::status::not_found,
-                           "no such path " + std::string(path) + "; metrics are at /metrics");
+                           "no such path " + std::string(path) +
+                               "; this port serves /metrics, /healthz and /readyz");
         }
         if (req.method() != http::verb::get) {
-          HttpResponse res = errorText(http::status::method_not_allowed, "use GET /metrics");
+          HttpResponse res =
+              errorText(http::status::method_not_allowed, "use GET " + std::string(path));
           res.set(http::field::allow, "GET");
           return res;
         }
@@ -321,6 +323,13 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
         if (!self) return errorText(http::status::service_unavailable, "shutting down");
         std::lock_guard lock(self->handling);
         if (self->stopped) return errorText(http::status::service_unavailable, "shutting down");
+        if (path == "/healthz") return textResponse(http::status::ok, "ok\n");
+        if (path == "/readyz") {
+          if (!self->routers->loaded()) {
+            return errorText(http::status::service_unavailable, "no config loaded yet");
+          }
+          return textResponse(http::status::ok, "ready\n");
+        }
         auto router = self->routers->current();
         return control::makeResponse(http::status::ok, renderMetrics(router.get(), *self->stats),
                                      kContentType);

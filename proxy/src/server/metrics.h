@@ -1,5 +1,8 @@
 #pragma once
 // Prometheus metrics: `GET /metrics` on a TCP port, in the text exposition format (0.0.4).
+// The same port answers the kubelet's probes, which cannot reach the admin Unix socket:
+// `GET /healthz` (200 while the process serves) and `GET /readyz` (200 once a config is loaded,
+// else 503).
 
 #include <cstdint>
 #include <memory>

@@ -6,6 +6,11 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "fakes/http_client.h"
 
 namespace sticky::proxy {
 namespace {
@@ -167,6 +172,58 @@ TEST_CASE("label values are escaped") {
   CHECK(escapeLabelValue("plain") == "plain");
   CHECK(escapeLabelValue(R"(a\b"c)"
                          "\nd") == R"(a\\b\"c\nd)");
+}
+
+}  // namespace
+}  // namespace sticky::proxy
+
+namespace sticky::proxy {
+namespace {
+
+TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  RouterHolder routers;
+  ServerStats stats;
+  stats.bad_requests = 7;
+  auto started =
+      MetricsServer::start(io, {boost::asio::ip::make_address("127.0.0.1"), 0}, routers, stats);
+  REQUIRE_MESSAGE(started.ok(), (started.ok() ? "" : started.error().message));
+  std::unique_ptr<MetricsServer> server = std::move(started).value();
+  REQUIRE(server->port() != 0);
+  std::thread thread([&] { io.run(); });
+
+  test::HttpClient client("127.0.0.1", server->port());
+  test::HttpResponse res = client.get("/metrics");
+  REQUIRE(res.status == 200);
+  CHECK(res.header("content-type") == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(parseExposition(res.body).at("sticky_bad_requests_total") == "7");
+  CHECK(client.get("/healthz").status == 200);
+  res = client.get("/readyz");
+  CHECK(res.status == 503);
+  CHECK(res.body == "no config loaded yet\n");
+
+  REQUIRE(routers.apply(twoRouteConfig(), SteadyClock::now()).ok());
+  CHECK(client.get("/readyz").status == 200);
+  auto samples = parseExposition(client.get("/metrics").body);
+  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
+  CHECK(client.connectionsOpened() == 1);  // keep-alive held across all of these
+
+  CHECK(client.get("/other").status == 404);
+  res = client.request("POST", "/metrics");
+  CHECK(res.status == 405);
+  CHECK(res.header("allow") == "GET");
+
+  // A second server cannot take the same port.
+  auto clash = MetricsServer::start(
+      io, {boost::asio::ip::make_address("127.0.0.1"), server->port()}, routers, stats);
+  REQUIRE_FALSE(clash.ok());
+  CHECK(clash.error().message.find("cannot listen for metrics on 127.0.0.1:") == 0);
+
+  server->stop();
+  work.reset();
+  thread.join();
 }
 
 }  // namespace
