@@ -128,12 +128,15 @@ namespace {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  explicit WsSession(beast::tcp_stream stream) : ws_(std::move(stream)) {}
+  WsSession(beast::tcp_stream stream, std::string name)
+      : ws_(std::move(stream)), name_(std::move(name)) {}
 
   template <class Request>
   void start(const Request& req) {
     beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [name = name_](websocket::response_type& res) { res.set("x-backend", name); }));
     ws_.async_accept(req, [self = shared_from_this()](error_code ec) {
       if (!ec) self->read();
     });
@@ -153,6 +156,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   websocket::stream<beast::tcp_stream> ws_;
+  std::string name_;
   beast::flat_buffer buffer_;
 };
 
@@ -184,7 +188,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Target t = parseTarget(req.target());
     if (t.path == "/ws" && websocket::is_upgrade(req)) {
       backend_->requests.fetch_add(1);
-      auto ws = std::make_shared<WsSession>(std::move(stream_));
+      auto ws = std::make_shared<WsSession>(std::move(stream_), backend_->name);
       ws->start(req);
       return;
     }
@@ -214,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
     backend_->requests.fetch_add(1);
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
+    head_ = req.method() == http::verb::head;
     target_ = parseTarget(req.target());
     const auto& path = target_.path;
     if (path == "/close") return close();
@@ -289,6 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res->set(http::field::content_type, "application/json");
       res->body() = describe().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       res->prepare_payload();
+      if (head_) res->body().clear();  // Content-Length stays: what a GET would get
     }
     stream_.expires_after(std::chrono::minutes(5));
     http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, size_t) {
@@ -323,6 +329,11 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write_header(stream_, *serializer_,
                              [self = shared_from_this()](error_code ec, size_t) {
                                if (ec) return self->close();
+                               if (self->head_) {
+                                 self->serializer_.reset();
+                                 self->download_.reset();
+                                 return self->afterResponse();
+                               }
                                self->writePiece();
                              });
   }
@@ -366,6 +377,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string body_sample_;
   Target target_;
   bool keep_alive_ = true;
+  bool head_ = false;
   uint64_t remaining_ = 0;
   uint64_t offset_ = 0;
   std::optional<http::response<http::buffer_body>> download_;

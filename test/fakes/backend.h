@@ -8,7 +8,7 @@
 //                     (&chunked=1: chunked transfer encoding instead of Content-Length)
 //   /upload           consumes the body; the JSON above reports bodyBytes and bodyHash
 //   /status/NNN       answers status NNN (JSON body unless the status forbids one)
-//   /ws               WebSocket echo (text and binary)
+//   /ws               WebSocket echo (text and binary); the 101 carries x-backend too
 //   /slow?ms=N        answers after N milliseconds
 //   /close            closes the connection without a response
 //   any path, ?set-header=Name:Value (repeatable): adds that header to the response.

@@ -90,6 +90,11 @@ class Deadline {
   bool expired_ = false;
 };
 
+/// The session_moved header name when `moved_from` is set, else empty (no header).
+std::string_view movedHeader(const std::string& moved_from, const HeaderNames& names) {
+  return moved_from.empty() ? std::string_view() : std::string_view(names.session_moved);
+}
+
 tcp::socket& rawSocket(tcp::socket& s) {
   return s;
 }
@@ -147,8 +152,11 @@ class Connection final : public ClientConnection, public std::enable_shared_from
                                 std::unique_ptr<UpstreamConnection> conn,
                                 const std::string& moved_from, const HeaderNames& names);
   awaitable<void> tunnel(UpstreamConnection& up);
-  awaitable<bool> respond(http::status status, std::string body, bool keep_alive,
-                          std::string_view extra_name = {}, std::string_view extra_value = {});
+  /// Builds a response of the proxy's own (plain text `body`) for sendLocal(). Two steps, so
+  /// that no temporary lives across a co_await (GCC 12 mishandles some, e.g. in a ?: operand).
+  void prepareLocal(http::status status, std::string body, bool keep_alive,
+                    std::string_view extra_name = {}, std::string_view extra_value = {});
+  awaitable<bool> sendLocal();
   awaitable<bool> respondClientError(error_code ec);
   awaitable<void> lingeringClose();
   void finishUpstream(std::unique_ptr<UpstreamConnection> conn, bool reusable);
@@ -172,6 +180,8 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   Limits limits_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<http::response_parser<http::buffer_body>> res_parser_;
+  std::optional<http::response<http::string_body>> local_;
+  bool local_keep_alive_ = false;
   std::unique_ptr<char[]> piece_;
   UpstreamConnection* upstream_ = nullptr;  // the exchange in flight, for close()
   unsigned client_version_ = 11;
@@ -200,10 +210,12 @@ awaitable<void> Connection::serve() {
       if (ec) {
         if (deadline_.expired()) {
           ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
-          if (first)
-            co_await respond(http::status::request_timeout,
-                             "no request arrived within " + seconds(limits_.client_header_timeout),
-                             false);
+          if (first) {
+            prepareLocal(http::status::request_timeout,
+                         "no request arrived within " + seconds(limits_.client_header_timeout),
+                         false);
+            co_await sendLocal();
+          }
         }
         break;
       }
@@ -222,28 +234,40 @@ awaitable<void> Connection::serve() {
     if (ec) {
       if (deadline_.expired()) {
         ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_await respond(
-            http::status::request_timeout,
-            "the request head did not arrive within " + seconds(limits_.client_header_timeout),
-            false);
+        {
+          prepareLocal(
+              http::status::request_timeout,
+              "the request head did not arrive within " + seconds(limits_.client_header_timeout),
+              false);
+          co_await sendLocal();
+        }
       } else if (ec == http::error::header_limit) {
         ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        co_await respond(http::status::request_header_fields_too_large,
-                         "the request head is larger than " +
-                             std::to_string(limits_.max_header_bytes) + " bytes",
-                         false);
+        {
+          prepareLocal(http::status::request_header_fields_too_large,
+                       "the request head is larger than " +
+                           std::to_string(limits_.max_header_bytes) + " bytes",
+                       false);
+          co_await sendLocal();
+        }
       } else if (isParseError(ec)) {
         ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        co_await respond(http::status::bad_request, "malformed request: " + ec.message(), false);
+        {
+          prepareLocal(http::status::bad_request, "malformed request: " + ec.message(), false);
+          co_await sendLocal();
+        }
       }
       break;
     }
     if (fieldCount(parser_->get()) > limits_.max_header_count) {
       ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-      co_await respond(http::status::request_header_fields_too_large,
-                       "the request has more than " + std::to_string(limits_.max_header_count) +
-                           " header fields",
-                       false);
+      {
+        prepareLocal(http::status::request_header_fields_too_large,
+                     "the request has more than " + std::to_string(limits_.max_header_count) +
+                         " header fields",
+                     false);
+        co_await sendLocal();
+      }
       break;
     }
     bool keep_alive = co_await handleRequest();
@@ -272,41 +296,50 @@ awaitable<void> Connection::lingeringClose() {
   deadline_.disarm();
 }
 
-awaitable<bool> Connection::respond(http::status status, std::string body, bool keep_alive,
-                                    std::string_view extra_name, std::string_view extra_value) {
-  http::response<http::string_body> res{status, 11};
+void Connection::prepareLocal(http::status status, std::string body, bool keep_alive,
+                              std::string_view extra_name, std::string_view extra_value) {
+  auto& res = local_.emplace(status, 11);
   res.set(http::field::content_type, "text/plain; charset=utf-8");
   if (!extra_name.empty()) res.set(extra_name, extra_value);
   res.body() = std::move(body);
   res.body().push_back('\n');
   res.prepare_payload();
   if (head_request_) res.body().clear();
-  keep_alive = keep_alive && !ctx_.draining();
-  if (!keep_alive) {
+  local_keep_alive_ = keep_alive && !ctx_.draining();
+  if (!local_keep_alive_) {
     res.set(http::field::connection, "close");
     linger_ = true;
   } else if (client_version_ == 10) {
     res.set(http::field::connection, "keep-alive");
   }
+}
+
+awaitable<bool> Connection::sendLocal() {
   error_code ec;
   deadline_.arm(limits_.keep_alive_idle_timeout);
-  co_await http::async_write(client_, res, onError(ec));
+  co_await http::async_write(client_, *local_, onError(ec));
   deadline_.disarm();
-  co_return !ec && keep_alive;
+  local_.reset();
+  co_return !ec && local_keep_alive_;
 }
 
 awaitable<bool> Connection::respondClientError(error_code ec) {
   // The client broke its own request body: timed out, malformed chunking, or went away.
   if (deadline_.expired()) {
     ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await respond(
-        http::status::request_timeout,
-        "the request body stalled for " + seconds(limits_.keep_alive_idle_timeout), false);
+    {
+      prepareLocal(http::status::request_timeout,
+                   "the request body stalled for " + seconds(limits_.keep_alive_idle_timeout),
+                   false);
+      co_return co_await sendLocal();
+    }
   }
   if (isParseError(ec)) {
     ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await respond(http::status::bad_request, "malformed request body: " + ec.message(),
-                               false);
+    {
+      prepareLocal(http::status::bad_request, "malformed request body: " + ec.message(), false);
+      co_return co_await sendLocal();
+    }
   }
   co_return false;
 }
@@ -319,12 +352,18 @@ awaitable<bool> Connection::handleRequest() {
 
   if (auto problem = checkRequestHead(req, req.version(), req.method_string())) {
     ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await respond(problem.status, problem.reason, false);
+    {
+      prepareLocal(problem.status, problem.reason, false);
+      co_return co_await sendLocal();
+    }
   }
   auto router = ctx_.router();
   if (!router) {
-    co_return co_await respond(http::status::service_unavailable,
-                               "the proxy has no configuration loaded yet", canKeepAlive());
+    {
+      prepareLocal(http::status::service_unavailable, "the proxy has no configuration loaded yet",
+                   canKeepAlive());
+      co_return co_await sendLocal();
+    }
   }
   limits_ = router->config().limits;
   std::string_view target = req.target();
@@ -334,10 +373,12 @@ awaitable<bool> Connection::handleRequest() {
   const Route* route = router->match(host, path);
   if (!route) {
     ctx_.stats().no_route.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await respond(
-        http::status::not_found,
-        "no route matches host " + std::string(host) + " path " + std::string(path),
-        canKeepAlive());
+    {
+      prepareLocal(http::status::not_found,
+                   "no route matches host " + std::string(host) + " path " + std::string(path),
+                   canKeepAlive());
+      co_return co_await sendLocal();
+    }
   }
   std::optional<std::string> key;
   if (auto it = req.find(route->config().header); it != req.end()) key = std::string(it->value());
@@ -348,9 +389,11 @@ awaitable<bool> Connection::handleRequest() {
     int status = decision.status ? decision.status : 503;
     std::string reason(decision.reason.empty() ? "no endpoint can take this request"
                                                : decision.reason);
-    co_return co_await respond(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-                               decision.moved_from.empty() ? "" : names.session_moved,
-                               decision.moved_from);
+    {
+      prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
+                   movedHeader(decision.moved_from, names), decision.moved_from);
+      co_return co_await sendLocal();
+    }
   }
   co_return co_await forward(*router, *route, std::move(decision), key);
 }
@@ -437,8 +480,11 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
       case Outcome::Refused: {
         if (body_streamed_ || failovers >= kMaxFailovers) {
           ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-          co_return co_await respond(http::status::bad_gateway,
-                                     "endpoint " + name + " closed the connection", canKeepAlive());
+          {
+            prepareLocal(http::status::bad_gateway, "endpoint " + name + " closed the connection",
+                         canKeepAlive());
+            co_return co_await sendLocal();
+          }
         }
         ++failovers;
         force_fresh = false;
@@ -448,9 +494,11 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
           int status = next.status ? next.status : 503;
           std::string reason(next.reason.empty() ? "no endpoint can take this request"
                                                  : next.reason);
-          co_return co_await respond(
-              static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-              next.moved_from.empty() ? "" : names.session_moved, next.moved_from);
+          {
+            prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
+                         movedHeader(next.moved_from, names), next.moved_from);
+            co_return co_await sendLocal();
+          }
         }
         endpoint = next.endpoint;
         moved_from = next.moved_from;
@@ -458,21 +506,29 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
       }
       case Outcome::ConnectTimeout:
         ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return co_await respond(http::status::gateway_timeout,
-                                   "endpoint " + name + " did not accept a connection within " +
-                                       seconds(limits_.upstream_connect_timeout),
-                                   canKeepAlive());
+        {
+          prepareLocal(http::status::gateway_timeout,
+                       "endpoint " + name + " did not accept a connection within " +
+                           seconds(limits_.upstream_connect_timeout),
+                       canKeepAlive());
+          co_return co_await sendLocal();
+        }
       case Outcome::ResponseTimeout:
         ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return co_await respond(http::status::gateway_timeout,
-                                   "endpoint " + name + " did not answer within " +
-                                       seconds(limits_.upstream_response_timeout),
-                                   canKeepAlive());
+        {
+          prepareLocal(http::status::gateway_timeout,
+                       "endpoint " + name + " did not answer within " +
+                           seconds(limits_.upstream_response_timeout),
+                       canKeepAlive());
+          co_return co_await sendLocal();
+        }
       case Outcome::UpstreamError:
         ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-        co_return co_await respond(http::status::bad_gateway,
-                                   "endpoint " + name + " sent an invalid response or failed",
-                                   canKeepAlive());
+        {
+          prepareLocal(http::status::bad_gateway,
+                       "endpoint " + name + " sent an invalid response or failed", canKeepAlive());
+          co_return co_await sendLocal();
+        }
       case Outcome::ClientGone:
       case Outcome::Response:
         co_return false;
@@ -570,9 +626,13 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   if (status == 101 && !upgrade_) {
     conn->close();
     ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await respond(
-        http::status::bad_gateway,
-        "endpoint " + endpoint.config().name + " switched protocols without being asked to", false);
+    {
+      prepareLocal(
+          http::status::bad_gateway,
+          "endpoint " + endpoint.config().name + " switched protocols without being asked to",
+          false);
+      co_return co_await sendLocal();
+    }
   }
   bool upstream_reusable = res.keep_alive() && !upgrade_ && !res_parser_->need_eof();
   bool has_body = !res_parser_->is_done();
@@ -651,10 +711,12 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
         bool timeout = ec == beast::error::timeout;
         (timeout ? ctx_.stats().upstream_timeouts : ctx_.stats().upstream_errors)
             .fetch_add(1, std::memory_order_relaxed);
-        if (!head_sent)
-          co_return co_await respond(
-              timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-              "endpoint " + endpoint.config().name + " failed while sending the response", false);
+        if (!head_sent) {
+          prepareLocal(timeout ? http::status::gateway_timeout : http::status::bad_gateway,
+                       "endpoint " + endpoint.config().name + " failed while sending the response",
+                       false);
+          co_return co_await sendLocal();
+        }
         co_return false;  // the response is cut short; closing tells the client
       }
       size_t got = kRelayPieceSize - body.size;

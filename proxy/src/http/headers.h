@@ -52,7 +52,8 @@ struct RequestProblem {
 
 /// Checks what Beast's parser accepts but a proxy must not forward: Content-Length together
 /// with Transfer-Encoding, a Transfer-Encoding other than exactly "chunked", Transfer-Encoding
-/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT. `version` is 10 or 11.
+/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT. `version` is 10 or 11 (Beast
+/// refuses any other).
 RequestProblem checkRequestHead(const HttpFields& fields, unsigned version,
                                 std::string_view method);
 

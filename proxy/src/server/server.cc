@@ -75,12 +75,12 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (!listen) return fail(listen.error().message);
   s->listen_endpoint_ = *listen;
 
+  std::string summary;
   if (config) {
-    std::string summary = describe(*config);
+    summary = describe(*config);
     auto applied = s->routers_.apply(std::move(*config), SteadyClock::now());
     if (!applied) return fail("the config is invalid: " + joinErrors(applied.error()));
     s->stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
-    logInfo("config applied: " + summary);
   }
 
   unsigned count = options.workers;
@@ -117,6 +117,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   s->scheduleSweep();
   s->control_thread_ = std::thread([server = s.get()] { server->control_io_.run(); });
   for (auto& w : s->workers_) w->start();
+  if (!summary.empty()) logInfo("config applied: " + summary);
   return s;
 }
 

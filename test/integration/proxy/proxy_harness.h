@@ -1,0 +1,194 @@
+#pragma once
+// Integration-test harness: the real sticky-proxy binary with a static config file (reloaded by
+// SIGHUP), and real sticky-test-backend processes on 127.0.0.x loopback addresses.
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "fakes/http_client.h"
+#include "fakes/process.h"
+
+namespace sticky::test {
+
+using namespace std::chrono_literals;
+
+/// The port in the last "listening on HOST:PORT" line of a log, if any.
+inline std::optional<uint16_t> listeningPort(const std::string& log) {
+  static const std::regex kListening(R"(listening on \[?[0-9a-fA-F.:]+\]?:([0-9]+))");
+  std::optional<uint16_t> port;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kListening);
+       it != std::sregex_iterator(); ++it)
+    port = static_cast<uint16_t>(std::stoi((*it)[1].str()));
+  return port;
+}
+
+/// A sticky-test-backend process. Port 0 picks a free port; restart() reuses the same one.
+class BackendProc {
+ public:
+  BackendProc(const TempDir& dir, std::string name, std::string address, uint16_t port = 0)
+      : log_path_(dir.file("backend-" + name + ".log")),
+        name_(std::move(name)),
+        address_(std::move(address)),
+        port_(port) {
+    start();
+  }
+
+  const std::string& name() const { return name_; }
+  const std::string& address() const { return address_; }
+  uint16_t port() const { return port_; }
+  proxy::EndpointConfig endpoint(proxy::EndpointState state = proxy::EndpointState::Active) const {
+    return {name_, address_, port_, state};
+  }
+
+  /// SIGKILL: the process dies without closing anything gracefully.
+  void kill() {
+    process_->signal(SIGKILL);
+    CHECK(process_->wait(10s) != -1);
+  }
+  /// Starts again on the same address and port.
+  void restart() {
+    process_.reset();
+    start();
+  }
+  Process& process() { return *process_; }
+
+ private:
+  void start() {
+    std::ofstream(log_path_, std::ios::trunc).close();
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{STICKY_TEST_BACKEND_BIN, "--listen",
+                                 address_ + ":" + std::to_string(port_), "--name", name_},
+        log_path_);
+    std::optional<uint16_t> port;
+    bool up = waitFor([&] { return (port = listeningPort(process_->log())).has_value(); }, 10s);
+    REQUIRE_MESSAGE(up, "backend " << name_ << " did not start; log:\n" << process_->log());
+    port_ = *port;
+  }
+
+  std::string log_path_;
+  std::string name_;
+  std::string address_;
+  uint16_t port_;
+  std::unique_ptr<Process> process_;
+};
+
+/// A route on header `client-id` with the given endpoints (any host, path /).
+inline proxy::RouteConfig stickyRoute(
+    std::string name, std::vector<proxy::EndpointConfig> endpoints,
+    proxy::Placement placement = proxy::Placement::LeastSessions) {
+  proxy::RouteConfig r;
+  r.name = std::move(name);
+  r.header = "client-id";
+  r.placement = placement;
+  r.endpoints = std::move(endpoints);
+  return r;
+}
+
+inline proxy::ProxyConfig configOf(uint64_t version, std::vector<proxy::RouteConfig> routes) {
+  proxy::ProxyConfig c;
+  c.version = version;
+  c.listen = "127.0.0.1:0";
+  c.routes = std::move(routes);
+  return c;
+}
+
+/// The real sticky-proxy with `--config <file>` (JSON written from a ProxyConfig).
+class ProxyProc {
+ public:
+  ProxyProc(const TempDir& dir, const proxy::ProxyConfig& config,
+            std::vector<std::string> extra_args = {})
+      : config_path_(dir.file("proxy-" + std::to_string(++counter()) + ".json")),
+        log_path_(config_path_ + ".log") {
+    writeFile(config_path_, proxy::toJsonString(config, 2));
+    std::vector<std::string> argv = {STICKY_PROXY_BIN, "--config", config_path_, "--workers", "2"};
+    for (auto& a : extra_args) argv.push_back(a);
+    process_ = std::make_unique<Process>(argv, log_path_);
+    std::optional<uint16_t> port;
+    bool up = waitFor([&] { return (port = listeningPort(process_->log())).has_value(); }, 10s);
+    REQUIRE_MESSAGE(up, "sticky-proxy did not start; log:\n" << process_->log());
+    port_ = *port;
+  }
+
+  uint16_t port() const { return port_; }
+  int pid() const { return process_->pid(); }
+  Process& process() { return *process_; }
+  std::string log() const { return process_->log(); }
+  const std::string& configPath() const { return config_path_; }
+
+  HttpClient client(std::chrono::milliseconds timeout = kDefaultTimeout) const {
+    return HttpClient("127.0.0.1", port_, timeout);
+  }
+
+  /// Rewrites the config file, sends SIGHUP and waits until the log reports it applied.
+  void reload(const proxy::ProxyConfig& config) {
+    writeFile(config_path_, proxy::toJsonString(config, 2));
+    process_->signal(SIGHUP);
+    std::string applied = "config applied: version " + std::to_string(config.version) + " ";
+    bool ok = waitFor([&] { return log().find(applied) != std::string::npos; }, 10s);
+    REQUIRE_MESSAGE(ok, "config version " << config.version << " was not applied; log:\n" << log());
+  }
+
+  /// Rewrites the config file with raw text and sends SIGHUP; waits for `log_line` in the log.
+  void reloadRaw(const std::string& text, const std::string& log_line) {
+    writeFile(config_path_, text);
+    process_->signal(SIGHUP);
+    bool seen = waitFor([&] { return log().find(log_line) != std::string::npos; }, 10s);
+    REQUIRE_MESSAGE(seen, "no '" << log_line << "' after SIGHUP; log:\n" << log());
+  }
+
+  /// A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1.
+  long statusKb(const std::string& field) const {
+    std::ifstream in("/proc/" + std::to_string(process_->pid()) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    }
+    return -1;
+  }
+
+ private:
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+
+  std::string config_path_;
+  std::string log_path_;
+  std::unique_ptr<Process> process_;
+  uint16_t port_ = 0;
+};
+
+/// Which backend answered (the test backend's JSON "backend" field; "" if none).
+inline std::string backendOf(const HttpResponse& res) {
+  auto j = res.json();
+  if (!j.is_object() || !j.contains("backend")) return {};
+  return j["backend"].get<std::string>();
+}
+
+/// A request header the backend received, as echoed in its JSON ("" if absent).
+inline std::string echoedHeader(const HttpResponse& res, const std::string& lower_name) {
+  auto j = res.json();
+  if (!j.is_object() || !j.contains("headers") || !j["headers"].contains(lower_name)) return {};
+  return j["headers"][lower_name].get<std::string>();
+}
+
+inline bool echoedHas(const HttpResponse& res, const std::string& lower_name) {
+  auto j = res.json();
+  return j.is_object() && j.contains("headers") && j["headers"].contains(lower_name);
+}
+
+inline Headers key(const std::string& value) {
+  return {{"client-id", value}};
+}
+
+}  // namespace sticky::test
