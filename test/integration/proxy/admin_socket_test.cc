@@ -164,6 +164,7 @@ TEST_CASE("proxy admin: config pushes under concurrent load lose no request and 
   constexpr int kMaxRequestsPerThread = 20000;
   std::atomic<bool> pushes_done{false};
   std::atomic<int> started{0};
+  std::atomic<int> total_requests{0};
   struct Outcome {
     int requests = 0;
     std::vector<std::string> failures;
@@ -181,6 +182,7 @@ TEST_CASE("proxy admin: config pushes under concurrent load lose no request and 
         std::string why;
         std::string backend = landOn(client, key, &why);
         ++out.requests;
+        ++total_requests;
         if (backend.empty()) {
           out.failures.push_back(key + ": " + why);
         } else {
@@ -207,6 +209,9 @@ TEST_CASE("proxy admin: config pushes under concurrent load lose no request and 
     }
     auto put = proxy.admin.putConfig(configWith(v, routes));
     if (!put.ok()) push_errors.push_back(put.error());
+    // Let traffic flow between pushes, so every push lands amid requests.
+    int seen = total_requests;
+    CHECK(test::waitFor([&] { return total_requests >= seen + 4 * kThreads; }, 30s));
   }
   pushes_done = true;
   for (auto& th : threads) th.join();
