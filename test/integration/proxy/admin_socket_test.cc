@@ -110,6 +110,10 @@ TEST_CASE("proxy admin: readiness follows the first config; bad configs are refu
   Backends backends(2);
   ProxyProcess proxy;
   CHECK_FALSE(proxy.admin.ready());
+  // The kubelet's view: the same answers on the metrics port.
+  test::HttpClient probe("127.0.0.1", proxy.metrics_port);
+  CHECK(probe.get("/healthz").status == 200);
+  CHECK(probe.get("/readyz").status == 503);
   auto cfg = proxy.admin.getConfig();
   REQUIRE(cfg.ok());
   CHECK_FALSE(cfg->has_value());
@@ -118,6 +122,7 @@ TEST_CASE("proxy admin: readiness follows the first config; bad configs are refu
   auto put = proxy.admin.putConfig(config);
   REQUIRE_MESSAGE(put.ok(), (put.ok() ? "" : put.error()));
   CHECK(proxy.admin.ready());
+  CHECK(probe.get("/readyz").status == 200);
   test::HttpClient client("127.0.0.1", proxy.port);
   std::string first = landOn(client, "user-1");
   CHECK_FALSE(first.empty());
