@@ -87,9 +87,8 @@ std::string formatMicroTime(WallTime t) {
   gmtime_r(&tt, &tm);
   char buf[48];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[64];
-  std::snprintf(out, sizeof out, "%s.%06lldZ", buf, static_cast<long long>(micros));
-  return out;
+  std::string micro_text = std::to_string(micros);  // 0..999999
+  return std::string(buf) + "." + std::string(6 - micro_text.size(), '0') + micro_text + "Z";
 }
 
 std::optional<WallTime> parseTime(std::string_view text) {
