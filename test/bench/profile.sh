@@ -101,7 +101,7 @@ if has_tool callgrind; then
     n=$(pass "cg-$proxy")
     callgrind_control -i off "$PID" >/dev/null
     bench_stop_pid "$PID"
-    ir=$(callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+    ir=$(callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen {gsub(",", "", $1); print $1; seen = 1}')
     # Calls into the allocator (glibc malloc/free and C++ operator new/delete).
     declare -A CALLS=()
     while IFS=$'\t' read -r fn count; do CALLS[$fn]=$count; done < <("$BENCH_SRC/callgrind_calls.py" "$cg" \
@@ -111,11 +111,19 @@ if has_tool callgrind; then
     news=${CALLS['operator new(unsigned long)']}
     frees=${CALLS[free]}
     say "callgrind $proxy: $n requests, $(awk -v a="$ir" -v n="$n" 'BEGIN {printf "%.0f", a / n}') instructions/request, malloc $(awk -v a="$mallocs" -v n="$n" 'BEGIN {printf "%.1f", a / n}')/request, operator new $(awk -v a="$news" -v n="$n" 'BEGIN {printf "%.1f", a / n}')/request, free $(awk -v a="$frees" -v n="$n" 'BEGIN {printf "%.1f", a / n}')/request"
-    callgrind_annotate --inclusive=no "$cg" 2>/dev/null | sed -n '/^-.*$/,$p' |
-      grep -E '^[[:space:]]*[0-9,]+ ' | grep -v 'PROGRAM TOTALS' | head -30 >"$OUT_DIR/callgrind-top-$proxy.txt" || true
-    say "  top functions by own instructions ($OUT_DIR/callgrind-top-$proxy.txt):"
-    head -20 "$OUT_DIR/callgrind-top-$proxy.txt" | sed 's/^/    /' | tee -a "$SUMMARY" >/dev/null
-    head -20 "$OUT_DIR/callgrind-top-$proxy.txt" | sed 's/^/    /'
+    say "  own instructions per request by subsystem:"
+    "$BENCH_SRC/callgrind_calls.py" --categories "$cg" "$n" | sed 's/^/    /' | tee -a "$SUMMARY"
+    "$BENCH_SRC/callgrind_calls.py" --top "$cg" "$n" 40 >"$OUT_DIR/callgrind-top-$proxy.txt"
+    say "  top functions by own instructions per request ($OUT_DIR/callgrind-top-$proxy.txt):"
+    head -15 "$OUT_DIR/callgrind-top-$proxy.txt" | cut -c1-150 | sed 's/^/    /' | tee -a "$SUMMARY"
+    say "  allocations per request by caller of operator new:"
+    "$BENCH_SRC/callgrind_calls.py" --callers "$cg" 'operator new(unsigned long)' |
+      awk -F'\t' -v n="$n" '$1 / n >= 0.05 {printf "    %5.2f  %s\n", $1 / n, substr($3, 1, 120)}' |
+      tee -a "$SUMMARY"
+    say "  mutex locks per request by caller:"
+    "$BENCH_SRC/callgrind_calls.py" --callers "$cg" 'pthread_mutex_lock@@GLIBC_2.2.5' |
+      awk -F'\t' -v n="$n" '$1 / n >= 0.05 {printf "    %5.2f  %s\n", $1 / n, substr($3, 1, 120)}' |
+      tee -a "$SUMMARY"
   done
 fi
 
@@ -156,9 +164,9 @@ if has_tool perf; then
   bench_stop_pid "$PID"
   say "perf (cpu-clock samples of sticky-proxy over $n requests): user vs kernel"
   perf report -i "$OUT_DIR/perf.data" --stdio --no-children --sort cpu_mode 2>/dev/null |
-    grep -E '^[[:space:]]+[0-9.]+%' | head -4 | sed 's/^/  /' | tee -a "$SUMMARY"
+    grep -E '^[[:space:]]+[0-9.]+%' | head -4 | sed 's/^/  /' | tee -a "$SUMMARY" || true
   say "  hottest symbols (self):"
   perf report -i "$OUT_DIR/perf.data" --stdio --no-children --sort sym 2>/dev/null -g none |
-    grep -E '^[[:space:]]+[0-9.]+%' | head -25 | sed 's/^/  /' | tee -a "$SUMMARY"
+    grep -E '^[[:space:]]+[0-9.]+%' | cut -c1-200 | head -25 | sed 's/^/  /' | tee -a "$SUMMARY" || true
 fi
 bench_log "summary in $SUMMARY"
