@@ -604,7 +604,10 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     if (status >= 200 || status == 101) break;
     interim = true;
     if (client_version_ < 11) continue;
-    http::response<http::empty_body> forward_interim{res.result(), 11};
+    http::response<http::empty_body> forward_interim;
+    forward_interim.version(11);
+    forward_interim.result(status);  // as a number: Beast's enum lacks e.g. 103
+    forward_interim.reason(res.reason());
     for (auto& f : res) forward_interim.insert(f.name_string(), f.value());
     removeHopByHop(forward_interim, false);
     deadline_.arm(limits_.keep_alive_idle_timeout);

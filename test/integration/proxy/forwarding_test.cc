@@ -2,6 +2,11 @@
 // WebSocket tunnels, HTTP/1.0, 100-continue, pipelining, timeouts.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "fakes/backend.h"
@@ -118,7 +123,7 @@ TEST_CASE("a 100 MiB download read slowly keeps the proxy's memory bounded") {
         received += piece.size();
         if (++pieces % 64 == 0) {
           rss_peak = std::max(rss_peak, f.proxy.statusKb("VmRSS"));
-          std::this_thread::sleep_for(std::chrono::milliseconds(40));  // a slow reader
+          std::this_thread::sleep_for(std::chrono::milliseconds(15));  // a slow reader
         }
         return true;
       },
@@ -133,17 +138,17 @@ TEST_CASE("a 100 MiB download read slowly keeps the proxy's memory bounded") {
   CHECK(hwm - rss_before < 64 * 1024);
 }
 
-TEST_CASE("a 100 MiB upload streams through without buffering") {
+TEST_CASE("a 64 MiB upload streams through without buffering") {
   OneBackend f;
   auto client = f.proxy.client();
   REQUIRE(client.get("/warm-up", key("1")).status == 200);
   long rss_before = f.proxy.statusKb("VmRSS");
-  auto res = client.upload("/upload", key("1"), 100 * kMiB, true);
+  auto res = client.upload("/upload", key("1"), 64 * kMiB, true);
   REQUIRE_MESSAGE(res.status == 200, res.error);
-  CHECK(res.json()["bodyBytes"] == 100 * kMiB);
+  CHECK(res.json()["bodyBytes"] == 64 * kMiB);
   long hwm = f.proxy.statusKb("VmHWM");
   INFO("RSS before " << rss_before << " kB, HWM " << hwm << " kB");
-  CHECK(hwm - rss_before < 64 * 1024);
+  CHECK(hwm - rss_before < 32 * 1024);
 }
 
 TEST_CASE("WebSocket upgrades are tunnelled to the session's endpoint and echo both ways") {
@@ -226,6 +231,7 @@ TEST_CASE("HTTP/1.0 clients, Expect: 100-continue and pipelined requests") {
     CHECK(head.body.empty());
     CHECK(client.get("/status/204", key("1")).status == 204);
     CHECK(client.get("/status/418", key("1")).status == 418);
+    CHECK(client.get("/status/599", key("1")).status == 599);  // unknown to Beast, passed as is
     CHECK(client.get("/after", key("1")).status == 200);
     CHECK(client.connectionsOpened() == 1);
   }
@@ -261,6 +267,83 @@ TEST_CASE("client timeouts: a stalled head gets 408 and close, an idle connectio
     CHECK(r.status == 200);
     CHECK(r.closed);
   }
+}
+
+TEST_CASE("upstream framing is re-framed for the client; interim answers pass; garbage is 502") {
+  TempDir dir;
+  ScriptedUpstream upstream("127.0.0.4", [](const std::string& head, int, int) {
+    using Reply = ScriptedUpstream::Reply;
+    auto is = [&](const char* path) {
+      return head.find(std::string(" ") + path + " ") != std::string::npos;
+    };
+    if (is("/eof"))
+      return Reply{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close", true};
+    if (is("/early"))
+      return Reply{
+          "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
+    if (is("/both"))
+      return Reply{
+          "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "0\r\n\r\n",
+          true};
+    return Reply{"NOT HTTP AT ALL\r\n\r\n", true};
+  });
+  ProxyProc proxy(dir,
+                  configOf(1, {stickyRoute("shop/raw", {{"raw", "127.0.0.4", upstream.port()}})}));
+
+  auto client = proxy.client();
+  auto res = client.get("/eof", key("1"));
+  CHECK(res.status == 200);
+  CHECK(res.body == "until close");
+  CHECK(res.header("transfer-encoding") == "chunked");  // so the client connection can stay
+  CHECK(client.get("/garbage", key("1")).status == 502);
+  CHECK(client.get("/both", key("1")).status == 502);
+  CHECK(client.get("/eof", key("1")).status == 200);
+  CHECK(client.connectionsOpened() == 1);
+
+  auto old = rawExchange("127.0.0.1", proxy.port(), "GET /eof HTTP/1.0\r\nclient-id: 1\r\n\r\n");
+  CHECK(old.status == 200);
+  CHECK(old.closed);  // an HTTP/1.0 client reads until the close
+  CHECK(old.data.find("\r\n\r\nuntil close") != std::string::npos);
+
+  RawConnection early("127.0.0.1", proxy.port());
+  early.send("GET /early HTTP/1.1\r\nHost: x\r\nclient-id: 1\r\n\r\n");
+  auto r = early.readUntil("\r\n\r\nok", 5s);
+  auto hints = r.data.find("HTTP/1.1 103 Early Hints");
+  auto final_head = r.data.find("HTTP/1.1 200 OK");
+  CHECK_MESSAGE(hints == 0, r.data);  // the status as a number, whatever Beast knows
+  CHECK(final_head != std::string::npos);
+  CHECK(r.data.find("Link: </style.css>") < final_head);
+}
+
+TEST_CASE("an endpoint that does not accept within upstreamConnectTimeout gets 504") {
+  // A listener whose accept queue is full: the kernel drops further SYNs, so connects hang.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(0x7f000004);  // 127.0.0.4
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  TempDir dir;
+  auto config =
+      configOf(1, {stickyRoute("shop/chat", {{"stuck", "127.0.0.4", ntohs(addr.sin_port)}})});
+  config.limits.upstream_connect_timeout = std::chrono::milliseconds(300);
+  ProxyProc proxy(dir, config);
+  auto res = proxy.client().get("/", key("1"));
+  CHECK(res.status == 504);
+  CHECK(res.body.find("stuck did not accept a connection within 300ms") != std::string::npos);
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
 }
 
 }  // namespace

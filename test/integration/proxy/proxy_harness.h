@@ -5,14 +5,22 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 
 #include "config/proxy_config.h"
 #include "fakes/http_client.h"
@@ -166,6 +174,65 @@ class ProxyProc {
   std::string log_path_;
   std::unique_ptr<Process> process_;
   uint16_t port_ = 0;
+};
+
+/// A hand-written upstream for responses the test backend never sends (bad framing, interim
+/// answers, closes at chosen moments). For each request head it calls `script(head, connection,
+/// request)` (both counted from 0) and writes the bytes returned; `close` ends the connection
+/// after them. Requests must not carry bodies.
+class ScriptedUpstream {
+ public:
+  struct Reply {
+    std::string bytes;
+    bool close = false;
+  };
+  using Script = std::function<Reply(const std::string& head, int connection, int request)>;
+
+  ScriptedUpstream(const std::string& address, Script script)
+      : acceptor_(io_, {boost::asio::ip::make_address(address), 0}), script_(std::move(script)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ScriptedUpstream() {
+    stop_ = true;
+    boost::system::error_code ignored;
+    boost::asio::ip::tcp::socket poke(io_);  // wakes the blocking accept
+    poke.connect(acceptor_.local_endpoint(), ignored);
+    thread_.join();
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  int connections() const { return connections_; }
+  int requests() const { return requests_; }
+
+ private:
+  void run() {
+    for (int c = 0; !stop_; ++c) {
+      boost::asio::ip::tcp::socket s(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stop_) return;
+      ++connections_;
+      boost::asio::streambuf buf;
+      for (int r = 0;; ++r) {
+        size_t n = boost::asio::read_until(s, buf, "\r\n\r\n", ec);
+        if (ec) break;
+        std::string head(boost::asio::buffers_begin(buf.data()),
+                         boost::asio::buffers_begin(buf.data()) + static_cast<long>(n));
+        buf.consume(n);
+        ++requests_;
+        Reply reply = script_(head, c, r);
+        if (!reply.bytes.empty()) boost::asio::write(s, boost::asio::buffer(reply.bytes), ec);
+        if (ec || reply.close) break;
+      }
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  Script script_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
 };
 
 /// Which backend answered (the test backend's JSON "backend" field; "" if none).

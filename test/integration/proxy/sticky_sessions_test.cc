@@ -2,16 +2,9 @@
 // (Reassign and Reject), passive failover, pooled-connection retry, 404 and 503.
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
-#include <thread>
-
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
-#include <boost/asio/write.hpp>
 
 #include "integration/proxy/proxy_harness.h"
 
@@ -240,61 +233,17 @@ TEST_CASE("a backend restarted on the same address keeps its sessions (no failov
   }
 }
 
-/// An upstream that answers the first request on a connection (keep-alive) and closes the
-/// connection when the second one arrives, without answering: what a backend's idle timeout
-/// racing a reused connection looks like.
-class ClosingUpstream {
- public:
-  ClosingUpstream() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.4"), 0}) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~ClosingUpstream() {
-    stop_ = true;
-    boost::system::error_code ignored;
-    // Wake the accept with a connection of our own.
-    boost::asio::ip::tcp::socket poke(io_);
-    poke.connect(acceptor_.local_endpoint(), ignored);
-    thread_.join();
-  }
-  uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  int connections() const { return connections_; }
-  int answered() const { return answered_; }
-
- private:
-  void run() {
-    while (!stop_) {
-      boost::asio::ip::tcp::socket s(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(s, ec);
-      if (ec || stop_) return;
-      ++connections_;
-      for (int n = 0;; ++n) {
-        boost::asio::streambuf buf;
-        boost::asio::read_until(s, buf, "\r\n\r\n", ec);
-        if (ec) break;
-        if (n == 1) break;  // second request on this connection: close without a word
-        std::string body = "{\"backend\":\"closing\"}";
-        std::string res =
-            "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-        boost::asio::write(s, boost::asio::buffer(res), ec);
-        ++answered_;
-        if (ec) break;
-      }
-    }
-  }
-
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::atomic<int> answered_{0};
-};
-
 TEST_CASE(
     "a pooled connection the upstream closes is retried on a fresh one to the same endpoint") {
   TempDir dir;
-  ClosingUpstream upstream;
+  // Answers the first request on a connection (keep-alive) and closes the connection when the
+  // second one arrives, without answering: a backend's idle timeout racing a reused connection.
+  ScriptedUpstream upstream("127.0.0.4", [](const std::string&, int, int request) {
+    if (request > 0) return ScriptedUpstream::Reply{"", true};
+    std::string body = "{\"backend\":\"closing\"}";
+    return ScriptedUpstream::Reply{
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body};
+  });
   BackendProc other(dir, "other", "127.0.0.3");
   proxy::EndpointConfig closing{"closing", "127.0.0.4", upstream.port()};
   ProxyProc proxy(dir, configOf(1, {stickyRoute("shop/chat", {closing, other.endpoint()})}));
@@ -307,14 +256,14 @@ TEST_CASE(
     if (backendOf(res) == "closing") k = "s" + std::to_string(i);
   }
   REQUIRE_FALSE(k.empty());
-  int answered = upstream.answered();
+  int requests = upstream.requests();
   int connections = upstream.connections();
   auto res = client.get("/", key(k));
   CHECK(res.status == 200);
   CHECK(backendOf(res) == "closing");  // same endpoint: not a failover
   CHECK_FALSE(res.has(kSessionMoved));
-  CHECK(upstream.answered() == answered + 1);
-  CHECK(upstream.connections() == connections + 1);  // on a fresh connection
+  CHECK(upstream.requests() == requests + 2);        // the dropped one and its retry
+  CHECK(upstream.connections() == connections + 1);  // the retry on a fresh connection
 }
 
 TEST_CASE("no matching route answers 404 naming host and path; no endpoint answers 503") {
