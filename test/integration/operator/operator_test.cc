@@ -714,6 +714,7 @@ TEST_CASE("operator: two replicas, one leader writes status; a killed leader is 
   CHECK(follow->count("config pushed") >= 1);
   std::string reporters = kube.kubectlOrThrow(
       {"get", "events", "-n", s.ns(), "-o", "jsonpath={.items[*].reportingInstance}"});
+  REQUIRE_FALSE(words(reporters).empty());  // Accepted, Ready at least
   for (const auto& who : words(reporters)) CHECK(who == leader);
 
   // Kill the leader without a chance to release: the other takes over once the lease expires.
