@@ -67,10 +67,15 @@ cmd_ensure() {
   echo "$HELM_BIN"
 }
 
-case ${1:-} in
-  ensure) cmd_ensure ;;
-  *)
-    echo "usage: $0 ensure" >&2
-    exit 2
-    ;;
-esac
+main() {
+  case ${1:-} in
+    ensure) cmd_ensure ;;
+    *)
+      echo "usage: $0 ensure" >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
+exit  # never read past this line: the script may be edited while it runs

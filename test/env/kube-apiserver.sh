@@ -470,3 +470,4 @@ main() {
 }
 
 main "$@"
+exit  # never read past this line: the script may be edited while it runs
