@@ -319,7 +319,7 @@ std::vector<std::string> words(const std::string& line) {
 
 // -----------------------------------------------------------------------------------------------
 
-TEST_CASE("operator: a route over ready pods serves sticky sessions; status and kubectl agree") {
+TEST_CASE("operator: a route over ready pods serves sticky sessions - status and kubectl agree") {
   Stack s("op-basic");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -393,7 +393,7 @@ TEST_CASE("operator: a route over ready pods serves sticky sessions; status and 
   CHECK(events.find("Normal/Ready") != std::string::npos);
 }
 
-TEST_CASE("operator: a force-deleted pod's sessions move, announced in both headers") {
+TEST_CASE("operator: a force-deleted pod's sessions move - announced in both headers") {
   Stack s("op-delete");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -449,7 +449,7 @@ TEST_CASE("operator: a force-deleted pod's sessions move, announced in both head
       "status still lists the deleted pod");
 }
 
-TEST_CASE("operator: adding pods moves no existing session; new keys ramp onto the new pods") {
+TEST_CASE("operator: adding pods moves no existing session - new keys ramp onto the new pods") {
   Stack s("op-scale");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -470,7 +470,7 @@ TEST_CASE("operator: adding pods moves no existing session; new keys ramp onto t
   expectSticky(s, fresh);
 }
 
-TEST_CASE("operator: a terminating pod drains: its sessions stay, no new session lands on it") {
+TEST_CASE("operator: a terminating pod drains: its sessions stay - no new session lands on it") {
   Stack s("op-drain");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -511,7 +511,7 @@ TEST_CASE("operator: a terminating pod drains: its sessions stay, no new session
   s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Draining"}});
 }
 
-TEST_CASE("operator: invalid routes report Accepted=False with a reason; others keep serving") {
+TEST_CASE("operator: invalid routes report Accepted=False with a reason - others keep serving") {
   Stack s("op-invalid");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -585,7 +585,7 @@ TEST_CASE("operator: invalid routes report Accepted=False with a reason; others 
   expectSticky(s, pinned, "good.example");
 }
 
-TEST_CASE("operator: the API server restarts; the operator resumes and nothing is lost") {
+TEST_CASE("operator: the API server restarts - the operator resumes and nothing is lost") {
   Stack s("op-apirestart");
   s.addPod("chat-0");
   s.addPod("chat-1");
@@ -654,7 +654,7 @@ TEST_CASE("operator: SIGTERM stops the operator cleanly") {
   CHECK(s.op().count("operator stopped") == 1);
 }
 
-TEST_CASE("operator: two replicas, one leader writes status; a killed leader is replaced") {
+TEST_CASE("operator: two replicas - one leader writes status - a killed leader is replaced") {
   KubeCluster& kube = clusterWithCrd();
   Stack s("op-leader", /*start_operator=*/false);
   TempDir dir;

@@ -51,7 +51,7 @@ DesiredState compute(const ClusterSnapshot& s, const LastGoodRoutes& previous = 
   return computeDesiredState(s, previous, ProxySettings{});
 }
 
-TEST_CASE("one route, ready pods become Active endpoints sorted by pod name") {
+TEST_CASE("one route - ready pods become Active endpoints sorted by pod name") {
   ClusterSnapshot s;
   s.routes = {route("shop", "chat", chatSpec())};
   s.pods = {chatPod("chat-1", "10.0.0.6"), chatPod("chat-0", "10.0.0.5"),
@@ -102,7 +102,7 @@ TEST_CASE("every spec field maps onto the route config") {
   CHECK(parsed->port == PortRef{8080, ""});
 }
 
-TEST_CASE("terminating pods and running-but-not-ready pods are Draining; others skipped") {
+TEST_CASE("terminating pods and running-but-not-ready pods are Draining - others skipped") {
   ClusterSnapshot s;
   s.routes = {route("shop", "chat", chatSpec())};
   json terminating = chatPod("chat-2", "10.0.0.7");
@@ -142,7 +142,7 @@ TEST_CASE("podPhase on its own") {
   CHECK(podPhase(p) == PodPhase::Skip);
 }
 
-TEST_CASE("named ports resolve per pod; pods without the name are skipped") {
+TEST_CASE("named ports resolve per pod - pods without the name are skipped") {
   json spec = chatSpec();
   spec["port"] = "http";
   ClusterSnapshot s;
@@ -162,7 +162,7 @@ TEST_CASE("named ports resolve per pod; pods without the name are skipped") {
         std::string::npos);
 }
 
-TEST_CASE("a numeric port given as a string is a number, not a name") {
+TEST_CASE("a numeric port given as a string is a number - not a name") {
   json spec = chatSpec();
   spec["port"] = "8081";
   auto parsed = parseRouteSpec(spec, "shop/chat");
@@ -244,7 +244,7 @@ TEST_CASE("invalid specs get a reason and a message naming the field") {
   CHECK((reasonOf(json()).first == RouteReason::InvalidSpec));
 }
 
-TEST_CASE("a spec of the wrong JSON types is InvalidSpec, never an exception") {
+TEST_CASE("a spec of the wrong JSON types is InvalidSpec - never an exception") {
   ClusterSnapshot s;
   json weird = chatSpec();
   weird["match"] = {{"hosts", {1, 2}}};
@@ -256,7 +256,7 @@ TEST_CASE("a spec of the wrong JSON types is InvalidSpec, never an exception") {
   CHECK(d.config.routes.empty());
 }
 
-TEST_CASE("conflicting matches: the older route wins, the newer is ConflictingMatch") {
+TEST_CASE("conflicting matches: the older route wins - the newer is ConflictingMatch") {
   ClusterSnapshot s;
   json spec = chatSpec();
   spec["match"] = {{"hosts", {"chat.example.com"}}};
@@ -280,7 +280,7 @@ TEST_CASE("conflicting matches: the older route wins, the newer is ConflictingMa
   CHECK(d.config.routes[1].name == "shop/v2");
 }
 
-TEST_CASE("two any-host routes with the same prefix conflict; any-host and a host do not") {
+TEST_CASE("two any-host routes with the same prefix conflict - any-host and a host do not") {
   ClusterSnapshot s;
   json with_host = chatSpec();
   with_host["match"] = {{"hosts", {"chat.example.com"}}};
@@ -343,7 +343,7 @@ TEST_CASE("a port rename to a missing name keeps serving the old port") {
   CHECK(second.config.routes[0].endpoints[0].port == 9000);
 }
 
-TEST_CASE("a route never valid is left out; a re-created route does not inherit last good") {
+TEST_CASE("a route never valid is left out - a re-created route does not inherit last good") {
   ClusterSnapshot s;
   s.routes = {route("shop", "chat", chatSpec())};
   auto first = compute(s);
@@ -370,7 +370,7 @@ TEST_CASE("deleted routes drop out of the config and of last good") {
   CHECK(second.config.version != first.config.version);
 }
 
-TEST_CASE("the version is a stable content hash: same content, same version, any input order") {
+TEST_CASE("the version is a stable content hash: same content - same version - any input order") {
   ClusterSnapshot a;
   a.routes = {route("shop", "chat", chatSpec()), route("shop", "b", [] {
                 json s = chatSpec();

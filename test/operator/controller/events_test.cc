@@ -23,14 +23,14 @@ json statusWith(const char* accepted, const char* accepted_reason, const char* r
   return {{"conditions", conditions}};
 }
 
-TEST_CASE("first sight of an accepted, ready route: Normal Accepted and Ready") {
+TEST_CASE("first sight of an accepted - ready route: Normal Accepted and Ready") {
   auto events = transitionEvents(json(), statusWith("True", "Accepted", "True", "Ready"));
   REQUIRE(events.size() == 2);
   CHECK(events[0] == EventSpec{"Normal", "Accepted", "m"});
   CHECK(events[1] == EventSpec{"Normal", "Ready", "m"});
 }
 
-TEST_CASE("a refused spec is a Warning with the condition's reason, once per reason/message") {
+TEST_CASE("a refused spec is a Warning with the condition's reason - once per reason/message") {
   json ok = statusWith("True", "Accepted", "True", "Ready");
   json bad = statusWith("False", "InvalidSelector", "False", "NotAccepted", "bad operator");
   auto events = transitionEvents(ok, bad);

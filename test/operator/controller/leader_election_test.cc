@@ -49,7 +49,7 @@ TEST_CASE("no lease: create it as holder and lead") {
   CHECK(d.isLeader(c.steady));
 }
 
-TEST_CASE("the holder renews with the resourceVersion it read; leadership needs renewals") {
+TEST_CASE("the holder renews with the resourceVersion it read - leadership needs renewals") {
   Clocks c;
   LeaseDecider d(settings("a"));
   auto create = d.plan(std::nullopt, c.steady, c.wall);
@@ -102,7 +102,7 @@ TEST_CASE("another holder's lease is respected until it stands still for leaseDu
   CHECK(d.isLeader(c.steady));
 }
 
-TEST_CASE("a conflicting takeover does not make us leader; the winner is respected") {
+TEST_CASE("a conflicting takeover does not make us leader - the winner is respected") {
   Clocks c;
   LeaseDecider d(settings("b"));
   LeaseRecord expired;
@@ -125,7 +125,7 @@ TEST_CASE("a conflicting takeover does not make us leader; the winner is respect
   CHECK((d.plan(winner, c.steady, c.wall).action == Action::Wait));
 }
 
-TEST_CASE("a released lease (empty holder) is taken at once; release needs holding it") {
+TEST_CASE("a released lease (empty holder) is taken at once - release needs holding it") {
   Clocks c;
   LeaseDecider a(settings("a"));
   CHECK_FALSE(a.releasePlan(c.wall).has_value());

@@ -28,7 +28,7 @@ TEST_CASE("matchLabels selects pods carrying every label") {
   CHECK(s.toString() == "app=chat,tier=web");
 }
 
-TEST_CASE("matchExpressions In, NotIn, Exists, DoesNotExist") {
+TEST_CASE("matchExpressions In NotIn Exists and DoesNotExist") {
   Selector s = parse(R"({"matchExpressions":[
       {"key":"tier","operator":"In","values":["web","api"]},
       {"key":"env","operator":"NotIn","values":["dev"]},
@@ -52,14 +52,14 @@ TEST_CASE("matchLabels and matchExpressions combine with AND") {
   CHECK_FALSE(s.matches(Labels{{"track", "stable"}}));
 }
 
-TEST_CASE("an empty selector matches everything, as in Kubernetes") {
+TEST_CASE("an empty selector matches everything - as in Kubernetes") {
   Selector s = parse("{}");
   CHECK(s.matches(Labels{}));
   CHECK(s.matches(Labels{{"a", "b"}}));
   CHECK(parse(R"({"matchLabels":null,"matchExpressions":[]})").matches(Labels{}));
 }
 
-TEST_CASE("matches reads a pod's metadata.labels JSON, absent labels are none") {
+TEST_CASE("matches reads a pod's metadata.labels JSON - absent labels are none") {
   Selector s = parse(R"({"matchExpressions":[{"key":"app","operator":"DoesNotExist"}]})");
   CHECK(s.matches(json()));
   CHECK(s.matches(json::object()));

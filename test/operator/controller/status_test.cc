@@ -55,7 +55,7 @@ TEST_CASE("time formatting and parsing round-trip in UTC") {
   CHECK_FALSE(parseTime("2026-11-21T19:53:07").has_value());
 }
 
-TEST_CASE("an accepted, applied route with active endpoints is Ready with counters") {
+TEST_CASE("an accepted - applied route with active endpoints is Ready with counters") {
   WallTime now = at("2026-11-21T10:00:00Z");
   json s = computeStatus(acceptedVerdict(), json(), 42, applied(42), now);
   CHECK(s["observedGeneration"] == 2);
@@ -90,7 +90,7 @@ TEST_CASE("Ready is Unknown before the proxy is observed and while a new version
   CHECK(condition(pending, "Ready")["reason"] == "ConfigPending");
 }
 
-TEST_CASE("Ready is False: proxy down, config refused, no active endpoint, not accepted") {
+TEST_CASE("Ready is False: proxy down - config refused - no active endpoint - not accepted") {
   WallTime now = at("2026-11-21T10:00:00Z");
   ProxyObservation down;
   down.state = ProxyObservation::State::Unreachable;
@@ -160,7 +160,7 @@ TEST_CASE("setCondition keeps other condition types in place") {
   CHECK(out[1]["reason"] == "Y");
 }
 
-TEST_CASE("errorStatus sets both conditions False with ReconcileError, keeps counters") {
+TEST_CASE("errorStatus sets both conditions False with ReconcileError - keeps counters") {
   WallTime t0 = at("2026-11-21T10:00:00Z");
   json ok = computeStatus(acceptedVerdict(), json(), 42, applied(42), t0);
   json err = errorStatus(ok, 2, "boom", t0 + 1min);
@@ -171,7 +171,7 @@ TEST_CASE("errorStatus sets both conditions False with ReconcileError, keeps cou
   CHECK(err["sessions"] == 7);
 }
 
-TEST_CASE("status writes: real changes at once, counter-only changes rate-limited") {
+TEST_CASE("status writes: real changes at once - counter-only changes rate-limited") {
   using Steady = std::chrono::steady_clock;
   Steady::time_point t0{};
   WallTime now = at("2026-11-21T10:00:00Z");
