@@ -35,9 +35,15 @@ class Exchange {
     stream_.expires_after(timeout_);
     stream_.async_connect(Local::endpoint(path_), [this](beast::error_code ec) {
       if (ec) return done(ec, "cannot connect to the proxy admin socket " + path_);
-      http::async_write(stream_, req_, [this](beast::error_code ec, size_t) {
-        if (ec) return done(ec, "cannot send to the proxy admin socket " + path_);
-        http::async_read(stream_, buffer_, parser_, [this](beast::error_code ec, size_t) {
+      http::async_write(stream_, req_, [this](beast::error_code write_ec, size_t) {
+        if (write_ec == beast::error::timeout) {
+          return done(write_ec, "cannot send to the proxy admin socket " + path_);
+        }
+        // Even when the write failed, the server may have answered first (413 for a body over
+        // its limit, then close): that answer says more than "broken pipe".
+        http::async_read(stream_, buffer_, parser_, [this, write_ec](beast::error_code ec, size_t) {
+          if (ec && write_ec)
+            return done(write_ec, "cannot send to the proxy admin socket " + path_);
           if (ec) return done(ec, "no valid answer from the proxy admin socket " + path_);
           done({}, {});
         });

@@ -367,6 +367,13 @@ TEST_CASE("admin: wrong method, unknown path, malformed request, oversized body"
   CHECK(big.rfind("HTTP/1.1 413", 0) == 0);
   CHECK(big.find("larger than the limit") != std::string::npos);
 
+  // The client sends a whole oversized body: it still reads the server's 413.
+  auto huge = f.client.request("PUT", "/v1/config", std::string(17 << 20, ' '));
+  REQUIRE_MESSAGE(huge.ok(), (huge.ok() ? "" : huge.error()));
+  CHECK(huge->status == 413);
+  CHECK(admin::errorMessageFromBody(huge->body, "") ==
+        "the request body is larger than the limit of 16777216 bytes");
+
   // Still serving after all of that.
   CHECK(f.client.healthy());
 }
