@@ -127,7 +127,7 @@ run_wrk "$BENCH_DIR/baseline.txt" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 
 wrk -t 2 -c 64 -d "${DURATION}s" --timeout 10s -s "$BENCH_SRC/keys.lua" "$URL" -- 10000 2 0 \
   >"$BENCH_DIR/loaded.txt" 2>&1 &
 WRK_PID=$!
-BENCH_PIDS+=($WRK_PID)
+BENCH_PIDS+=("$WRK_PID")
 start=$(date +%s.%N)
 interval=$(awk -v d="$DURATION" -v n="$PUSHES" 'BEGIN {printf "%.3f", (d - 3) / n}')
 for ((i = 0; i < PUSHES; i++)); do

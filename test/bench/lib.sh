@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the benchmark scripts (sourced, not run). Every process started here is
 # recorded by PID and stopped by PID in bench_cleanup, which the scripts install as an EXIT trap.
 #
@@ -106,6 +107,7 @@ cpu_ticks() {
   # After comm: state is field 3, so utime (14) and stime (15) are the 12th and 13th here.
   awk '{print $12 + $13}' <<<"$stat"
 }
+export CLK_TCK
 CLK_TCK=$(getconf CLK_TCK)
 # vm_kb PID FIELD: a VmXXX line of /proc/PID/status in kB (VmRSS, VmHWM).
 vm_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
@@ -122,7 +124,7 @@ start_nginx() {
     sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" -e "s|@NAME@|nginx-$i|g" \
       "$BENCH_SRC/nginx.conf.in" >"$dir/nginx.conf"
     nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
-    BENCH_PIDS+=($!)
+    BENCH_PIDS+=("$!")
     i=$((i + 1))
   done
   for port in "$@"; do
@@ -146,7 +148,7 @@ start_haproxy() {
   /usr/sbin/haproxy -c -q -f "$cfg" || bench_die "HAProxy rejected $cfg."
   /usr/sbin/haproxy -db -f "$cfg" >"$BENCH_DIR/haproxy.log" 2>&1 &
   HAPROXY_PID=$!
-  BENCH_PIDS+=($HAPROXY_PID)
+  BENCH_PIDS+=("$HAPROXY_PID")
   wait_http "http://127.0.0.1:$port/" 20 || bench_die "HAProxy did not start (see $BENCH_DIR/haproxy.log)."
 }
 
@@ -216,7 +218,7 @@ start_sticky() {
     --metrics-listen "127.0.0.1:$metrics_port" --workers "${STICKY_WORKERS:-2}" --log-level warn \
     >"$BENCH_DIR/sticky-proxy.log" 2>&1 &
   STICKY_PID=$!
-  BENCH_PIDS+=($STICKY_PID)
+  BENCH_PIDS+=("$STICKY_PID")
   wait_unix_http "$STICKY_ADMIN" http://admin/readyz 20 &&
     wait_http "http://127.0.0.1:$port/" 20 ||
     bench_die "sticky-proxy did not start (see $BENCH_DIR/sticky-proxy.log)."
@@ -261,7 +263,7 @@ run_wrk_pass() {
   wrk -t "$threads" -c "$conns" -d "${max}s" --timeout 10s -s "$script" "$url" -- "$@" "$marks" \
     >"$out" 2>&1 &
   local pid=$!
-  BENCH_PIDS+=($pid)
+  BENCH_PIDS+=("$pid")
   while kill -0 "$pid" 2>/dev/null; do
     local n
     n=$(find "$marks" -name 'thread-*' | wc -l)

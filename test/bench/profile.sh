@@ -35,7 +35,6 @@ while (($#)); do
     *) usage >&2; bench_die "unknown option '$1'." ;;
   esac
 done
-IFS=, read -ra TOOL_LIST <<<"$TOOLS"
 IFS=, read -ra PROXY_LIST <<<"$PROXIES"
 CONNS=16
 THREADS=2
@@ -71,7 +70,7 @@ start_proxy() {
     "$@" /usr/sbin/haproxy -db -f "$BENCH_DIR/haproxy.cfg" >"$BENCH_DIR/proxy.log" 2>&1 &
   fi
   PID=$!
-  BENCH_PIDS+=($PID)
+  BENCH_PIDS+=("$PID")
   wait_http "$URL" 120 || bench_die "$proxy did not start (see $BENCH_DIR/proxy.log)."
   check_forwarding "$URL" "$proxy"
 }
@@ -134,7 +133,7 @@ if has_tool strace; then
     pass "st-warm-$proxy" >/dev/null
     strace -c -f -q -o "$OUT_DIR/strace-$proxy.txt" -p "$PID" &
     spid=$!
-    BENCH_PIDS+=($spid)
+    BENCH_PIDS+=("$spid")
     sleep 1  # strace attaches to every thread
     n=$(pass "st-$proxy")
     kill -INT "$spid" 2>/dev/null || true
@@ -158,7 +157,7 @@ if has_tool perf; then
     # A longer measured stretch than one pass: 5 passes, for enough samples at 2 kHz.
     perf record -e cpu-clock -F 2000 -g -o "$OUT_DIR/perf-$proxy.data" -p "$PID" >/dev/null 2>&1 &
     ppid=$!
-    BENCH_PIDS+=($ppid)
+    BENCH_PIDS+=("$ppid")
     sleep 1
     n=0
     for i in 1 2 3 4 5; do n=$((n + $(pass "perf-$proxy-$i"))); done
@@ -175,4 +174,4 @@ if has_tool perf; then
       grep -E '^[[:space:]]+[0-9.]+%' | cut -c1-160 | head -20 | sed 's/^/  /' | tee -a "$SUMMARY" || true
   done
 fi
-bench_log "summary in $SUMMARY"
+if [[ -n $OUT ]]; then bench_log "summary and raw profiles in $OUT"; fi
