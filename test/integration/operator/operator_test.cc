@@ -385,6 +385,17 @@ TEST_CASE("operator: a route over ready pods serves sticky sessions - status and
   CHECK(row[4] == "31");
   CHECK(row[5] == "True");
 
+  // Status writes change the route object (and wake the reconciler) but not the desired config:
+  // no push happens for them.
+  size_t pushes = s.op().count("msg=\"config pushed\"");
+  CHECK(pushes >= 1);
+  pin(s, keys("more", 9));
+  s.waitForRoute(
+      "chat", [](const json& r) { return r["status"].value("sessions", -1) == 40; },
+      "the session count never reached 40");
+  CHECK(s.op().count("msg=\"status written\"") >= 2);
+  CHECK(s.op().count("msg=\"config pushed\"") == pushes);
+
   // Events: Normal Accepted and Ready.
   std::string events = s.kube().kubectlOrThrow(
       {"get", "events", "-n", s.ns(), "--field-selector", "involvedObject.name=chat", "-o",
