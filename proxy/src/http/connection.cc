@@ -234,40 +234,32 @@ awaitable<void> Connection::serve() {
     if (ec) {
       if (deadline_.expired()) {
         ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(
-              http::status::request_timeout,
-              "the request head did not arrive within " + seconds(limits_.client_header_timeout),
-              false);
-          co_await sendLocal();
-        }
+        prepareLocal(
+            http::status::request_timeout,
+            "the request head did not arrive within " + seconds(limits_.client_header_timeout),
+            false);
+        co_await sendLocal();
       } else if (ec == http::error::header_limit) {
         ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(http::status::request_header_fields_too_large,
-                       "the request head is larger than " +
-                           std::to_string(limits_.max_header_bytes) + " bytes",
-                       false);
-          co_await sendLocal();
-        }
+        prepareLocal(http::status::request_header_fields_too_large,
+                     "the request head is larger than " + std::to_string(limits_.max_header_bytes) +
+                         " bytes",
+                     false);
+        co_await sendLocal();
       } else if (isParseError(ec)) {
         ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(http::status::bad_request, "malformed request: " + ec.message(), false);
-          co_await sendLocal();
-        }
+        prepareLocal(http::status::bad_request, "malformed request: " + ec.message(), false);
+        co_await sendLocal();
       }
       break;
     }
     if (fieldCount(parser_->get()) > limits_.max_header_count) {
       ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-      {
-        prepareLocal(http::status::request_header_fields_too_large,
-                     "the request has more than " + std::to_string(limits_.max_header_count) +
-                         " header fields",
-                     false);
-        co_await sendLocal();
-      }
+      prepareLocal(http::status::request_header_fields_too_large,
+                   "the request has more than " + std::to_string(limits_.max_header_count) +
+                       " header fields",
+                   false);
+      co_await sendLocal();
       break;
     }
     bool keep_alive = co_await handleRequest();
@@ -327,19 +319,14 @@ awaitable<bool> Connection::respondClientError(error_code ec) {
   // The client broke its own request body: timed out, malformed chunking, or went away.
   if (deadline_.expired()) {
     ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
-    {
-      prepareLocal(http::status::request_timeout,
-                   "the request body stalled for " + seconds(limits_.keep_alive_idle_timeout),
-                   false);
-      co_return co_await sendLocal();
-    }
+    prepareLocal(http::status::request_timeout,
+                 "the request body stalled for " + seconds(limits_.keep_alive_idle_timeout), false);
+    co_return co_await sendLocal();
   }
   if (isParseError(ec)) {
     ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-    {
-      prepareLocal(http::status::bad_request, "malformed request body: " + ec.message(), false);
-      co_return co_await sendLocal();
-    }
+    prepareLocal(http::status::bad_request, "malformed request body: " + ec.message(), false);
+    co_return co_await sendLocal();
   }
   co_return false;
 }
@@ -352,18 +339,14 @@ awaitable<bool> Connection::handleRequest() {
 
   if (auto problem = checkRequestHead(req, req.version(), req.method_string())) {
     ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-    {
-      prepareLocal(problem.status, problem.reason, false);
-      co_return co_await sendLocal();
-    }
+    prepareLocal(problem.status, problem.reason, false);
+    co_return co_await sendLocal();
   }
   auto router = ctx_.router();
   if (!router) {
-    {
-      prepareLocal(http::status::service_unavailable, "the proxy has no configuration loaded yet",
-                   canKeepAlive());
-      co_return co_await sendLocal();
-    }
+    prepareLocal(http::status::service_unavailable, "the proxy has no configuration loaded yet",
+                 canKeepAlive());
+    co_return co_await sendLocal();
   }
   limits_ = router->config().limits;
   std::string_view target = req.target();
@@ -373,12 +356,10 @@ awaitable<bool> Connection::handleRequest() {
   const Route* route = router->match(host, path);
   if (!route) {
     ctx_.stats().no_route.fetch_add(1, std::memory_order_relaxed);
-    {
-      prepareLocal(http::status::not_found,
-                   "no route matches host " + std::string(host) + " path " + std::string(path),
-                   canKeepAlive());
-      co_return co_await sendLocal();
-    }
+    prepareLocal(http::status::not_found,
+                 "no route matches host " + std::string(host) + " path " + std::string(path),
+                 canKeepAlive());
+    co_return co_await sendLocal();
   }
   std::optional<std::string> key;
   if (auto it = req.find(route->config().header); it != req.end()) key = std::string(it->value());
@@ -389,11 +370,9 @@ awaitable<bool> Connection::handleRequest() {
     int status = decision.status ? decision.status : 503;
     std::string reason(decision.reason.empty() ? "no endpoint can take this request"
                                                : decision.reason);
-    {
-      prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-                   movedHeader(decision.moved_from, names), decision.moved_from);
-      co_return co_await sendLocal();
-    }
+    prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
+                 movedHeader(decision.moved_from, names), decision.moved_from);
+    co_return co_await sendLocal();
   }
   co_return co_await forward(*router, *route, std::move(decision), key);
 }
@@ -480,11 +459,9 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
       case Outcome::Refused: {
         if (body_streamed_ || failovers >= kMaxFailovers) {
           ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-          {
-            prepareLocal(http::status::bad_gateway, "endpoint " + name + " closed the connection",
-                         canKeepAlive());
-            co_return co_await sendLocal();
-          }
+          prepareLocal(http::status::bad_gateway, "endpoint " + name + " closed the connection",
+                       canKeepAlive());
+          co_return co_await sendLocal();
         }
         ++failovers;
         force_fresh = false;
@@ -494,11 +471,9 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
           int status = next.status ? next.status : 503;
           std::string reason(next.reason.empty() ? "no endpoint can take this request"
                                                  : next.reason);
-          {
-            prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-                         movedHeader(next.moved_from, names), next.moved_from);
-            co_return co_await sendLocal();
-          }
+          prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
+                       movedHeader(next.moved_from, names), next.moved_from);
+          co_return co_await sendLocal();
         }
         endpoint = next.endpoint;
         moved_from = next.moved_from;
@@ -506,29 +481,23 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
       }
       case Outcome::ConnectTimeout:
         ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(http::status::gateway_timeout,
-                       "endpoint " + name + " did not accept a connection within " +
-                           seconds(limits_.upstream_connect_timeout),
-                       canKeepAlive());
-          co_return co_await sendLocal();
-        }
+        prepareLocal(http::status::gateway_timeout,
+                     "endpoint " + name + " did not accept a connection within " +
+                         seconds(limits_.upstream_connect_timeout),
+                     canKeepAlive());
+        co_return co_await sendLocal();
       case Outcome::ResponseTimeout:
         ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(http::status::gateway_timeout,
-                       "endpoint " + name + " did not answer within " +
-                           seconds(limits_.upstream_response_timeout),
-                       canKeepAlive());
-          co_return co_await sendLocal();
-        }
+        prepareLocal(http::status::gateway_timeout,
+                     "endpoint " + name + " did not answer within " +
+                         seconds(limits_.upstream_response_timeout),
+                     canKeepAlive());
+        co_return co_await sendLocal();
       case Outcome::UpstreamError:
         ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-        {
-          prepareLocal(http::status::bad_gateway,
-                       "endpoint " + name + " sent an invalid response or failed", canKeepAlive());
-          co_return co_await sendLocal();
-        }
+        prepareLocal(http::status::bad_gateway,
+                     "endpoint " + name + " sent an invalid response or failed", canKeepAlive());
+        co_return co_await sendLocal();
       case Outcome::ClientGone:
       case Outcome::Response:
         co_return false;
@@ -629,13 +598,10 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   if (status == 101 && !upgrade_) {
     conn->close();
     ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-    {
-      prepareLocal(
-          http::status::bad_gateway,
-          "endpoint " + endpoint.config().name + " switched protocols without being asked to",
-          false);
-      co_return co_await sendLocal();
-    }
+    prepareLocal(
+        http::status::bad_gateway,
+        "endpoint " + endpoint.config().name + " switched protocols without being asked to", false);
+    co_return co_await sendLocal();
   }
   bool upstream_reusable = res.keep_alive() && !upgrade_ && !res_parser_->need_eof();
   bool has_body = !res_parser_->is_done();

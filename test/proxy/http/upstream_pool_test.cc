@@ -1,0 +1,111 @@
+#include "http/upstream_pool.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+namespace sticky::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+/// A loopback listener and the server ends of the connections made to it.
+struct Peer {
+  asio::io_context io;
+  tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  std::vector<std::unique_ptr<tcp::socket>> accepted;
+
+  std::unique_ptr<UpstreamConnection> connect(EndpointId id) {
+    auto conn = std::make_unique<UpstreamConnection>(io, id);
+    conn->stream.socket().connect(acceptor.local_endpoint());
+    accepted.push_back(std::make_unique<tcp::socket>(io));
+    acceptor.accept(*accepted.back());
+    return conn;
+  }
+};
+
+TEST_CASE("an idle connection is handed out again, most recent first, per endpoint") {
+  Peer peer;
+  UpstreamPool pool;
+  auto now = SteadyClock::now();
+  auto a = peer.connect(1);
+  auto b = peer.connect(1);
+  auto* a_raw = a.get();
+  auto* b_raw = b.get();
+  pool.release(std::move(a), now, 8);
+  pool.release(std::move(b), now, 8);
+  CHECK(pool.idle() == 2);
+  CHECK(pool.acquire(2) == nullptr);  // other endpoint
+  auto first = pool.acquire(1);
+  CHECK(first.get() == b_raw);
+  auto second = pool.acquire(1);
+  CHECK(second.get() == a_raw);
+  CHECK(pool.acquire(1) == nullptr);
+}
+
+TEST_CASE("a connection the peer closed is not handed out") {
+  Peer peer;
+  UpstreamPool pool;
+  pool.release(peer.connect(1), SteadyClock::now(), 8);
+  peer.accepted.back()->close();
+  // The FIN arrives asynchronously; poll briefly until the pool sees it.
+  std::unique_ptr<UpstreamConnection> got;
+  for (int i = 0; i < 100; ++i) {
+    got = pool.acquire(1);
+    if (!got) break;
+    pool.release(std::move(got), SteadyClock::now(), 8);
+    std::this_thread::sleep_for(5ms);
+  }
+  CHECK(got == nullptr);
+  CHECK(pool.idle() == 0);
+}
+
+TEST_CASE("a connection with unsolicited bytes is not handed out") {
+  Peer peer;
+  UpstreamPool pool;
+  pool.release(peer.connect(1), SteadyClock::now(), 8);
+  asio::write(*peer.accepted.back(), asio::buffer(std::string("HTTP/1.1 200 OK\r\n")));
+  std::unique_ptr<UpstreamConnection> got;
+  for (int i = 0; i < 100; ++i) {
+    got = pool.acquire(1);
+    if (!got) break;
+    pool.release(std::move(got), SteadyClock::now(), 8);
+    std::this_thread::sleep_for(5ms);
+  }
+  CHECK(got == nullptr);
+}
+
+TEST_CASE("max idle per endpoint is enforced and 0 disables pooling") {
+  Peer peer;
+  UpstreamPool pool;
+  auto now = SteadyClock::now();
+  for (int i = 0; i < 5; ++i) pool.release(peer.connect(7), now, 3);
+  CHECK(pool.idle() == 3);
+  pool.release(peer.connect(8), now, 0);
+  CHECK(pool.acquire(8) == nullptr);
+}
+
+TEST_CASE("prune closes connections idle longer than the limit") {
+  Peer peer;
+  UpstreamPool pool;
+  auto t0 = SteadyClock::now();
+  pool.release(peer.connect(1), t0, 8);
+  pool.release(peer.connect(2), t0 + 10s, 8);
+  CHECK(pool.prune(t0 + 15s, 10s) == 1);
+  CHECK(pool.acquire(1) == nullptr);
+  CHECK(pool.acquire(2) != nullptr);
+  pool.release(peer.connect(3), t0, 8);
+  pool.clear();
+  CHECK(pool.idle() == 0);
+}
+
+}  // namespace
+}  // namespace sticky::proxy
