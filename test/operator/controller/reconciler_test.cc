@@ -1,15 +1,30 @@
-// The reconciler's loop runs against a real API server and proxy in
-// test/integration/operator/operator_test.cc; here are its pure helpers.
+// The reconciler's pure helpers, and its push logic against a real sticky-proxy process (no API
+// server: this replica is not the leader, so it writes no status). The whole loop with a real
+// API server runs in test/integration/operator/operator_test.cc.
 #include "controller/reconciler.h"
 
 #include <doctest/doctest.h>
+#include <signal.h>
 
+#include <algorithm>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fakes/process.h"
 #include "kube/cache.h"
+#include "kube/rest_client.h"
 
 namespace sticky::op {
 namespace {
 
 using nlohmann::json;
+using namespace std::chrono_literals;
+using sticky::test::freePort;
+using sticky::test::Process;
+using sticky::test::TempDir;
+using sticky::test::waitFor;
 
 json object(const char* kind, const char* ns, const char* name) {
   return {{"kind", kind}, {"metadata", {{"namespace", ns}, {"name", name}}}};
@@ -53,6 +68,171 @@ TEST_CASE("sessionsOf maps the proxy's stats per route and endpoint") {
   CHECK(s["shop/chat"].total == 5);
   CHECK(s["shop/chat"].by_endpoint ==
         std::map<std::string, uint64_t>{{"chat-0", 3}, {"chat-1", 2}});
+}
+
+json route() {
+  return {{"apiVersion", "kubesticky.io/v1alpha1"},
+          {"kind", "StickyRoute"},
+          {"metadata",
+           {{"namespace", "shop"},
+            {"name", "chat"},
+            {"uid", "u1"},
+            {"generation", 1},
+            {"creationTimestamp", "2026-11-21T10:00:00Z"}}},
+          {"spec",
+           {{"selector", {{"matchLabels", {{"app", "chat"}}}}},
+            {"port", 9000},
+            {"header", "client-id"}}}};
+}
+
+json pod(const std::string& name, const std::string& ip) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"namespace", "shop"}, {"name", name}, {"labels", {{"app", "chat"}}}}},
+          {"status",
+           {{"phase", "Running"},
+            {"podIP", ip},
+            {"conditions", json::array({{{"type", "Ready"}, {"status", "True"}}})}}}};
+}
+
+// A real sticky-proxy with an admin socket and no config, and a reconciler pushing to it.
+struct Fixture {
+  TempDir dir;
+  std::string socket = dir.file("admin.sock");
+  int port = freePort();
+  std::unique_ptr<Process> proxy_process;
+  std::shared_ptr<kube::ObjectCache> cache = std::make_shared<kube::ObjectCache>();
+  std::mutex lines_mutex;
+  std::vector<std::string> lines;
+  Logger logger{LogLevel::Debug, [this](const std::string& l) {
+                  std::lock_guard lock(lines_mutex);
+                  lines.push_back(l);
+                }};
+  std::unique_ptr<Reconciler> reconciler;
+
+  Fixture() {
+    startProxy();
+    cache->registerSource("StickyRoute", "");
+    cache->registerSource("Pod", "");
+    kube::ClusterConfig unused;  // never called: this replica is not the leader
+    unused.server = "https://127.0.0.1:1";
+    auto client = kube::KubeClient::create(unused);
+    REQUIRE(client.ok());
+    ReconcilerOptions options;
+    options.admin_socket = socket;
+    options.retry_initial = 20ms;
+    options.retry_max = 200ms;
+    options.proxy_poll = 100ms;
+    reconciler = std::make_unique<Reconciler>(
+        cache, *client, [] { return false; }, nullptr, logger, options);
+  }
+
+  void startProxy() {
+    proxy_process = std::make_unique<Process>(
+        std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--admin-socket", socket, "--workers", "1"},
+        dir.file("proxy.log"));
+    REQUIRE(waitFor([&] { return admin().healthy(); }, 30s));
+  }
+  proxy::AdminClient admin() const { return proxy::AdminClient(socket, 2s); }
+  std::optional<proxy::admin::ProxyStats> stats() const {
+    auto s = admin().stats();
+    if (!s) return std::nullopt;
+    return *s;
+  }
+  size_t endpoints() const {
+    auto s = stats();
+    if (!s || s->routes.empty()) return 0;
+    return s->routes[0].endpoints.size();
+  }
+  size_t logged(const std::string& needle) {
+    std::lock_guard lock(lines_mutex);
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+};
+
+TEST_CASE("reconciler: nothing is pushed before the cache has synced") {
+  Fixture f;
+  f.cache->replaceAll("StickyRoute", "", json::array({route()}), "1");  // pods not listed yet
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->pushes() == 0);
+  auto config = f.admin().getConfig();
+  REQUIRE(config.ok());
+  CHECK_FALSE(config->has_value());
+  CHECK(f.logged("waiting for the cache to sync") == 1);
+}
+
+TEST_CASE("reconciler: pushes when the desired config differs from the proxy's - only then") {
+  Fixture f;
+  f.cache->replaceAll("StickyRoute", "", json::array({route()}), "1");
+  f.cache->replaceAll("Pod", "", json::array({pod("chat-0", "127.0.0.2")}), "2");
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->pushes() == 1);
+  auto stats = f.stats();
+  REQUIRE(stats.has_value());
+  CHECK(stats->loaded);
+  CHECK(stats->config_version == f.reconciler->desiredVersion());
+  CHECK(f.endpoints() == 1);
+
+  // Nothing changed: no push. A status change on the route is no change either.
+  f.reconciler->reconcileOnce();
+  json with_status = route();
+  with_status["status"] = {{"sessions", 3}};
+  with_status["metadata"]["resourceVersion"] = "77";
+  f.cache->upsert("StickyRoute", with_status);
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->pushes() == 1);
+
+  // A new pod is.
+  f.cache->upsert("Pod", pod("chat-1", "127.0.0.3"));
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->pushes() == 2);
+  CHECK(f.endpoints() == 2);
+  CHECK(f.logged("msg=\"config pushed\"") == 2);
+}
+
+TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pushed") {
+  Fixture f;
+  f.cache->replaceAll("StickyRoute", "", json::array({route()}), "1");
+  f.cache->replaceAll("Pod", "", json::array({pod("chat-0", "127.0.0.2")}), "2");
+  f.reconciler->reconcileOnce();
+  REQUIRE(f.reconciler->pushes() == 1);
+
+  f.proxy_process->signal(SIGKILL);
+  f.proxy_process->wait(10s);
+  f.reconciler->reconcileOnce();  // push fails: backoff
+  CHECK(f.reconciler->pushes() == 1);
+  CHECK(f.logged("msg=\"proxy unreachable\"") == 1);
+  CHECK(f.logged("msg=\"config push failed\"") >= 1);
+
+  f.startProxy();
+  REQUIRE(waitFor(
+      [&] {
+        f.reconciler->reconcileOnce();
+        return f.reconciler->pushes() == 2;
+      },
+      30s, 20ms));
+  CHECK(f.stats()->config_version == f.reconciler->desiredVersion());
+  CHECK(f.logged("why=\"proxy has no config\"") == 2);
+  CHECK(f.logged("msg=\"proxy reachable\"") == 1);
+}
+
+TEST_CASE("reconciler loop: cache changes reach the proxy on their own") {
+  Fixture f;
+  f.cache->replaceAll("StickyRoute", "", json::array({route()}), "1");
+  f.cache->replaceAll("Pod", "", json::array(), "2");
+  f.reconciler->start();
+  REQUIRE(waitFor([&] { return f.stats() && f.stats()->loaded; }, 30s));
+  // A burst of changes: the proxy ends with all of them.
+  for (int i = 0; i < 20; ++i) {
+    f.cache->upsert("Pod", pod("chat-" + std::to_string(i), "127.0.0." + std::to_string(i + 2)));
+  }
+  CHECK(waitFor([&] { return f.endpoints() == 20; }, 30s));
+  f.cache->remove("Pod", {"shop", "chat-0"});
+  CHECK(waitFor([&] { return f.endpoints() == 19; }, 30s));
+  f.reconciler->stop();
+  f.reconciler->stop();  // idempotent
 }
 
 }  // namespace
