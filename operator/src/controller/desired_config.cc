@@ -146,10 +146,22 @@ std::string summary(const RouteVerdict& v, const Endpoints& eps) {
   return s;
 }
 
+// The route's own status says it was accepted (written by whichever replica led then).
+bool acceptedInStatus(const json& route) {
+  const json* status = field(route, "status");
+  const json* conditions = status ? field(*status, "conditions") : nullptr;
+  if (!conditions || !conditions->is_array()) return false;
+  for (const auto& c : *conditions) {
+    if (stringAt(c, "type") == "Accepted") return stringAt(c, "status") == "True";
+  }
+  return false;
+}
+
 struct Candidate {
   const json* object = nullptr;
   RouteVerdict verdict;
   std::string created;
+  bool incumbent = false;  // served before (last good here, or Accepted=True in its status)
   std::optional<RouteSpec> current;   // the current spec, if it parsed
   std::optional<RouteSpec> fallback;  // last good spec for this uid
 };
@@ -395,6 +407,7 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
         it != previous.end() && it->second.uid == c.verdict.uid) {
       c.fallback = it->second.spec;
     }
+    c.incumbent = c.fallback.has_value() || acceptedInStatus(object);
     try {
       const json* spec = field(object, "spec");
       auto parsed = parseRouteSpec(spec ? *spec : json(), c.verdict.key);
@@ -412,9 +425,12 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
     candidates.push_back(std::move(c));
   }
 
-  // 2. In creation order, so the older of two conflicting routes keeps its match.
+  // 2. In creation order, so the older of two conflicting routes keeps its match. Timestamps
+  // have whole seconds: within one second the route already served keeps it (a newcomer never
+  // displaces it), then the name decides.
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     if (a.created != b.created) return a.created < b.created;
+    if (a.incumbent != b.incumbent) return a.incumbent;
     return a.verdict.key < b.verdict.key;
   });
 

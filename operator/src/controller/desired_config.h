@@ -18,8 +18,9 @@
 //    good specs live in memory (the caller keeps `DesiredState::last_good`); they are tied to
 //    the route's uid, so a deleted and re-created route starts afresh.
 //  - Two routes conflict when they have the same pathPrefix and share a host (or both match any
-//    host). The route created first (creationTimestamp, then name) keeps the match; the other is
-//    ConflictingMatch.
+//    host). The route created first keeps the match; the other is ConflictingMatch. Within the
+//    same second (creationTimestamp has whole seconds) the route already served keeps it (it has
+//    a last good spec here, or Accepted=True in its status), then the name decides.
 //  - ProxyConfig::version is a stable 64-bit hash (FNV-1a) of the rest of the config, so equal
 //    desired configs have equal versions on every replica and a push is needed exactly when the
 //    version differs from what the proxy reports.

@@ -294,6 +294,29 @@ TEST_CASE("two any-host routes with the same prefix conflict - any-host and a ho
   CHECK(d.find("c/third")->accepted);
 }
 
+TEST_CASE("within one second of creation a served route keeps its match against a newcomer") {
+  json spec = chatSpec();
+  spec["match"] = {{"hosts", {"chat.example.com"}}};
+  ClusterSnapshot s;
+  s.routes = {route("shop", "zeta", spec, "2026-01-01T00:00:00Z")};
+  auto first = compute(s);
+  REQUIRE(first.find("shop/zeta")->accepted);
+
+  // "alpha" sorts first and was created in the same second.
+  s.routes.push_back(route("shop", "alpha", spec, "2026-01-01T00:00:00Z"));
+  auto second = compute(s, first.last_good);
+  CHECK(second.find("shop/zeta")->accepted);
+  CHECK((second.find("shop/alpha")->reason == RouteReason::ConflictingMatch));
+
+  // The same without this process's memory (another replica, a restart): the status says who
+  // was accepted.
+  s.routes[0]["status"] = {
+      {"conditions", json::array({{{"type", "Accepted"}, {"status", "True"}}})}};
+  auto fresh = compute(s);
+  CHECK(fresh.find("shop/zeta")->accepted);
+  CHECK((fresh.find("shop/alpha")->reason == RouteReason::ConflictingMatch));
+}
+
 TEST_CASE("an invalid update keeps serving the last good spec with current pods") {
   ClusterSnapshot s;
   s.routes = {route("shop", "chat", chatSpec(), "2026-01-01T00:00:00Z", 1)};
