@@ -2,8 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -34,11 +34,52 @@ ProxyConfig twoRouteConfig() {
   return config;
 }
 
+// Splits a sample line "name{k="v",...} value" into name and value, checking the text format's
+// syntax (name characters, quoted label values with \\ \" \n escapes). False if malformed.
+bool splitSample(const std::string& line, std::string& name, std::string& value) {
+  auto nameStart = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+  };
+  auto nameChar = [&](char c) {
+    return nameStart(c) || std::isdigit(static_cast<unsigned char>(c));
+  };
+  size_t i = 0;
+  if (line.empty() || !nameStart(line[0])) return false;
+  while (i < line.size() && nameChar(line[i])) ++i;
+  name = line.substr(0, i);
+  if (i < line.size() && line[i] == '{') {
+    ++i;
+    while (i < line.size() && line[i] != '}') {
+      if (!nameStart(line[i]) || line[i] == ':') return false;
+      while (i < line.size() && nameChar(line[i]) && line[i] != ':') ++i;
+      if (line.compare(i, 2, "=\"") != 0) return false;
+      i += 2;
+      while (i < line.size() && line[i] != '"') {
+        if (line[i] == '\\') {
+          if (i + 1 >= line.size() ||
+              std::string_view("\\\"n").find(line[i + 1]) == std::string_view::npos)
+            return false;
+          ++i;
+        } else if (line[i] == '\n') {
+          return false;
+        }
+        ++i;
+      }
+      if (i >= line.size()) return false;
+      ++i;  // closing quote
+      if (i < line.size() && line[i] == ',') ++i;
+    }
+    if (i >= line.size()) return false;
+    ++i;  // closing brace
+  }
+  if (i >= line.size() || line[i] != ' ') return false;
+  value = line.substr(i + 1);
+  return !value.empty() && value.find(' ') == std::string::npos;
+}
+
 // Sample line "name{labels}" -> value, after checking the exposition's shape: every sample
 // belongs to a family declared (HELP then TYPE) before it, and no family is declared twice.
 std::map<std::string, std::string> parseExposition(const std::string& text) {
-  static const std::regex kSample(
-      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\})? (\S+)$)");
   std::map<std::string, std::string> samples;
   std::set<std::string> declared;
   std::map<std::string, std::string> types;
@@ -61,9 +102,8 @@ std::map<std::string, std::string> parseExposition(const std::string& text) {
       types[name] = type;
       continue;
     }
-    std::smatch m;
-    REQUIRE_MESSAGE(std::regex_match(line, m, kSample), "malformed sample line: " << line);
-    std::string name = m[1];
+    std::string name, value;
+    REQUIRE_MESSAGE(splitSample(line, name, value), "malformed sample line: " << line);
     std::string family = name;
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
       std::string s = suffix;
@@ -74,7 +114,7 @@ std::map<std::string, std::string> parseExposition(const std::string& text) {
     }
     CHECK_MESSAGE(types.count(family) == 1, "sample without a TYPE: " << line);
     std::string key = line.substr(0, line.rfind(' '));
-    CHECK_MESSAGE(samples.emplace(key, m[5]).second, "duplicate sample: " << key);
+    CHECK_MESSAGE(samples.emplace(key, value).second, "duplicate sample: " << key);
   }
   return samples;
 }
@@ -166,6 +206,18 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   CHECK(samples.at(R"(sticky_admin_evictions_total{route="shop/chat"})") == "2");
   CHECK(samples.at(R"(sticky_evictions_total{route="shop/chat"})") == "2");
   CHECK(samples.at(R"(sticky_evictions_total{route="shop/api"})") == "0");
+}
+
+TEST_CASE("the exposition checker itself rejects malformed lines") {
+  std::string name, value;
+  CHECK(splitSample(R"(a_b{x="1",y="q\"\\\n"} 3)", name, value));
+  CHECK(name == "a_b");
+  CHECK(value == "3");
+  CHECK_FALSE(splitSample(R"(a{x="1} 3)", name, value));
+  CHECK_FALSE(splitSample(R"(a{x="\q"} 3)", name, value));
+  CHECK_FALSE(splitSample("9a 3", name, value));
+  CHECK_FALSE(splitSample("a 3 4", name, value));
+  CHECK_FALSE(splitSample("a{x=1} 3", name, value));
 }
 
 TEST_CASE("label values are escaped") {
