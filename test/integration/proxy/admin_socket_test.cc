@@ -106,7 +106,7 @@ std::string landOn(test::HttpClient& client, const std::string& key, std::string
   return res.header("x-backend");
 }
 
-TEST_CASE("proxy admin: readiness follows the first config; bad configs are refused") {
+TEST_CASE("proxy admin: readiness follows the first config - bad configs are refused") {
   Backends backends(2);
   ProxyProcess proxy;
   CHECK_FALSE(proxy.admin.ready());

@@ -269,7 +269,7 @@ TEST_CASE("client timeouts: a stalled head gets 408 and close, an idle connectio
   }
 }
 
-TEST_CASE("upstream framing is re-framed for the client; interim answers pass; garbage is 502") {
+TEST_CASE("upstream framing is re-framed for the client - interim answers pass - garbage is 502") {
   TempDir dir;
   ScriptedUpstream upstream("127.0.0.4", [](const std::string& head, int, int) {
     using Reply = ScriptedUpstream::Reply;

@@ -64,7 +64,7 @@ std::vector<Case> malformedRequests() {
   };
 }
 
-TEST_CASE("malformed requests get a 4xx and a close; a keep-alive neighbour keeps working") {
+TEST_CASE("malformed requests get a 4xx and a close - a keep-alive neighbour keeps working") {
   TempDir dir;
   BackendProc b1(dir, "b1", "127.0.0.2");
   uint16_t metrics_port = static_cast<uint16_t>(freePort());

@@ -266,7 +266,7 @@ TEST_CASE(
   CHECK(upstream.connections() == connections + 1);  // the retry on a fresh connection
 }
 
-TEST_CASE("no matching route answers 404 naming host and path; no endpoint answers 503") {
+TEST_CASE("no matching route answers 404 naming host and path - no endpoint answers 503") {
   TempDir dir;
   BackendProc b1(dir, "b1", "127.0.0.2");
   auto chat = stickyRoute("shop/chat", {b1.endpoint()});

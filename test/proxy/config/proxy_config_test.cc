@@ -141,7 +141,7 @@ TEST_CASE("a full YAML config is read into the model, normalized") {
   CHECK(c.routes[1].endpoints.empty());
 }
 
-TEST_CASE("JSON and YAML of the same config give the same model; Auto picks by first char") {
+TEST_CASE("JSON and YAML of the same config give the same model - Auto picks by first char") {
   ProxyConfig from_yaml = parseOk(kFullYaml);
   ProxyConfig from_json = parseOk(kFullJson);  // leading spaces, then '{': JSON
   CHECK(from_json == from_yaml);
@@ -364,7 +364,7 @@ TEST_CASE("every error is reported, not just the first") {
   CHECK(errors[0].toString().find(": ") != std::string::npos);
 }
 
-TEST_CASE("syntax errors carry the position; duplicate fields are errors") {
+TEST_CASE("syntax errors carry the position - duplicate fields are errors") {
   auto json_errors = parseErrors("{\"version\": 1,,}");
   REQUIRE(json_errors.size() == 1);
   CHECK(json_errors[0].path.empty());

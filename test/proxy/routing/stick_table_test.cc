@@ -72,7 +72,7 @@ TEST_CASE("lookupOrPlace pins a new key once and then returns the pin") {
   CHECK(t->size() == 1);
 }
 
-TEST_CASE("the idle TTL is refreshed by every hit; expired entries are never returned") {
+TEST_CASE("the idle TTL is refreshed by every hit - expired entries are never returned") {
   auto t = makeLocalStickTable(10min, 100);
   FixedPlacement to1(1), to2(2);
   REQUIRE(t->lookupOrPlace("k", kT0, to1));
