@@ -52,7 +52,9 @@ Process::Process(std::vector<std::string> argv, std::string log_path,
   if (log_fd >= 0) ::close(log_fd);
 }
 
-Process::~Process() { stop(std::chrono::seconds(5)); }
+Process::~Process() {
+  stop(std::chrono::seconds(5));
+}
 
 Process::Process(Process&& other) noexcept
     : pid_(other.pid_), status_(other.status_), log_path_(std::move(other.log_path_)) {
@@ -104,7 +106,9 @@ void Process::stop(std::chrono::milliseconds grace) {
   }
 }
 
-std::string Process::log() const { return log_path_.empty() ? std::string() : readFile(log_path_); }
+std::string Process::log() const {
+  return log_path_.empty() ? std::string() : readFile(log_path_);
+}
 
 bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
              std::chrono::milliseconds interval) {

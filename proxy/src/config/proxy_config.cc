@@ -873,8 +873,8 @@ void normalize(ProxyConfig& config) {
 
 Result<Duration> parseDuration(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return fail("must be a duration " + std::string(kDurationHint) + ", not " + quote(text) +
-                " (" + std::string(why) + ")");
+    return fail("must be a duration " + std::string(kDurationHint) + ", not " + quote(text) + " (" +
+                std::string(why) + ")");
   };
   if (text.empty()) return bad("empty");
   if (text == "0") return Duration(0);

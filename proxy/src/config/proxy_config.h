@@ -43,7 +43,7 @@ struct RouteMatch {
 };
 
 struct RouteConfig {
-  std::string name;    // "namespace/name"
+  std::string name;  // "namespace/name"
   RouteMatch match;
   std::string header;  // session key header, stored lower-case
   Duration ttl = std::chrono::minutes(30);
@@ -60,13 +60,13 @@ struct RouteConfig {
 struct Limits {
   uint32_t max_header_bytes = 32 * 1024;  // request line + all header fields
   uint32_t max_header_count = 100;
-  Duration client_header_timeout = std::chrono::seconds(10);   // to read a request's head
+  Duration client_header_timeout = std::chrono::seconds(10);    // to read a request's head
   Duration keep_alive_idle_timeout = std::chrono::seconds(60);  // between client requests
   Duration upstream_connect_timeout = std::chrono::seconds(2);
   Duration upstream_response_timeout = std::chrono::seconds(60);  // to the response head
-  Duration endpoint_down_period = std::chrono::seconds(10);  // after a refused/reset connect
-  Duration drain_timeout = std::chrono::seconds(30);         // SIGTERM: finish in-flight
-  uint32_t upstream_max_idle_per_endpoint = 64;              // pooled keep-alive connections
+  Duration endpoint_down_period = std::chrono::seconds(10);       // after a refused/reset connect
+  Duration drain_timeout = std::chrono::seconds(30);              // SIGTERM: finish in-flight
+  uint32_t upstream_max_idle_per_endpoint = 64;                   // pooled keep-alive connections
 
   bool operator==(const Limits&) const = default;
 };
