@@ -29,10 +29,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: unit and integration (real sockets, real kube-apiserver + etcd, helm).
-# The sanitizer builds are `make test-sanitizers` (ASan+UBSan, TSan): two more full builds,
-# which on 2 cores do not yet fit CI's budget next to this one.
-test: test-dev
+# Every test: unit and integration (real sockets, real kube-apiserver + etcd, helm), then the
+# same tests under ASan+UBSan, then the proxy's under TSan.
+test: test-dev test-sanitizers
 	@echo "==> all tests passed"
 
 test-sanitizers: test-asan test-tsan
