@@ -1,5 +1,7 @@
 #include "http/connection.h"
 
+#include <array>
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <limits>
@@ -46,6 +48,9 @@ constexpr size_t kMaxFreePieces = 32;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 256 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// A pooled connection idle for less than this is used without first asking the kernel whether
+// the upstream closed it (a system call per request); a stale one is retried on a fresh one.
+constexpr auto kPooledTrusted = std::chrono::milliseconds(1000);
 
 std::string seconds(Duration d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -60,46 +65,54 @@ bool isParseError(error_code ec) {
          ec != http::error::short_read && ec != http::error::stale_parser;
 }
 
-/// Cancels a socket's pending operations when it passes, so the caller can still answer (408)
-/// on the same socket. beast::tcp_stream would close the socket instead.
-class Deadline {
- public:
-  Deadline(asio::io_context& io, tcp::socket& socket) : timer_(io), socket_(socket) {}
-
-  void arm(Duration d) {
-    expired_ = false;
-    timer_.expires_after(d);
-    timer_.async_wait([this, armed = ++armed_](error_code ec) {
-      // On cancellation (re-arm, disarm, destruction) `this` may be gone: touch nothing.
-      if (ec || armed != armed_) return;
-      expired_ = true;
-      error_code ignored;
-      socket_.cancel(ignored);
-    });
+/// Parses what `buffer` holds. True when the parser needs more input: read into `buffer`, then
+/// call afterRead(). False when it made progress (a head, body bytes, the end) or failed (`ec`).
+template <class Parser>
+bool needsInput(Parser& parser, beast::flat_buffer& buffer, error_code& ec) {
+  ec = {};
+  if (buffer.size() == 0) return true;
+  size_t used = parser.put(buffer.data(), ec);
+  buffer.consume(used);
+  if (ec == http::error::need_more) {
+    ec = {};
+    return true;
   }
-  void disarm() {
-    ++armed_;
-    timer_.cancel();
-  }
-  bool expired() const { return expired_; }
+  if (ec == http::error::need_buffer) ec = {};  // the body buffer is full
+  return false;
+}
 
- private:
-  asio::steady_timer timer_;
-  tcp::socket& socket_;
-  uint64_t armed_ = 0;
-  bool expired_ = false;
-};
+/// After a read of `n` bytes into `buffer.prepare()`: true to parse again. On end of input a
+/// message delimited by the close is finished (no error), any other ends in end_of_stream
+/// (nothing received) or partial_message.
+template <class Parser>
+bool afterRead(Parser& parser, beast::flat_buffer& buffer, size_t n, error_code& ec) {
+  if (!ec) {
+    buffer.commit(n);
+    return true;
+  }
+  if (ec == asio::error::eof) {
+    if (parser.got_some())
+      parser.put_eof(ec);
+    else
+      ec = http::error::end_of_stream;
+  }
+  return false;
+}
+
+/// Appends the chunk framing of an `n`-byte piece (`last`: the body ends with it) to `prefix`;
+/// returns what goes after the piece.
+std::string_view frameChunk(std::string& prefix, size_t n, bool last) {
+  if (n == 0) return last ? "0\r\n\r\n" : "";
+  char digits[16];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n, 16);
+  prefix.append(digits, end - digits);
+  prefix.append("\r\n");
+  return last ? "\r\n0\r\n\r\n" : "\r\n";
+}
 
 /// The session_moved header name when `moved_from` is set, else empty (no header).
 std::string_view movedHeader(const std::string& moved_from, const HeaderNames& names) {
   return moved_from.empty() ? std::string_view() : std::string_view(names.session_moved);
-}
-
-tcp::socket& rawSocket(tcp::socket& s) {
-  return s;
-}
-tcp::socket& rawSocket(beast::tcp_stream& s) {
-  return s.socket();
 }
 
 enum class Outcome {
@@ -114,12 +127,12 @@ enum class Outcome {
 
 class Connection final : public ClientConnection, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ForwardingContext& ctx, tcp::socket socket)
-      : ctx_(ctx), client_(std::move(socket)), deadline_(ctx.io(), client_) {
+  Connection(ForwardingContext& ctx, tcp::socket socket) : ctx_(ctx), client_(std::move(socket)) {
     error_code ec;
     auto remote = client_.remote_endpoint(ec);
     if (!ec) client_ip_ = remote.address().to_string();
     client_.set_option(tcp::no_delay(true), ec);
+    head_out_.reserve(1024);
     ctx_.add(this);
     ctx_.stats().connections_active.fetch_add(1, std::memory_order_relaxed);
   }
@@ -139,14 +152,25 @@ class Connection final : public ClientConnection, public std::enable_shared_from
     if (upstream_) upstream_->close();
   }
 
+  void checkDeadline(TimePoint now) override {
+    if (now < deadline_) return;
+    deadline_ = TimePoint::max();
+    expired_ = true;
+    error_code ignored;
+    client_.cancel(ignored);
+    if (upstream_) upstream_->socket.cancel(ignored);
+  }
+
   awaitable<void> serve();
 
  private:
-  awaitable<bool> handleRequest();
-  awaitable<bool> forward(const Router& router, const Route& route, RouteDecision decision,
-                          const std::optional<std::string>& key);
+  /// Routes the parsed request: true with `decision_` set to forward it, false with a local
+  /// answer prepared (prepareLocal) instead.
+  bool route(std::shared_ptr<const Router>& router, const Route*& route);
+  awaitable<bool> forward(const Router& router, const Route& route);
   awaitable<Outcome> exchange(const Endpoint& endpoint, std::unique_ptr<UpstreamConnection>& conn,
-                              size_t prebuffered, bool force_fresh);
+                              size_t prebuffered, bool force_fresh, std::string_view moved_from,
+                              const HeaderNames& names);
   awaitable<Outcome> readRequestBodyPiece(size_t offset, size_t& got);
   awaitable<bool> relayResponse(const Route& route, const Endpoint& endpoint,
                                 std::unique_ptr<UpstreamConnection> conn,
@@ -156,11 +180,19 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   /// that no temporary lives across a co_await (GCC 12 mishandles some, e.g. in a ?: operand).
   void prepareLocal(http::status status, std::string body, bool keep_alive,
                     std::string_view extra_name = {}, std::string_view extra_value = {});
+  /// prepareLocal() for a decision that placed the request nowhere (Reject, or no endpoint).
+  void prepareUnplaced(const RouteDecision& decision, const HeaderNames& names);
   awaitable<bool> sendLocal();
   awaitable<bool> respondClientError(error_code ec);
   awaitable<void> lingeringClose();
   void finishUpstream(std::unique_ptr<UpstreamConnection> conn, bool reusable);
 
+  /// The pending operation is cancelled once `d` has passed (see checkDeadline).
+  void arm(Duration d) {
+    deadline_ = SteadyClock::now() + d;
+    expired_ = false;
+  }
+  void disarm() { deadline_ = TimePoint::max(); }
   /// Keep-alive is possible only once the request body has been read whole.
   bool canKeepAlive() const { return client_keep_alive_ && parser_ && parser_->is_done(); }
   char* piece() {
@@ -171,16 +203,24 @@ class Connection final : public ClientConnection, public std::enable_shared_from
     error_code ignored;
     client_.close(ignored);
   }
+  std::optional<std::string_view> key() const {
+    return has_key_ ? std::optional<std::string_view>(key_) : std::nullopt;
+  }
 
   ForwardingContext& ctx_;
   tcp::socket client_;
-  Deadline deadline_;
+  TimePoint deadline_ = TimePoint::max();
+  bool expired_ = false;
   beast::flat_buffer buffer_;
   std::string client_ip_;
+  std::string head_out_;  // the head (and chunk framing) being written, reused
   Limits limits_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<http::response_parser<http::buffer_body>> res_parser_;
   std::optional<http::response<http::string_body>> local_;
+  RouteDecision decision_;
+  std::string_view key_;  // the sticky key, in parser_'s fields
+  bool has_key_ = false;
   bool local_keep_alive_ = false;
   std::unique_ptr<char[]> piece_;
   UpstreamConnection* upstream_ = nullptr;  // the exchange in flight, for close()
@@ -188,6 +228,7 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   bool client_keep_alive_ = false;
   bool head_request_ = false;
   bool upgrade_ = false;
+  bool expect_continue_ = false;
   bool body_streamed_ = false;  // request body read past the first piece: no retry possible
   bool idle_ = false;
   bool linger_ = false;  // we chose to close: drain what the client still sends first
@@ -203,12 +244,12 @@ awaitable<void> Connection::serve() {
       if (!first && ctx_.draining()) break;
       if (buffer_.capacity() > 2 * kReadSize) buffer_.shrink_to_fit();
       idle_ = true;
-      deadline_.arm(first ? limits_.client_header_timeout : limits_.keep_alive_idle_timeout);
+      arm(first ? limits_.client_header_timeout : limits_.keep_alive_idle_timeout);
       size_t n = co_await client_.async_read_some(buffer_.prepare(kReadSize), onError(ec));
-      deadline_.disarm();
+      disarm();
       idle_ = false;
       if (ec) {
-        if (deadline_.expired()) {
+        if (expired_) {
           ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
           if (first) {
             prepareLocal(http::status::request_timeout,
@@ -228,11 +269,14 @@ awaitable<void> Connection::serve() {
     body_streamed_ = false;
     client_keep_alive_ = false;
     head_request_ = false;
-    deadline_.arm(limits_.client_header_timeout);
-    co_await http::async_read_header(client_, buffer_, *parser_, onError(ec));
-    deadline_.disarm();
+    arm(limits_.client_header_timeout);
+    while (needsInput(*parser_, buffer_, ec)) {
+      size_t n = co_await client_.async_read_some(buffer_.prepare(kReadSize), onError(ec));
+      if (!afterRead(*parser_, buffer_, n, ec)) break;
+    }
+    disarm();
     if (ec) {
-      if (deadline_.expired()) {
+      if (expired_) {
         ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
         prepareLocal(
             http::status::request_timeout,
@@ -262,7 +306,13 @@ awaitable<void> Connection::serve() {
       co_await sendLocal();
       break;
     }
-    bool keep_alive = co_await handleRequest();
+    std::shared_ptr<const Router> router;
+    const Route* matched = nullptr;
+    bool keep_alive = false;
+    if (route(router, matched))
+      keep_alive = co_await forward(*router, *matched);
+    else
+      keep_alive = co_await sendLocal();
     upstream_ = nullptr;
     if (!keep_alive) break;
     first = false;
@@ -271,13 +321,54 @@ awaitable<void> Connection::serve() {
   closeClient();
 }
 
+bool Connection::route(std::shared_ptr<const Router>& router, const Route*& route) {
+  auto& req = parser_->get();
+  client_version_ = req.version() >= 11 ? 11 : 10;
+  client_keep_alive_ = req.keep_alive();
+  head_request_ = req.method() == http::verb::head;
+
+  if (auto problem = checkRequestHead(req, req.version(), req.method_string())) {
+    ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    prepareLocal(problem.status, problem.reason, false);
+    return false;
+  }
+  router = ctx_.router();
+  if (!router) {
+    prepareLocal(http::status::service_unavailable, "the proxy has no configuration loaded yet",
+                 canKeepAlive());
+    return false;
+  }
+  limits_ = router->config().limits;
+  std::string_view target = req.target();
+  std::string_view authority = targetAuthority(target);
+  std::string_view host = hostWithoutPort(authority.empty() ? req[http::field::host] : authority);
+  std::string_view path = targetPath(target);
+  route = router->match(host, path);
+  if (!route) {
+    ctx_.stats().no_route.fetch_add(1, std::memory_order_relaxed);
+    prepareLocal(http::status::not_found,
+                 "no route matches host " + std::string(host) + " path " + std::string(path),
+                 canKeepAlive());
+    return false;
+  }
+  auto it = req.find(route->config().header);
+  has_key_ = it != req.end();
+  key_ = has_key_ ? std::string_view(it->value()) : std::string_view();
+  decision_ = route->decide(key(), SteadyClock::now());
+  if (decision_.verdict == Verdict::Reject || !decision_.endpoint) {
+    prepareUnplaced(decision_, router->config().headers);
+    return false;
+  }
+  return true;
+}
+
 awaitable<void> Connection::lingeringClose() {
   // Closing with unread input makes the kernel send a reset, which can destroy the response
   // before the client reads it; so half-close, and read what still comes for a moment.
   error_code ec;
   client_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
-  deadline_.arm(std::chrono::duration_cast<Duration>(kLingerTime));
+  arm(std::chrono::duration_cast<Duration>(kLingerTime));
   size_t drained = 0;
   char sink[4096];
   while (drained < kLingerBytes) {
@@ -285,7 +376,7 @@ awaitable<void> Connection::lingeringClose() {
     if (ec) break;
     drained += n;
   }
-  deadline_.disarm();
+  disarm();
 }
 
 void Connection::prepareLocal(http::status status, std::string body, bool keep_alive,
@@ -306,18 +397,26 @@ void Connection::prepareLocal(http::status status, std::string body, bool keep_a
   }
 }
 
+void Connection::prepareUnplaced(const RouteDecision& decision, const HeaderNames& names) {
+  int status = decision.status ? decision.status : 503;
+  std::string reason(decision.reason.empty() ? "no endpoint can take this request"
+                                             : decision.reason);
+  prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
+               movedHeader(decision.moved_from, names), decision.moved_from);
+}
+
 awaitable<bool> Connection::sendLocal() {
   error_code ec;
-  deadline_.arm(limits_.keep_alive_idle_timeout);
+  arm(limits_.keep_alive_idle_timeout);
   co_await http::async_write(client_, *local_, onError(ec));
-  deadline_.disarm();
+  disarm();
   local_.reset();
   co_return !ec && local_keep_alive_;
 }
 
 awaitable<bool> Connection::respondClientError(error_code ec) {
   // The client broke its own request body: timed out, malformed chunking, or went away.
-  if (deadline_.expired()) {
+  if (expired_) {
     ctx_.stats().client_timeouts.fetch_add(1, std::memory_order_relaxed);
     prepareLocal(http::status::request_timeout,
                  "the request body stalled for " + seconds(limits_.keep_alive_idle_timeout), false);
@@ -331,61 +430,17 @@ awaitable<bool> Connection::respondClientError(error_code ec) {
   co_return false;
 }
 
-awaitable<bool> Connection::handleRequest() {
-  auto& req = parser_->get();
-  client_version_ = req.version() >= 11 ? 11 : 10;
-  client_keep_alive_ = req.keep_alive();
-  head_request_ = req.method() == http::verb::head;
-
-  if (auto problem = checkRequestHead(req, req.version(), req.method_string())) {
-    ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-    prepareLocal(problem.status, problem.reason, false);
-    co_return co_await sendLocal();
-  }
-  auto router = ctx_.router();
-  if (!router) {
-    prepareLocal(http::status::service_unavailable, "the proxy has no configuration loaded yet",
-                 canKeepAlive());
-    co_return co_await sendLocal();
-  }
-  limits_ = router->config().limits;
-  std::string_view target = req.target();
-  std::string_view authority = targetAuthority(target);
-  std::string_view host = hostWithoutPort(authority.empty() ? req[http::field::host] : authority);
-  std::string_view path = targetPath(target);
-  const Route* route = router->match(host, path);
-  if (!route) {
-    ctx_.stats().no_route.fetch_add(1, std::memory_order_relaxed);
-    prepareLocal(http::status::not_found,
-                 "no route matches host " + std::string(host) + " path " + std::string(path),
-                 canKeepAlive());
-    co_return co_await sendLocal();
-  }
-  std::optional<std::string> key;
-  if (auto it = req.find(route->config().header); it != req.end()) key = std::string(it->value());
-  auto decision =
-      route->decide(key ? std::optional<std::string_view>(*key) : std::nullopt, SteadyClock::now());
-  if (decision.verdict == Verdict::Reject || !decision.endpoint) {
-    const auto& names = router->config().headers;
-    int status = decision.status ? decision.status : 503;
-    std::string reason(decision.reason.empty() ? "no endpoint can take this request"
-                                               : decision.reason);
-    prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-                 movedHeader(decision.moved_from, names), decision.moved_from);
-    co_return co_await sendLocal();
-  }
-  co_return co_await forward(*router, *route, std::move(decision), key);
-}
-
 awaitable<Outcome> Connection::readRequestBodyPiece(size_t offset, size_t& got) {
   auto& body = parser_->get().body();
   body.data = piece() + offset;
   body.size = kRelayPieceSize - offset;
   error_code ec;
-  deadline_.arm(limits_.keep_alive_idle_timeout);
-  co_await http::async_read_some(client_, buffer_, *parser_, onError(ec));
-  deadline_.disarm();
-  if (ec == http::error::need_buffer) ec = {};
+  arm(limits_.keep_alive_idle_timeout);
+  while (needsInput(*parser_, buffer_, ec)) {
+    size_t n = co_await client_.async_read_some(buffer_.prepare(kReadSize), onError(ec));
+    if (!afterRead(*parser_, buffer_, n, ec)) break;
+  }
+  disarm();
   got = kRelayPieceSize - offset - body.size;
   if (ec) {
     co_await respondClientError(ec);  // never keeps the connection
@@ -394,34 +449,21 @@ awaitable<Outcome> Connection::readRequestBodyPiece(size_t offset, size_t& got) 
   co_return Outcome::Response;
 }
 
-awaitable<bool> Connection::forward(const Router& router, const Route& route,
-                                    RouteDecision decision, const std::optional<std::string>& key) {
+awaitable<bool> Connection::forward(const Router& router, const Route& route) {
   auto& req = parser_->get();
   const HeaderNames& names = router.config().headers;
   upgrade_ = parser_->upgrade() && parser_->is_done() && req.count(http::field::upgrade) > 0;
-  std::string forwarded_host(req[http::field::host]);
-  bool expect_continue = tokenListContains(req[http::field::expect], "100-continue");
-
-  removeHopByHop(req, upgrade_);
-  if (expect_continue) req.erase(http::field::expect);
-  req.erase(names.moved_from);
-  addForwardedHeaders(req, client_ip_, "http", forwarded_host);
-  req.version(11);
-  if (parser_->chunked()) {
-    req.chunked(true);
-  } else if (auto length = parser_->content_length()) {
-    req.content_length(*length);
-  }
+  expect_continue_ = tokenListContains(req[http::field::expect], "100-continue");
 
   // Read the first piece of the body before choosing a connection, so a refused connection can
   // be retried elsewhere with the body still in hand.
   size_t prebuffered = 0;
   if (!parser_->is_done()) {
     error_code ec;
-    if (expect_continue && client_version_ >= 11) {
-      deadline_.arm(limits_.keep_alive_idle_timeout);
+    if (expect_continue_ && client_version_ >= 11) {
+      arm(limits_.keep_alive_idle_timeout);
       co_await asio::async_write(client_, asio::buffer(kContinue), onError(ec));
-      deadline_.disarm();
+      disarm();
       if (ec) co_return false;
     }
     auto length = parser_->content_length();
@@ -433,17 +475,14 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
     } while (fits && !parser_->is_done() && prebuffered < kRelayPieceSize);
   }
 
-  const Endpoint* endpoint = decision.endpoint;
-  std::string moved_from = decision.moved_from;
+  const Endpoint* endpoint = decision_.endpoint;
+  std::string moved_from = std::move(decision_.moved_from);
   int failovers = 0;
   bool force_fresh = false;
   while (true) {
-    if (moved_from.empty())
-      req.erase(names.moved_from);
-    else
-      req.set(names.moved_from, moved_from);
     std::unique_ptr<UpstreamConnection> conn;
-    Outcome outcome = co_await exchange(*endpoint, conn, prebuffered, force_fresh);
+    Outcome outcome =
+        co_await exchange(*endpoint, conn, prebuffered, force_fresh, moved_from, names);
     if (outcome == Outcome::Response)
       co_return co_await relayResponse(route, *endpoint, std::move(conn), moved_from, names);
     if (conn) conn->close();
@@ -465,18 +504,13 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
         }
         ++failovers;
         force_fresh = false;
-        auto next = route.failover(key ? std::optional<std::string_view>(*key) : std::nullopt,
-                                   *endpoint, SteadyClock::now());
+        auto next = route.failover(key(), *endpoint, SteadyClock::now());
         if (next.verdict == Verdict::Reject || !next.endpoint) {
-          int status = next.status ? next.status : 503;
-          std::string reason(next.reason.empty() ? "no endpoint can take this request"
-                                                 : next.reason);
-          prepareLocal(static_cast<http::status>(status), std::move(reason), canKeepAlive(),
-                       movedHeader(next.moved_from, names), next.moved_from);
+          prepareUnplaced(next, names);
           co_return co_await sendLocal();
         }
         endpoint = next.endpoint;
-        moved_from = next.moved_from;
+        moved_from = std::move(next.moved_from);
         continue;
       }
       case Outcome::ConnectTimeout:
@@ -507,47 +541,64 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route,
 
 awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
                                         std::unique_ptr<UpstreamConnection>& conn,
-                                        size_t prebuffered, bool force_fresh) {
+                                        size_t prebuffered, bool force_fresh,
+                                        std::string_view moved_from, const HeaderNames& names) {
   error_code ec;
   bool fresh = false;
-  if (!force_fresh) conn = ctx_.pool().acquire(endpoint.id());
+  auto now = SteadyClock::now();
+  if (!force_fresh) conn = ctx_.pool().acquire(endpoint.id(), now, kPooledTrusted);
   if (!conn) {
     fresh = true;
     conn = std::make_unique<UpstreamConnection>(ctx_.io(), endpoint.id());
     upstream_ = conn.get();
-    conn->stream.expires_after(limits_.upstream_connect_timeout);
-    co_await conn->stream.async_connect(endpoint.address(), onError(ec));
-    if (ec) co_return ec == beast::error::timeout ? Outcome::ConnectTimeout : Outcome::Refused;
-    conn->stream.socket().set_option(tcp::no_delay(true), ec);
+    arm(limits_.upstream_connect_timeout);
+    co_await conn->socket.async_connect(endpoint.address(), onError(ec));
+    disarm();
+    if (ec) co_return expired_ ? Outcome::ConnectTimeout : Outcome::Refused;
+    conn->socket.set_option(tcp::no_delay(true), ec);
   }
   upstream_ = conn.get();
 
   // Head and the first body piece, then the rest of the body piece by piece.
   auto& req = parser_->get();
-  req.body().data = prebuffered ? piece() : nullptr;
-  req.body().size = prebuffered;
-  req.body().more = !parser_->is_done();
-  http::request_serializer<http::buffer_body> sr(req);
-  conn->stream.expires_after(limits_.upstream_response_timeout);
-  co_await http::async_write(conn->stream, sr, onError(ec));
-  if (ec == http::error::need_buffer) ec = {};
-  if (ec) {
-    if (ec == beast::error::timeout) co_return Outcome::ResponseTimeout;
-    co_return fresh ? Outcome::Refused : Outcome::Stale;
+  bool chunked = parser_->chunked();
+  RequestHeadRewrite rewrite;
+  if (chunked) {
+    rewrite.framing.kind = Framing::Chunked;
+  } else if (auto length = parser_->content_length()) {
+    rewrite.framing = {Framing::Length, *length};
   }
-  while (!parser_->is_done()) {
+  rewrite.keep_upgrade = upgrade_;
+  rewrite.drop_expect = expect_continue_;
+  rewrite.moved_from_name = names.moved_from;
+  rewrite.moved_from_value = moved_from;
+  rewrite.client_ip = client_ip_;
+  rewrite.proto = "http";
+  rewrite.host = req[http::field::host];
+  head_out_.clear();
+  appendRequestHead(head_out_, req.method_string(), req.target(), req, rewrite);
+  size_t piece_size = prebuffered;
+  while (true) {
+    bool last = parser_->is_done();
+    std::string_view suffix = chunked ? frameChunk(head_out_, piece_size, last) : "";
+    if (!head_out_.empty() || piece_size != 0 || !suffix.empty()) {
+      std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
+                                            asio::buffer(piece_.get(), piece_size),
+                                            asio::buffer(suffix.data(), suffix.size())};
+      arm(limits_.upstream_response_timeout);
+      co_await asio::async_write(conn->socket, out, onError(ec));
+      disarm();
+      if (ec) {
+        if (expired_) co_return Outcome::ResponseTimeout;
+        if (!body_streamed_) co_return fresh ? Outcome::Refused : Outcome::Stale;
+        co_return Outcome::UpstreamError;
+      }
+      head_out_.clear();
+    }
+    if (last) break;
     body_streamed_ = true;
-    size_t got = 0;
-    if (co_await readRequestBodyPiece(0, got) != Outcome::Response) co_return Outcome::ClientGone;
-    req.body().data = got ? piece() : nullptr;
-    req.body().size = got;
-    req.body().more = !parser_->is_done();
-    if (got == 0 && req.body().more) continue;
-    conn->stream.expires_after(limits_.upstream_response_timeout);
-    co_await http::async_write(conn->stream, sr, onError(ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec)
-      co_return ec == beast::error::timeout ? Outcome::ResponseTimeout : Outcome::UpstreamError;
+    if (co_await readRequestBodyPiece(0, piece_size) != Outcome::Response)
+      co_return Outcome::ClientGone;
   }
 
   // The response head; 1xx interim answers (except 101) are passed on and skipped.
@@ -558,10 +609,15 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     res_parser_->header_limit(kUpstreamHeaderLimit);
     res_parser_->body_limit(kNoBodyLimit);
     if (head_request_) res_parser_->skip(true);
-    conn->stream.expires_after(limits_.upstream_response_timeout);
-    co_await http::async_read_header(conn->stream, conn->buffer, *res_parser_, onError(ec));
+    arm(limits_.upstream_response_timeout);
+    while (needsInput(*res_parser_, conn->buffer, ec)) {
+      size_t n =
+          co_await conn->socket.async_read_some(conn->buffer.prepare(kReadSize), onError(ec));
+      if (!afterRead(*res_parser_, conn->buffer, n, ec)) break;
+    }
+    disarm();
     if (ec) {
-      if (ec == beast::error::timeout) co_return Outcome::ResponseTimeout;
+      if (expired_) co_return Outcome::ResponseTimeout;
       bool nothing_received = !interim && conn->buffer.size() == 0 &&
                               (ec == http::error::end_of_stream || ec == asio::error::eof ||
                                ec == asio::error::connection_reset);
@@ -573,15 +629,11 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     if (status >= 200 || status == 101) break;
     interim = true;
     if (client_version_ < 11) continue;
-    http::response<http::empty_body> forward_interim;
-    forward_interim.version(11);
-    forward_interim.result(status);  // as a number: Beast's enum lacks e.g. 103
-    forward_interim.reason(res.reason());
-    for (auto& f : res) forward_interim.insert(f.name_string(), f.value());
-    removeHopByHop(forward_interim, false);
-    deadline_.arm(limits_.keep_alive_idle_timeout);
-    co_await http::async_write(client_, forward_interim, onError(ec));
-    deadline_.disarm();
+    head_out_.clear();
+    appendResponseHead(head_out_, status, res.reason(), res, {});
+    arm(limits_.keep_alive_idle_timeout);
+    co_await asio::async_write(client_, asio::buffer(head_out_), onError(ec));
+    disarm();
     if (ec) co_return Outcome::ClientGone;
   }
   latency_ = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - sent_at);
@@ -605,40 +657,43 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   }
   bool upstream_reusable = res.keep_alive() && !upgrade_ && !res_parser_->need_eof();
   bool has_body = !res_parser_->is_done();
-  bool chunked = res_parser_->chunked();
   auto length = res_parser_->content_length();
 
-  removeHopByHop(res, tunnelling);
-  res.erase(names.session_moved);
-  if (!moved_from.empty()) res.set(names.session_moved, moved_from);
-  res.version(11);
+  ResponseHeadRewrite rewrite;
+  rewrite.keep_upgrade = tunnelling;
+  rewrite.session_moved_name = names.session_moved;
+  rewrite.session_moved_value = moved_from;
   bool keep_alive = canKeepAlive() && !tunnelling && !ctx_.draining();
+  bool chunked = false;  // towards the client
   if (has_body) {
-    if (chunked || !length) {
-      if (client_version_ >= 11)
-        res.chunked(true);
-      else
+    if (res_parser_->chunked() || !length) {
+      if (client_version_ >= 11) {
+        chunked = true;
+        rewrite.framing.kind = Framing::Chunked;
+      } else {
         keep_alive = false;  // an HTTP/1.0 client reads the body until we close
+      }
     } else {
-      res.content_length(*length);
+      rewrite.framing = {Framing::Length, *length};
     }
   }
   if (!tunnelling) {
     if (!keep_alive)
-      res.set(http::field::connection, "close");
+      rewrite.connection = ConnectionHeader::Close;
     else if (client_version_ == 10)
-      res.set(http::field::connection, "keep-alive");
+      rewrite.connection = ConnectionHeader::KeepAlive;
   }
+  head_out_.clear();
+  appendResponseHead(head_out_, status, res.reason(), res, rewrite);
 
   error_code ec;
-  http::response_serializer<http::buffer_body> sr(res);
-  if (!has_body || tunnelling) {
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    deadline_.arm(limits_.keep_alive_idle_timeout);
-    co_await http::async_write_header(client_, sr, onError(ec));
-    deadline_.disarm();
+  if (!has_body || tunnelling || conn->buffer.size() == 0) {
+    // The head alone; with a body still to come, the client sees the head now (long polls,
+    // event streams).
+    arm(limits_.keep_alive_idle_timeout);
+    co_await asio::async_write(client_, asio::buffer(head_out_), onError(ec));
+    disarm();
+    head_out_.clear();
     if (ec) {
       conn->close();
       co_return false;
@@ -648,36 +703,29 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
       conn->close();
       co_return false;
     }
-    finishUpstream(std::move(conn), upstream_reusable);
-    co_return keep_alive;
+    if (!has_body) {
+      finishUpstream(std::move(conn), upstream_reusable);
+      co_return keep_alive;
+    }
   }
 
-  bool head_sent = false;
-  if (conn->buffer.size() == 0) {
-    // No body bytes yet: let the client see the head now (long polls, event streams).
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = true;
-    deadline_.arm(limits_.keep_alive_idle_timeout);
-    co_await http::async_write_header(client_, sr, onError(ec));
-    deadline_.disarm();
-    if (ec) {
-      conn->close();
-      co_return false;
-    }
-    head_sent = true;
-  }
-  while (!sr.is_done()) {
-    auto& body = res.body();
+  bool head_sent = head_out_.empty();
+  auto& body = res.body();
+  while (true) {
+    size_t got = 0;
     if (!res_parser_->is_done()) {
       body.data = piece();
       body.size = kRelayPieceSize;
-      conn->stream.expires_after(limits_.upstream_response_timeout);
-      co_await http::async_read_some(conn->stream, conn->buffer, *res_parser_, onError(ec));
-      if (ec == http::error::need_buffer) ec = {};
+      arm(limits_.upstream_response_timeout);
+      while (needsInput(*res_parser_, conn->buffer, ec)) {
+        size_t n =
+            co_await conn->socket.async_read_some(conn->buffer.prepare(kReadSize), onError(ec));
+        if (!afterRead(*res_parser_, conn->buffer, n, ec)) break;
+      }
+      disarm();
       if (ec) {
         conn->close();
-        bool timeout = ec == beast::error::timeout;
+        bool timeout = expired_;
         (timeout ? ctx_.stats().upstream_timeouts : ctx_.stats().upstream_errors)
             .fetch_add(1, std::memory_order_relaxed);
         if (!head_sent) {
@@ -688,25 +736,26 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
         }
         co_return false;  // the response is cut short; closing tells the client
       }
-      size_t got = kRelayPieceSize - body.size;
-      body.data = got ? piece() : nullptr;
-      body.size = got;
-      body.more = !res_parser_->is_done();
-      if (got == 0 && body.more) continue;
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      got = kRelayPieceSize - body.size;
     }
-    deadline_.arm(limits_.keep_alive_idle_timeout);
-    co_await http::async_write(client_, sr, onError(ec));
-    deadline_.disarm();
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      conn->close();
-      co_return false;
+    bool last = res_parser_->is_done();
+    if (got == 0 && !last) continue;
+    std::string_view suffix = chunked ? frameChunk(head_out_, got, last) : "";
+    if (!head_out_.empty() || got != 0 || !suffix.empty()) {
+      std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
+                                            asio::buffer(piece_.get(), got),
+                                            asio::buffer(suffix.data(), suffix.size())};
+      arm(limits_.keep_alive_idle_timeout);
+      co_await asio::async_write(client_, out, onError(ec));
+      disarm();
+      head_out_.clear();
+      if (ec) {
+        conn->close();
+        co_return false;
+      }
+      head_sent = true;
     }
-    head_sent = true;
+    if (last) break;
   }
   finishUpstream(std::move(conn), upstream_reusable);
   co_return keep_alive;
@@ -714,8 +763,7 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
 
 void Connection::finishUpstream(std::unique_ptr<UpstreamConnection> conn, bool reusable) {
   upstream_ = nullptr;
-  if (reusable && res_parser_->is_done() && conn->buffer.size() == 0 &&
-      conn->stream.socket().is_open()) {
+  if (reusable && res_parser_->is_done() && conn->buffer.size() == 0 && conn->socket.is_open()) {
     ++conn->exchanges;
     ctx_.pool().release(std::move(conn), SteadyClock::now(),
                         limits_.upstream_max_idle_per_endpoint);
@@ -726,13 +774,12 @@ void Connection::finishUpstream(std::unique_ptr<UpstreamConnection> conn, bool r
 
 /// Copies bytes from `from` to `to` (first whatever `leftover` holds) until EOF, which is passed
 /// on as a half-close; any error closes both sockets, which ends the other direction too.
-template <class From, class To>
-awaitable<void> pump(From& from, To& to, beast::flat_buffer& leftover, char* buf) {
+awaitable<void> pump(tcp::socket& from, tcp::socket& to, beast::flat_buffer& leftover, char* buf) {
   error_code ec;
   auto close_both = [&] {
     error_code ignored;
-    rawSocket(from).close(ignored);
-    rawSocket(to).close(ignored);
+    from.close(ignored);
+    to.close(ignored);
   };
   if (leftover.size() != 0) {
     co_await asio::async_write(to, leftover.data(), onError(ec));
@@ -743,7 +790,7 @@ awaitable<void> pump(From& from, To& to, beast::flat_buffer& leftover, char* buf
     size_t n = co_await from.async_read_some(asio::buffer(buf, kRelayPieceSize), onError(ec));
     if (ec == asio::error::eof) {
       error_code ignored;
-      rawSocket(to).shutdown(tcp::socket::shutdown_send, ignored);
+      to.shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
     if (ec) co_return close_both();
@@ -752,15 +799,14 @@ awaitable<void> pump(From& from, To& to, beast::flat_buffer& leftover, char* buf
   }
 }
 
-awaitable<void> runPump(std::shared_ptr<Connection> keep, beast::tcp_stream& from, tcp::socket& to,
+awaitable<void> runPump(std::shared_ptr<Connection> keep, tcp::socket& from, tcp::socket& to,
                         beast::flat_buffer& leftover, char* buf) {
   co_await pump(from, to, leftover, buf);
 }
 
 awaitable<void> Connection::tunnel(UpstreamConnection& up) {
   ctx_.stats().tunnels_active.fetch_add(1, std::memory_order_relaxed);
-  deadline_.disarm();
-  up.stream.expires_never();
+  disarm();
   auto down_piece = ctx_.takePiece();
   bool down_done = false;
   asio::steady_timer wake(ctx_.io());
@@ -768,12 +814,12 @@ awaitable<void> Connection::tunnel(UpstreamConnection& up) {
   // upstream -> client runs as its own coroutine; client -> upstream runs here. This frame
   // outlives the other one: it waits for it below.
   asio::co_spawn(ctx_.io(),
-                 runPump(shared_from_this(), up.stream, client_, up.buffer, down_piece.get()),
+                 runPump(shared_from_this(), up.socket, client_, up.buffer, down_piece.get()),
                  [&down_done, &wake](std::exception_ptr) {
                    down_done = true;
                    wake.cancel();
                  });
-  co_await pump(client_, up.stream, buffer_, piece());
+  co_await pump(client_, up.socket, buffer_, piece());
   if (!down_done) {
     error_code ec;
     co_await wake.async_wait(onError(ec));
@@ -790,7 +836,20 @@ awaitable<void> runConnection(std::shared_ptr<Connection> conn) {
 
 ForwardingContext::ForwardingContext(asio::io_context& io, RouterHolder& routers,
                                      ServerStats& stats)
-    : io_(io), routers_(routers), stats_(stats) {}
+    : io_(io), routers_(routers), stats_(stats), sweep_timer_(io) {}
+
+void ForwardingContext::scheduleSweep() {
+  sweeping_ = true;
+  sweep_timer_.expires_after(kDeadlineTick);
+  sweep_timer_.async_wait([this](error_code ec) {
+    if (ec) return;  // destroyed: touch nothing
+    sweeping_ = false;
+    if (connections_.empty()) return;
+    auto now = SteadyClock::now();
+    for (auto* c : connections_) c->checkDeadline(now);
+    scheduleSweep();
+  });
+}
 
 std::shared_ptr<const Router> ForwardingContext::router() {
   uint64_t generation = routers_.generation();

@@ -7,8 +7,13 @@
 // and loop while both sides keep the connection alive. A 101 answer to an Upgrade turns the
 // connection into a raw byte tunnel. Nothing on this path throws: every operation reports an
 // error_code, and bad client input is answered 4xx and counted.
+//
+// Timeouts cost nothing per operation: a connection keeps the time its pending operation must
+// finish by, and one sweep timer per worker (every kDeadlineTick, while connections exist)
+// cancels the operations whose time has passed.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <unordered_set>
@@ -16,6 +21,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "config/proxy_config.h"
 #include "http/upstream_pool.h"
@@ -27,6 +33,9 @@ namespace sticky::proxy {
 /// Size of the buffer a body is relayed through (per direction, per connection in flight).
 inline constexpr size_t kRelayPieceSize = 32 * 1024;
 
+/// How often a worker looks for connections past their deadline: the precision of every timeout.
+inline constexpr auto kDeadlineTick = std::chrono::milliseconds(50);
+
 /// What the forwarding path can ask of a live client connection (for drain and shutdown).
 class ClientConnection {
  public:
@@ -35,6 +44,8 @@ class ClientConnection {
   virtual void closeIfIdle() = 0;
   /// Closes the client and upstream sockets now.
   virtual void close() = 0;
+  /// Cancels the pending operation if its deadline is before `now` (the worker's sweep).
+  virtual void checkDeadline(TimePoint now) = 0;
 };
 
 /// Per-worker state shared by that worker's connections. Single-threaded (the worker's thread).
@@ -70,6 +81,7 @@ class ForwardingContext {
   void add(ClientConnection* c) {
     connections_.insert(c);
     live_.store(connections_.size(), std::memory_order_release);
+    if (!sweeping_) scheduleSweep();
   }
   void remove(ClientConnection* c) {
     connections_.erase(c);
@@ -79,6 +91,8 @@ class ForwardingContext {
   void returnPiece(std::unique_ptr<char[]> piece);
 
  private:
+  void scheduleSweep();
+
   boost::asio::io_context& io_;
   RouterHolder& routers_;
   ServerStats& stats_;
@@ -90,6 +104,8 @@ class ForwardingContext {
   std::unordered_set<ClientConnection*> connections_;
   std::atomic<size_t> live_{0};
   std::vector<std::unique_ptr<char[]>> free_pieces_;
+  boost::asio::steady_timer sweep_timer_;
+  bool sweeping_ = false;
 };
 
 }  // namespace sticky::proxy

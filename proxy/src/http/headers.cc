@@ -1,6 +1,7 @@
 #include "http/headers.h"
 
 #include <cctype>
+#include <charconv>
 #include <vector>
 
 namespace sticky::proxy {
@@ -80,50 +81,127 @@ bool tokenListContains(std::string_view list, std::string_view token) {
   return found;
 }
 
-void removeHopByHop(HttpFields& fields, bool keep_upgrade) {
-  std::vector<std::string> named;
-  for (auto& f : fields) {
-    if (f.name() != http::field::connection) continue;
-    forEachToken(f.value(), [&](std::string_view t) {
-      if (keep_upgrade && iequals(t, "upgrade")) return;
-      named.emplace_back(t);
-    });
+namespace {
+
+/// True for a hop-by-hop field, which no forwarded head carries: Connection and every field it
+/// names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, and Upgrade unless kept.
+bool isHopByHop(const HttpFields& fields, bool has_connection, const HttpFields::value_type& f,
+                bool keep_upgrade) {
+  switch (f.name()) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+      return true;
+    case http::field::upgrade:
+      return !keep_upgrade;
+    default:
+      break;
   }
-  for (auto& name : named) fields.erase(name);
-  std::vector<std::string> proxy_fields;
-  for (auto& f : fields)
-    if (istartsWith(f.name_string(), "proxy-")) proxy_fields.emplace_back(f.name_string());
-  for (auto& name : proxy_fields) fields.erase(name);
-  fields.erase(http::field::connection);
-  fields.erase(http::field::keep_alive);
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::transfer_encoding);
-  if (keep_upgrade) {
-    fields.set(http::field::connection, "upgrade");
-  } else {
-    fields.erase(http::field::upgrade);
+  auto name = f.name_string();
+  if (istartsWith(name, "proxy-")) return true;
+  if (!has_connection) return false;
+  for (auto& c : fields) {
+    if (c.name() != http::field::connection) continue;
+    if (tokenListContains(c.value(), name)) return true;
+  }
+  return false;
+}
+
+bool hasConnectionField(const HttpFields& fields) {
+  return fields.find(http::field::connection) != fields.end();
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+/// The framing field `framing` asks for, if any.
+void appendFraming(std::string& out, const Framing& framing) {
+  if (framing.kind == Framing::Length) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, framing.length);
+    appendField(out, "Content-Length", std::string_view(digits, end - digits));
+  } else if (framing.kind == Framing::Chunked) {
+    appendField(out, "Transfer-Encoding", "chunked");
   }
 }
 
-void addForwardedHeaders(HttpFields& fields, std::string_view client_ip, std::string_view proto,
-                         std::string_view host) {
-  std::string xff;
+}  // namespace
+
+void appendRequestHead(std::string& out, std::string_view method, std::string_view target,
+                       const HttpFields& fields, const RequestHeadRewrite& rewrite) {
+  out.append(method);
+  out.push_back(' ');
+  out.append(target);
+  out.append(" HTTP/1.1\r\n");
+  bool has_connection = hasConnectionField(fields);
+  bool has_xff = false;
   for (auto& f : fields) {
-    if (!iequals(f.name_string(), "x-forwarded-for")) continue;
-    auto value = trim(f.value());
-    if (value.empty()) continue;
-    if (!xff.empty()) xff += ", ";
-    xff += value;
+    if (isHopByHop(fields, has_connection, f, rewrite.keep_upgrade)) continue;
+    auto name = f.name_string();
+    if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
+    if (f.name() == http::field::expect && rewrite.drop_expect) continue;
+    if (!rewrite.moved_from_name.empty() && iequals(name, rewrite.moved_from_name)) continue;
+    if (iequals(name, "x-forwarded-for")) {
+      has_xff = true;
+      continue;
+    }
+    if (iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host")) continue;
+    appendField(out, name, f.value());
   }
-  if (!xff.empty()) xff += ", ";
-  xff += client_ip;
-  fields.set("X-Forwarded-For", xff);
-  fields.set("X-Forwarded-Proto", proto);
-  if (host.empty())
-    fields.erase("X-Forwarded-Host");
-  else
-    fields.set("X-Forwarded-Host", host);
+  appendFraming(out, rewrite.framing);
+  if (rewrite.keep_upgrade) appendField(out, "Connection", "upgrade");
+  if (!rewrite.moved_from_value.empty())
+    appendField(out, rewrite.moved_from_name, rewrite.moved_from_value);
+  out.append("X-Forwarded-For: ");
+  if (has_xff) {
+    for (auto& f : fields) {
+      if (!iequals(f.name_string(), "x-forwarded-for")) continue;
+      auto value = trim(f.value());
+      if (value.empty()) continue;
+      out.append(value);
+      out.append(", ");
+    }
+  }
+  out.append(rewrite.client_ip);
+  out.append("\r\n");
+  appendField(out, "X-Forwarded-Proto", rewrite.proto);
+  if (!rewrite.host.empty()) appendField(out, "X-Forwarded-Host", rewrite.host);
+  out.append("\r\n");
+}
+
+void appendResponseHead(std::string& out, unsigned status, std::string_view reason,
+                        const HttpFields& fields, const ResponseHeadRewrite& rewrite) {
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, status);
+  out.append("HTTP/1.1 ");
+  out.append(digits, end - digits);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\n");
+  bool has_connection = hasConnectionField(fields);
+  for (auto& f : fields) {
+    if (isHopByHop(fields, has_connection, f, rewrite.keep_upgrade)) continue;
+    if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
+    auto name = f.name_string();
+    if (!rewrite.session_moved_name.empty() && iequals(name, rewrite.session_moved_name)) continue;
+    appendField(out, name, f.value());
+  }
+  appendFraming(out, rewrite.framing);
+  if (rewrite.keep_upgrade)
+    appendField(out, "Connection", "upgrade");
+  else if (rewrite.connection == ConnectionHeader::Close)
+    appendField(out, "Connection", "close");
+  else if (rewrite.connection == ConnectionHeader::KeepAlive)
+    appendField(out, "Connection", "keep-alive");
+  if (!rewrite.session_moved_value.empty())
+    appendField(out, rewrite.session_moved_name, rewrite.session_moved_value);
+  out.append("\r\n");
 }
 
 size_t fieldCount(const HttpFields& fields) {

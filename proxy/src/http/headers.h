@@ -1,9 +1,11 @@
 #pragma once
-// Header handling of the forwarding path: which fields are hop-by-hop, X-Forwarded-*, the
-// request-framing checks Beast's parser leaves to us, and host/path extraction for routing.
-// Pure functions over Beast fields, unit-tested in test/proxy/http/headers_test.cc.
+// Header handling of the forwarding path: writing the heads it forwards (hop-by-hop fields
+// left out, X-Forwarded-*, framing, the moved-session headers), the request-framing checks
+// Beast's parser leaves to us, and host/path extraction for routing. Pure functions over Beast
+// fields, unit-tested in test/proxy/http/headers_test.cc.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,16 +30,53 @@ std::string_view targetAuthority(std::string_view target);
 /// True if the comma-separated `list` holds `token` (case-insensitive, whitespace trimmed).
 bool tokenListContains(std::string_view list, std::string_view token);
 
-/// Removes the hop-by-hop fields: Connection and every field it names, Keep-Alive, Proxy-*,
-/// TE, Trailer, Transfer-Encoding (framing is re-set by whoever serializes the message) and
-/// Upgrade. With `keep_upgrade` (a tunnelled Upgrade), Upgrade stays and Connection becomes
-/// "upgrade".
-void removeHopByHop(HttpFields& fields, bool keep_upgrade);
+/// How a message head is framed when it is written out.
+struct Framing {
+  enum Kind {
+    Keep,     // Content-Length fields pass through as received (no body, or read until close)
+    Length,   // Content-Length: `length`, replacing any received
+    Chunked,  // Transfer-Encoding: chunked, and no Content-Length
+  };
+  Kind kind = Keep;
+  uint64_t length = 0;
+};
 
-/// X-Forwarded-For gets `client_ip` appended (to all previous values, joined), and
-/// X-Forwarded-Proto / X-Forwarded-Host are set to `proto` / `host` (Host omitted if empty).
-void addForwardedHeaders(HttpFields& fields, std::string_view client_ip, std::string_view proto,
-                         std::string_view host);
+/// The forwarding path's rewrite of a request head for the upstream.
+struct RequestHeadRewrite {
+  Framing framing;
+  bool keep_upgrade = false;  // a tunnelled Upgrade: Upgrade stays, Connection becomes "upgrade"
+  bool drop_expect = false;   // the proxy answered Expect: 100-continue itself
+  /// Dropped from the client's fields; sent with `moved_from_value` when that is not empty.
+  std::string_view moved_from_name;
+  std::string_view moved_from_value;
+  std::string_view client_ip;  // appended to X-Forwarded-For (after every received value)
+  std::string_view proto;      // X-Forwarded-Proto
+  std::string_view host;       // X-Forwarded-Host, omitted when empty
+};
+
+/// What the forwarding path says about the client connection in a response it relays.
+enum class ConnectionHeader { None, Close, KeepAlive };
+
+/// The forwarding path's rewrite of an upstream response head for the client.
+struct ResponseHeadRewrite {
+  Framing framing;
+  bool keep_upgrade = false;  // a tunnel (101): Upgrade stays, Connection becomes "upgrade"
+  ConnectionHeader connection = ConnectionHeader::None;
+  /// Dropped from the upstream's fields; sent with `session_moved_value` when that is not empty.
+  std::string_view session_moved_name;
+  std::string_view session_moved_value;
+};
+
+/// Appends "METHOD target HTTP/1.1", the client's end-to-end fields and the proxy's own
+/// (framing, Connection: upgrade, the moved-from header, X-Forwarded-*) to `out`, ending with
+/// the empty line. Hop-by-hop fields are left out.
+void appendRequestHead(std::string& out, std::string_view method, std::string_view target,
+                       const HttpFields& fields, const RequestHeadRewrite& rewrite);
+
+/// Appends "HTTP/1.1 status reason", the upstream's end-to-end fields and the proxy's own
+/// (framing, Connection, the session-moved header) to `out`, ending with the empty line.
+void appendResponseHead(std::string& out, unsigned status, std::string_view reason,
+                        const HttpFields& fields, const ResponseHeadRewrite& rewrite);
 
 /// Number of header fields.
 size_t fieldCount(const HttpFields& fields);

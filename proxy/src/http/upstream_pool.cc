@@ -11,7 +11,7 @@ namespace {
 /// True if the peer closed (or reset) the connection, or sent bytes nobody asked for: either
 /// way the connection is not fit for a new request.
 bool unusable(UpstreamConnection& conn) {
-  auto& socket = conn.stream.socket();
+  auto& socket = conn.socket;
   if (!socket.is_open() || conn.buffer.size() != 0) return true;
   char byte;
   ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -23,18 +23,19 @@ bool unusable(UpstreamConnection& conn) {
 
 void UpstreamConnection::close() {
   boost::system::error_code ignored;
-  stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
+  socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
 }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(EndpointId endpoint) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(EndpointId endpoint, TimePoint now,
+                                                          std::chrono::milliseconds trusted) {
   auto it = idle_.find(endpoint);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (!unusable(*conn)) return conn;
+    if (now - conn->idle_since < trusted ? conn->socket.is_open() : !unusable(*conn)) return conn;
     conn->close();
   }
   return nullptr;
@@ -48,7 +49,6 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> conn, TimePoint n
     return;
   }
   conn->idle_since = now;
-  conn->stream.expires_never();
   list.push_back(std::move(conn));
 }
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "routing/stick_table.h"
 
@@ -18,9 +18,9 @@ namespace sticky::proxy {
 /// One connection to an upstream endpoint, with its read buffer.
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& io, EndpointId id)
-      : stream(io), endpoint(id) {}
+      : socket(io), endpoint(id) {}
 
-  boost::beast::tcp_stream stream;
+  boost::asio::ip::tcp::socket socket;
   boost::beast::flat_buffer buffer;
   EndpointId endpoint;
   TimePoint idle_since{};
@@ -35,8 +35,11 @@ class UpstreamPool {
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  /// The most recently used idle connection to `endpoint` that the peer has not closed, or null.
-  std::unique_ptr<UpstreamConnection> acquire(EndpointId endpoint);
+  /// The most recently used idle connection to `endpoint`, or null. One idle for `trusted` or
+  /// longer is first checked for a close by the peer (a system call); a younger one is handed
+  /// out unchecked, and the caller retries on a fresh connection if it turns out closed.
+  std::unique_ptr<UpstreamConnection> acquire(EndpointId endpoint, TimePoint now,
+                                              std::chrono::milliseconds trusted);
   /// Keeps `conn` for reuse unless `endpoint` already has `max_idle` idle connections.
   void release(std::unique_ptr<UpstreamConnection> conn, TimePoint now, uint32_t max_idle);
   /// Closes connections idle since before `now - max_idle_time` or closed by the peer.

@@ -44,7 +44,9 @@ class Worker {
   void scheduleMaintenance();
 
   size_t index_;
-  boost::asio::io_context io_{1};
+  // One thread runs it and its sockets are touched only from there (other threads post), so the
+  // reactor needs no per-socket locks.
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   ForwardingContext ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer maintenance_;

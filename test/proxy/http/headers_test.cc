@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <string>
+#include <vector>
 
 namespace sticky::proxy {
 namespace {
@@ -45,8 +48,40 @@ TEST_CASE("tokenListContains is case-insensitive and trims") {
   CHECK(tokenListContains(" ,, 100-Continue ", "100-continue"));
 }
 
-TEST_CASE("removeHopByHop drops hop-by-hop fields and those named in Connection") {
-  auto f = fieldsOf({{"Connection", "keep-alive, X-Private"},
+/// The lines of a head written by appendRequestHead/appendResponseHead, without the CRLFs;
+/// fails the test unless it ends with the empty line and holds no bare LF.
+std::vector<std::string> headLines(const std::string& head) {
+  std::vector<std::string> lines;
+  REQUIRE(head.size() >= 4);
+  REQUIRE(head.substr(head.size() - 4) == "\r\n\r\n");
+  size_t start = 0;
+  while (start < head.size() - 2) {
+    auto end = head.find("\r\n", start);
+    std::string line = head.substr(start, end - start);
+    CHECK(line.find('\n') == std::string::npos);
+    lines.push_back(line);
+    start = end + 2;
+  }
+  return lines;
+}
+
+bool hasLine(const std::vector<std::string>& lines, const std::string& line) {
+  return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+size_t linesStartingWith(const std::vector<std::string>& lines, const std::string& prefix) {
+  return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.size() >= prefix.size() &&
+           std::equal(prefix.begin(), prefix.end(), l.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  });
+}
+
+TEST_CASE("appendRequestHead leaves out hop-by-hop fields and those named in Connection") {
+  auto f = fieldsOf({{"Host", "chat.example.com"},
+                     {"Connection", "keep-alive, X-Private"},
                      {"Connection", "x-other"},
                      {"Keep-Alive", "timeout=5"},
                      {"X-Private", "secret"},
@@ -57,49 +92,146 @@ TEST_CASE("removeHopByHop drops hop-by-hop fields and those named in Connection"
                      {"Trailer", "X-T"},
                      {"Transfer-Encoding", "chunked"},
                      {"Upgrade", "websocket"},
-                     {"Content-Length", "5"},
                      {"Client-Id", "42"}});
-  removeHopByHop(f, false);
-  CHECK(f.count("connection") == 0);
-  CHECK(f.count("keep-alive") == 0);
-  CHECK(f.count("x-private") == 0);
-  CHECK(f.count("x-other") == 0);
-  CHECK(f.count("proxy-authorization") == 0);
-  CHECK(f.count("proxy-connection") == 0);
-  CHECK(f.count("te") == 0);
-  CHECK(f.count("trailer") == 0);
-  CHECK(f.count("transfer-encoding") == 0);
-  CHECK(f.count("upgrade") == 0);
-  CHECK(f["content-length"] == "5");
-  CHECK(f["client-id"] == "42");
+  RequestHeadRewrite rewrite;
+  rewrite.framing.kind = Framing::Chunked;
+  rewrite.client_ip = "10.1.2.3";
+  rewrite.proto = "http";
+  std::string out = "kept-prefix:";
+  appendRequestHead(out, "POST", "/a?b=1", f, rewrite);
+  REQUIRE(out.rfind("kept-prefix:", 0) == 0);
+  auto lines = headLines(out.substr(12));
+  CHECK(lines.front() == "POST /a?b=1 HTTP/1.1");
+  for (auto name : {"connection:", "keep-alive:", "x-private:", "x-other:", "proxy-",
+                    "te:", "trailer:", "upgrade:"})
+    CHECK_MESSAGE(linesStartingWith(lines, name) == 0, name);
+  CHECK(hasLine(lines, "Host: chat.example.com"));
+  CHECK(hasLine(lines, "Client-Id: 42"));
+  CHECK(linesStartingWith(lines, "transfer-encoding:") == 1);
+  CHECK(hasLine(lines, "Transfer-Encoding: chunked"));
+  CHECK(linesStartingWith(lines, "content-length:") == 0);
 }
 
-TEST_CASE("removeHopByHop keeps Upgrade for a tunnel and says so in Connection") {
-  auto f = fieldsOf({{"Connection", "Upgrade, X-Private"},
+TEST_CASE("appendRequestHead keeps Upgrade for a tunnel and says so in Connection") {
+  auto f = fieldsOf({{"Host", "h"},
+                     {"Connection", "Upgrade, X-Private"},
                      {"Upgrade", "websocket"},
                      {"X-Private", "1"},
                      {"Sec-WebSocket-Key", "abc"}});
-  removeHopByHop(f, true);
-  CHECK(f["upgrade"] == "websocket");
-  CHECK(f["connection"] == "upgrade");
-  CHECK(f.count("x-private") == 0);
-  CHECK(f["sec-websocket-key"] == "abc");
+  RequestHeadRewrite rewrite;
+  rewrite.keep_upgrade = true;
+  rewrite.client_ip = "::1";
+  rewrite.proto = "http";
+  std::string out;
+  appendRequestHead(out, "GET", "/ws", f, rewrite);
+  auto lines = headLines(out);
+  CHECK(hasLine(lines, "Upgrade: websocket"));
+  CHECK(hasLine(lines, "Connection: upgrade"));
+  CHECK(linesStartingWith(lines, "connection:") == 1);
+  CHECK(linesStartingWith(lines, "x-private:") == 0);
+  CHECK(hasLine(lines, "Sec-WebSocket-Key: abc"));
 }
 
-TEST_CASE("addForwardedHeaders appends to X-Forwarded-For and sets proto and host") {
-  auto f = fieldsOf({{"X-Forwarded-For", "10.0.0.1"},
-                     {"X-Forwarded-For", "10.0.0.2"},
-                     {"X-Forwarded-Proto", "https"}});
-  addForwardedHeaders(f, "127.0.0.1", "http", "chat.example.com:8080");
-  CHECK(f.count("x-forwarded-for") == 1);
-  CHECK(f["x-forwarded-for"] == "10.0.0.1, 10.0.0.2, 127.0.0.1");
-  CHECK(f["x-forwarded-proto"] == "http");
-  CHECK(f["x-forwarded-host"] == "chat.example.com:8080");
+TEST_CASE("appendRequestHead joins X-Forwarded-For and sets proto and host") {
+  auto f = fieldsOf({{"Host", "chat.example.com:8080"},
+                     {"X-Forwarded-For", "10.0.0.1"},
+                     {"X-Forwarded-For", " 10.0.0.2 "},
+                     {"X-Forwarded-Proto", "https"},
+                     {"X-Forwarded-Host", "spoofed"}});
+  RequestHeadRewrite rewrite;
+  rewrite.client_ip = "127.0.0.1";
+  rewrite.proto = "http";
+  rewrite.host = "chat.example.com:8080";
+  std::string out;
+  appendRequestHead(out, "GET", "/", f, rewrite);
+  auto lines = headLines(out);
+  CHECK(linesStartingWith(lines, "x-forwarded-for:") == 1);
+  CHECK(hasLine(lines, "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1"));
+  CHECK(linesStartingWith(lines, "x-forwarded-proto:") == 1);
+  CHECK(hasLine(lines, "X-Forwarded-Proto: http"));
+  CHECK(linesStartingWith(lines, "x-forwarded-host:") == 1);
+  CHECK(hasLine(lines, "X-Forwarded-Host: chat.example.com:8080"));
 
-  HttpFields empty;
-  addForwardedHeaders(empty, "::1", "http", "");
-  CHECK(empty["x-forwarded-for"] == "::1");
-  CHECK(empty.count("x-forwarded-host") == 0);
+  rewrite.host = "";
+  std::string bare;
+  appendRequestHead(bare, "GET", "/", HttpFields{}, rewrite);
+  auto bare_lines = headLines(bare);
+  CHECK(hasLine(bare_lines, "X-Forwarded-For: 127.0.0.1"));
+  CHECK(linesStartingWith(bare_lines, "x-forwarded-host:") == 0);
+}
+
+TEST_CASE("appendRequestHead frames the body and replaces the moved-from header") {
+  auto f = fieldsOf({{"Host", "h"},
+                     {"Content-Length", "5"},
+                     {"Content-Length", "5"},
+                     {"Expect", "100-continue"},
+                     {"X-Sticky-Moved-From", "forged"}});
+  RequestHeadRewrite rewrite;
+  rewrite.framing = {Framing::Length, 5};
+  rewrite.drop_expect = true;
+  rewrite.moved_from_name = "x-sticky-moved-from";
+  rewrite.client_ip = "::1";
+  rewrite.proto = "http";
+  std::string out;
+  appendRequestHead(out, "PUT", "/x", f, rewrite);
+  auto lines = headLines(out);
+  CHECK(linesStartingWith(lines, "content-length:") == 1);
+  CHECK(hasLine(lines, "Content-Length: 5"));
+  CHECK(linesStartingWith(lines, "expect:") == 0);
+  CHECK(linesStartingWith(lines, "x-sticky-moved-from:") == 0);
+
+  rewrite.moved_from_value = "pod-a";
+  rewrite.drop_expect = false;
+  std::string moved;
+  appendRequestHead(moved, "PUT", "/x", f, rewrite);
+  auto moved_lines = headLines(moved);
+  CHECK(linesStartingWith(moved_lines, "x-sticky-moved-from:") == 1);
+  CHECK(hasLine(moved_lines, "x-sticky-moved-from: pod-a"));
+  CHECK(hasLine(moved_lines, "Expect: 100-continue"));
+}
+
+TEST_CASE("appendResponseHead writes the status line, framing, Connection and the moved header") {
+  auto f = fieldsOf({{"Content-Type", "text/plain"},
+                     {"Content-Length", "12"},
+                     {"Connection", "keep-alive"},
+                     {"Keep-Alive", "timeout=5"},
+                     {"Transfer-Encoding", "chunked"},
+                     {"X-Sticky-Session-Moved", "forged"},
+                     {"X-End", "kept"}});
+  ResponseHeadRewrite rewrite;
+  rewrite.session_moved_name = "x-sticky-session-moved";
+  std::string kept;
+  appendResponseHead(kept, 204, "No Content", f, rewrite);
+  auto kept_lines = headLines(kept);
+  CHECK(kept_lines.front() == "HTTP/1.1 204 No Content");
+  CHECK(hasLine(kept_lines, "Content-Length: 12"));  // Framing::Keep passes it through
+  CHECK(hasLine(kept_lines, "X-End: kept"));
+  CHECK(hasLine(kept_lines, "Content-Type: text/plain"));
+  for (auto name : {"connection:", "keep-alive:", "transfer-encoding:", "x-sticky-session-moved:"})
+    CHECK_MESSAGE(linesStartingWith(kept_lines, name) == 0, name);
+
+  rewrite.framing.kind = Framing::Chunked;
+  rewrite.connection = ConnectionHeader::Close;
+  rewrite.session_moved_value = "pod-a";
+  std::string chunked;
+  appendResponseHead(chunked, 200, "OK", f, rewrite);
+  auto chunked_lines = headLines(chunked);
+  CHECK(chunked_lines.front() == "HTTP/1.1 200 OK");
+  CHECK(linesStartingWith(chunked_lines, "content-length:") == 0);
+  CHECK(hasLine(chunked_lines, "Transfer-Encoding: chunked"));
+  CHECK(hasLine(chunked_lines, "Connection: close"));
+  CHECK(hasLine(chunked_lines, "x-sticky-session-moved: pod-a"));
+  CHECK(linesStartingWith(chunked_lines, "x-sticky-session-moved:") == 1);
+
+  rewrite.framing = {Framing::Length, 12};
+  rewrite.connection = ConnectionHeader::KeepAlive;
+  rewrite.session_moved_value = "";
+  std::string length;
+  appendResponseHead(length, 599, "", f, rewrite);
+  auto length_lines = headLines(length);
+  CHECK(length_lines.front() == "HTTP/1.1 599 ");
+  CHECK(linesStartingWith(length_lines, "content-length:") == 1);
+  CHECK(hasLine(length_lines, "Connection: keep-alive"));
 }
 
 TEST_CASE("fieldCount counts repeated fields") {

@@ -25,7 +25,7 @@ struct Peer {
 
   std::unique_ptr<UpstreamConnection> connect(EndpointId id) {
     auto conn = std::make_unique<UpstreamConnection>(io, id);
-    conn->stream.socket().connect(acceptor.local_endpoint());
+    conn->socket.connect(acceptor.local_endpoint());
     accepted.push_back(std::make_unique<tcp::socket>(io));
     acceptor.accept(*accepted.back());
     return conn;
@@ -43,12 +43,12 @@ TEST_CASE("an idle connection is handed out again, most recent first, per endpoi
   pool.release(std::move(a), now, 8);
   pool.release(std::move(b), now, 8);
   CHECK(pool.idle() == 2);
-  CHECK(pool.acquire(2) == nullptr);  // other endpoint
-  auto first = pool.acquire(1);
+  CHECK(pool.acquire(2, SteadyClock::now(), 0ms) == nullptr);  // other endpoint
+  auto first = pool.acquire(1, SteadyClock::now(), 0ms);
   CHECK(first.get() == b_raw);
-  auto second = pool.acquire(1);
+  auto second = pool.acquire(1, SteadyClock::now(), 0ms);
   CHECK(second.get() == a_raw);
-  CHECK(pool.acquire(1) == nullptr);
+  CHECK(pool.acquire(1, SteadyClock::now(), 0ms) == nullptr);
 }
 
 TEST_CASE("a connection the peer closed is not handed out") {
@@ -59,13 +59,26 @@ TEST_CASE("a connection the peer closed is not handed out") {
   // The FIN arrives asynchronously; poll briefly until the pool sees it.
   std::unique_ptr<UpstreamConnection> got;
   for (int i = 0; i < 100; ++i) {
-    got = pool.acquire(1);
+    got = pool.acquire(1, SteadyClock::now(), 0ms);
     if (!got) break;
     pool.release(std::move(got), SteadyClock::now(), 8);
     std::this_thread::sleep_for(5ms);
   }
   CHECK(got == nullptr);
   CHECK(pool.idle() == 0);
+}
+
+TEST_CASE("a connection idle for less than the trusted time is handed out without a check") {
+  Peer peer;
+  UpstreamPool pool;
+  auto t0 = SteadyClock::now();
+  pool.release(peer.connect(1), t0, 8);
+  peer.accepted.back()->close();
+  std::this_thread::sleep_for(20ms);  // the FIN has arrived: a check would see it
+  auto got = pool.acquire(1, t0 + 500ms, 1s);
+  CHECK(got != nullptr);
+  pool.release(std::move(got), t0, 8);
+  CHECK(pool.acquire(1, t0 + 1s, 1s) == nullptr);  // idle for the trusted time: checked
 }
 
 TEST_CASE("a connection with unsolicited bytes is not handed out") {
@@ -75,7 +88,7 @@ TEST_CASE("a connection with unsolicited bytes is not handed out") {
   asio::write(*peer.accepted.back(), asio::buffer(std::string("HTTP/1.1 200 OK\r\n")));
   std::unique_ptr<UpstreamConnection> got;
   for (int i = 0; i < 100; ++i) {
-    got = pool.acquire(1);
+    got = pool.acquire(1, SteadyClock::now(), 0ms);
     if (!got) break;
     pool.release(std::move(got), SteadyClock::now(), 8);
     std::this_thread::sleep_for(5ms);
@@ -90,7 +103,7 @@ TEST_CASE("max idle per endpoint is enforced and 0 disables pooling") {
   for (int i = 0; i < 5; ++i) pool.release(peer.connect(7), now, 3);
   CHECK(pool.idle() == 3);
   pool.release(peer.connect(8), now, 0);
-  CHECK(pool.acquire(8) == nullptr);
+  CHECK(pool.acquire(8, SteadyClock::now(), 0ms) == nullptr);
 }
 
 TEST_CASE("prune closes connections idle longer than the limit") {
@@ -100,8 +113,8 @@ TEST_CASE("prune closes connections idle longer than the limit") {
   pool.release(peer.connect(1), t0, 8);
   pool.release(peer.connect(2), t0 + 10s, 8);
   CHECK(pool.prune(t0 + 15s, 10s) == 1);
-  CHECK(pool.acquire(1) == nullptr);
-  CHECK(pool.acquire(2) != nullptr);
+  CHECK(pool.acquire(1, SteadyClock::now(), 0ms) == nullptr);
+  CHECK(pool.acquire(2, SteadyClock::now(), 0ms) != nullptr);
   pool.release(peer.connect(3), t0, 8);
   pool.clear();
   CHECK(pool.idle() == 0);
