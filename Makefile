@@ -69,8 +69,8 @@ integration: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
 # The whole stack locally, narrated; leaves it running. `make demo-down` stops it.
+# (scripts/demo.sh builds kube-apiserver on first use itself, showing progress.)
 demo: build
-	@test/env/kube-apiserver.sh ensure
 	@BUILD_DIR=$(BUILD_DIR) scripts/demo.sh
 
 demo-down:

@@ -1,157 +1,407 @@
 #!/usr/bin/env bash
 # `make demo`: the whole stack on this machine, narrated. `make demo-down` stops it.
-#   real etcd + kube-apiserver (test/env/kube-apiserver.sh), the CRD, sticky-operator and
-#   sticky-proxy sharing an admin socket (as in the pod), three sticky-test-backend processes on
-#   127.0.0.11-13 registered as Ready pods, and a sample StickyRoute.
+#   real etcd + kube-apiserver (test/env/kube-apiserver.sh, as the operator's tests use), the CRD,
+#   sticky-operator and sticky-proxy sharing an admin socket (as in the pod), three
+#   sticky-test-backend processes on 127.0.0.11-13 registered as Ready pods, a sample StickyRoute.
+#
+#   scripts/demo.sh         start the demo (after `make build`; `make demo` does both)
+#   scripts/demo.sh down    stop exactly the processes a demo started, remove .demo/
+#
+# Environment: BUILD_DIR (default build/dev), DEMO_PROXY_PORT (18080), DEMO_METRICS_PORT (19090).
+# Everything the demo starts is recorded in .demo/ (pids, logs, kubeconfig, admin socket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD_DIR:-build/dev}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 DEMO=$ROOT/.demo
+SOCK=$DEMO/admin.sock
 PROXY_PORT=${DEMO_PROXY_PORT:-18080}
 METRICS_PORT=${DEMO_METRICS_PORT:-19090}
+PROXY=http://127.0.0.1:$PROXY_PORT
 NS=demo
+PODS=(chat-0 chat-1 chat-2)
+KEYS=(alice bob carol dave erin frank)
 
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B="" N=""; fi
+step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 say() { printf '   %s\n' "$*"; }
-run() { printf '   $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/     /'; }
-die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+indent() { sed 's/^/     /'; }
+# Shows a command as you would type it (KUBECONFIG exported), runs it, indents its output.
+show() { printf '   $ %s\n' "$1"; eval "$1" 2>&1 | indent; }
+die() {
+  printf '\ndemo: %s\n' "$*" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes: every one is recorded as .demo/pids/NAME.pid = "PID BINARY"; `down` signals PID only
+# while its command line still starts with BINARY, so a recycled PID is never touched.
+# ---------------------------------------------------------------------------------------------
+
+alive() { # pidfile
+  local pid bin
+  { read -r pid bin <"$1"; } 2>/dev/null || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ] || return 1
+  [ "$({ tr '\0' '\n' <"/proc/$pid/cmdline"; } 2>/dev/null | head -n1)" = "$bin" ]
+}
+
+start_bg() { # name binary args...
+  local name=$1 bin=$2
+  shift 2
+  setsid "$bin" "$@" </dev/null >"$DEMO/logs/$name.log" 2>&1 &
+  echo "$! $bin" >"$DEMO/pids/$name.pid"
+}
+
+stop_one() { # name
+  local f=$DEMO/pids/$1.pid pid
+  [ -f "$f" ] || return 0
+  if alive "$f"; then
+    read -r pid _ <"$f"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do alive "$f" || break; sleep 0.1; done
+    if alive "$f"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      say "stopped $1 (pid $pid, killed after 10 s)"
+    else
+      say "stopped $1 (pid $pid)"
+    fi
+  fi
+  rm -f "$f"
+}
+
+stop_all() {
+  local name
+  stop_one operator # first, so it does not log the proxy going away
+  stop_one proxy
+  for name in "${PODS[@]}"; do stop_one "$name"; done
+  if [ -d "$DEMO/kube" ]; then
+    test/env/kube-apiserver.sh stop "$DEMO/kube" 2>&1 | sed 's/^\[kube-apiserver.sh\] stopping /   stopped /' || true
+  fi
+}
 
 down() {
-  if [ -d "$DEMO/pids" ]; then
-    for f in "$DEMO"/pids/*.pid; do
-      [ -f "$f" ] || continue
-      pid=$(cat "$f")
-      kill "$pid" 2>/dev/null && say "stopped $(basename "$f" .pid) (pid $pid)" || true
-      rm -f "$f"
-    done
+  if [ ! -d "$DEMO" ]; then
+    say "no demo is running (no $DEMO)"
+    return 0
   fi
-  if [ -f "$DEMO/kube/env" ]; then test/env/kube-apiserver.sh stop "$DEMO/kube" || true; fi
+  stop_all
   rm -rf "$DEMO"
+  say "removed $DEMO"
 }
 
-if [ "${1:-}" = down ]; then down; exit 0; fi
+if [ "${1:-}" = down ]; then
+  step "Stopping the demo"
+  down
+  exit 0
+fi
+[ $# -eq 0 ] || die "usage: scripts/demo.sh [down]"
 
-[ -x "$BUILD/proxy/sticky-proxy" ] || die "binaries missing in $BUILD: run 'make build' first"
-[ -d "$DEMO" ] && { say "an earlier demo is still running; stopping it first"; down; }
-mkdir -p "$DEMO/pids" "$DEMO/logs"
-
-start_bg() {  # name, command...
-  local name=$1; shift
-  "$@" >"$DEMO/logs/$name.log" 2>&1 &
-  echo $! >"$DEMO/pids/$name.pid"
+# On failure or Ctrl-C: say what broke, stop what was started, keep the logs.
+DONE=""
+on_exit() {
+  local rc=$?
+  [ -z "$DONE" ] && [ -d "$DEMO/pids" ] || return 0
+  local f name
+  for f in "$DEMO"/pids/*.pid; do
+    [ -f "$f" ] || continue
+    name=$(basename "$f" .pid)
+    if ! alive "$f" && [ -s "$DEMO/logs/$name.log" ]; then
+      printf '\nthe end of %s:\n' "$DEMO/logs/$name.log" >&2
+      tail -n 8 "$DEMO/logs/$name.log" | indent >&2
+    fi
+  done
+  printf '\ndemo: %s; stopping what it started (logs stay in %s)\n' \
+    "$([ "$rc" -ge 128 ] && echo interrupted || echo "failed (exit $rc)")" "$DEMO/logs" >&2
+  stop_all >&2
+  rm -rf "$DEMO/pids" "$DEMO/kube/etcd-data"
 }
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-wait_until() {  # seconds, description, command...
-  local secs=$1 what=$2; shift 2
-  for _ in $(seq $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+wait_until() { # seconds, description, command...; gives up early if a started process died
+  local secs=$1 what=$2 f
+  shift 2
+  for _ in $(seq $((secs * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    for f in "$DEMO"/pids/*.pid; do
+      [ -f "$f" ] && ! alive "$f" && die "$(basename "$f" .pid) exited while waiting for $what"
+    done
+    sleep 0.1
+  done
   die "timed out after ${secs}s waiting for $what (logs in $DEMO/logs)"
 }
 
-bold "Starting a real etcd + kube-apiserver on loopback"
-test/env/kube-apiserver.sh ensure >/dev/null
-test/env/kube-apiserver.sh start "$DEMO/kube" >"$DEMO/logs/kube-env.log" 2>&1 ||
+port_taken() { (: <"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# ---------------------------------------------------------------------------------------------
+step "Preparing"
+for b in proxy/sticky-proxy operator/sticky-operator test/sticky-test-backend; do
+  [ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run 'make demo' (it builds first) or 'make build'"
+done
+if [ -d "$DEMO/pids" ]; then
+  say "a demo from an earlier run is still running; stopping it first"
+  down
+elif [ -d "$DEMO" ]; then
+  rm -rf "$DEMO" # the logs of an earlier run that failed
+fi
+for addr in "127.0.0.1 $PROXY_PORT" "127.0.0.1 $METRICS_PORT" "127.0.0.11 8080" "127.0.0.12 8080" \
+  "127.0.0.13 8080"; do
+  # shellcheck disable=SC2086 # two words: host and port
+  if port_taken $addr; then
+    die "${addr/ /:} is already in use. Is a demo from another checkout running? Run 'make demo-down' there (or set DEMO_PROXY_PORT / DEMO_METRICS_PORT)."
+  fi
+done
+mkdir -p "$DEMO/pids" "$DEMO/logs"
+
+if ! command -v kubectl >/dev/null; then
+  say "kubectl is missing; installing Debian's kubernetes-client (kubectl 1.20, the API server's version)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "need root or sudo to install kubernetes-client (kubectl)"
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  { $SUDO apt-get install -y -qq kubernetes-client >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq kubernetes-client >/dev/null; }; } ||
+    die "installing kubernetes-client failed"
+fi
+say "binaries from $BUILD; kubectl $(kubectl version --client -o json 2>/dev/null |
+  sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -n1)"
+
+# kube-apiserver is built once from Debian's source package (~5 min cold on 2 cores) and cached in
+# ~/.cache/kube-sticky; show that build's messages and a heartbeat while it runs.
+ensure_log=$DEMO/logs/kube-apiserver-ensure.log
+: >"$ensure_log"
+test/env/kube-apiserver.sh ensure >"$DEMO/logs/kube-apiserver-path" 2>"$ensure_log" &
+ensure_pid=$!
+shown=0 start=$SECONDS next=60 ticking=""
+while kill -0 "$ensure_pid" 2>/dev/null; do
+  lines=$(wc -l <"$ensure_log")
+  if [ "$lines" -gt "$shown" ]; then
+    [ -z "$ticking" ] || printf '\n'
+    ticking=""
+    sed -n "$((shown + 1)),${lines}p" "$ensure_log" | sed 's/^\[kube-apiserver.sh\] /   /'
+    shown=$lines
+  fi
+  elapsed=$((SECONDS - start))
+  if [ -t 1 ] && [ $elapsed -ge 3 ]; then # one line, updated in place
+    printf '\r   ... still working (%d s)' $elapsed
+    ticking=1
+  elif [ $elapsed -ge $next ]; then # a log or a pipe: a line a minute
+    say "... still working ($elapsed s)"
+    next=$((next + 60))
+  fi
+  sleep 0.2
+done
+[ -z "$ticking" ] || printf '\n'
+sed -n "$((shown + 1)),\$p" "$ensure_log" | sed 's/^\[kube-apiserver.sh\] /   /'
+wait "$ensure_pid" || die "could not build or find kube-apiserver (see above)"
+say "kube-apiserver: $(cat "$DEMO/logs/kube-apiserver-path")"
+
+# ---------------------------------------------------------------------------------------------
+step "Starting a real etcd + kube-apiserver on loopback"
+test/env/kube-apiserver.sh start "$DEMO/kube" >"$DEMO/logs/kube-env.log" 2>&1 || {
+  tail -n 15 "$DEMO/logs/kube-env.log" | indent >&2
   die "the API server did not start; see $DEMO/logs/kube-env.log"
-export KUBECONFIG=$DEMO/kube/kubeconfig
-k() { kubectl --kubeconfig "$KUBECONFIG" "$@"; }
-say "kubeconfig: $KUBECONFIG"
+}
+# shellcheck disable=SC1091
+. "$DEMO/kube/env" # KUBECONFIG, STICKY_APISERVER_URL/_TOKEN/_CA, ETCD_PORT, pids
+say "etcd on 127.0.0.1:$ETCD_PORT (pid $ETCD_PID), kube-apiserver on $STICKY_APISERVER_URL (pid $APISERVER_PID)"
+say "export KUBECONFIG=$KUBECONFIG    # every kubectl below uses it"
+kubectl create namespace $NS >/dev/null
 
-bold "Installing the StickyRoute CRD"
-k apply -f crds/stickyroutes.kubesticky.io.yaml >/dev/null
+step "Installing the StickyRoute CRD"
+show "kubectl apply -f crds/stickyroutes.kubesticky.io.yaml"
 wait_until 30 "the CRD to be established" \
-  k wait --for condition=established --timeout=1s crd/stickyroutes.kubesticky.io
-say "customresourcedefinition.apiextensions.k8s.io/stickyroutes.kubesticky.io established"
+  kubectl wait --for condition=established --timeout=1s crd/stickyroutes.kubesticky.io
 
-bold "Starting sticky-proxy and sticky-operator (sharing $DEMO/admin.sock, as in the pod)"
-start_bg proxy "$BUILD/proxy/sticky-proxy" --listen 127.0.0.1:$PROXY_PORT \
-  --admin-socket "$DEMO/admin.sock" --metrics-listen 127.0.0.1:$METRICS_PORT --workers 2
-wait_until 10 "the proxy's admin socket" test -S "$DEMO/admin.sock"
+step "Starting sticky-proxy and sticky-operator, sharing the admin socket .demo/admin.sock (as in the pod)"
+start_bg proxy "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$PROXY_PORT" \
+  --admin-socket "$SOCK" --metrics-listen "127.0.0.1:$METRICS_PORT" --workers 2
+wait_until 10 "the proxy's admin socket" curl -sf --unix-socket "$SOCK" http://admin/healthz
+# --status-interval 1s: the SESSIONS column below follows the table closely (default 10s).
 start_bg operator "$BUILD/operator/sticky-operator" --kubeconfig "$KUBECONFIG" \
-  --namespaces $NS --admin-socket "$DEMO/admin.sock"
-say "proxy on http://127.0.0.1:$PROXY_PORT, metrics on http://127.0.0.1:$METRICS_PORT/metrics"
+  --namespaces $NS --admin-socket "$SOCK" --status-interval 1s
+wait_until 30 "the operator to push its first config" \
+  curl -sf --unix-socket "$SOCK" http://admin/readyz
+say "sticky-proxy     $PROXY (clients), http://127.0.0.1:$METRICS_PORT/metrics"
+say "sticky-operator  watches namespace $NS, pushes the proxy's config over the admin socket"
 
-bold "Three backends on 127.0.0.11-13, registered as Ready pods chat-0..2"
-k create namespace $NS >/dev/null
+step "Three backends on 127.0.0.11-13, registered as Ready pods ${PODS[0]}..${PODS[2]}"
+say "(no kubelet here: the demo writes each pod's status, IP and Ready condition, as a kubelet would)"
+# Pod status through the API (what a kubelet does), so any kubectl version works here.
+set_pod_status() { # name ip
+  local now code
+  now=$(date -u +%FT%TZ)
+  code=$(curl -s -o "$DEMO/logs/api-response" -w '%{http_code}' -X PATCH \
+    --cacert "$STICKY_APISERVER_CA" -H "Authorization: Bearer $STICKY_APISERVER_TOKEN" \
+    -H 'Content-Type: application/merge-patch+json' \
+    --data "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$2\",\"podIPs\":[{\"ip\":\"$2\"}],
+      \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],
+      \"containerStatuses\":[{\"name\":\"chat\",\"ready\":true,\"restartCount\":0,\"image\":\"demo/chat\",
+        \"imageID\":\"\",\"started\":true,\"state\":{\"running\":{\"startedAt\":\"$now\"}}}]}}" \
+    "$STICKY_APISERVER_URL/api/v1/namespaces/$NS/pods/$1/status")
+  [ "$code" = 200 ] || die "setting the status of pod $1 failed (HTTP $code): $(cat "$DEMO/logs/api-response")"
+}
 for i in 0 1 2; do
-  ip=127.0.0.1$((i + 1))
-  start_bg "chat-$i" "$BUILD/test/sticky-test-backend" --listen "$ip:8080" --name "chat-$i"
-  k apply -f - >/dev/null <<YAML
+  pod=${PODS[$i]} ip=127.0.0.1$((i + 1))
+  start_bg "$pod" "$BUILD/test/sticky-test-backend" --listen "$ip:8080" --name "$pod"
+  kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
-metadata: {name: chat-$i, namespace: $NS, labels: {app: chat}}
+metadata: {name: $pod, namespace: $NS, labels: {app: chat}}
 spec:
-  nodeName: demo-node
+  nodeName: sticky-node
   containers: [{name: chat, image: demo/chat, ports: [{name: http, containerPort: 8080}]}]
 YAML
-  k patch pod "chat-$i" -n $NS --subresource=status --type=merge -p \
-    "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$ip\",\"podIPs\":[{\"ip\":\"$ip\"}],\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}" >/dev/null
-  say "pod chat-$i -> $ip:8080"
+  set_pod_status "$pod" "$ip"
 done
+for i in 0 1 2; do
+  wait_until 10 "backend ${PODS[$i]}" grep -q '^listening on' "$DEMO/logs/${PODS[$i]}.log"
+done
+show "kubectl get pods -n $NS -o wide"
 
-bold "Applying a StickyRoute"
-cat <<YAML | tee "$DEMO/route.yaml" | sed 's/^/     /'
+step "Applying a StickyRoute"
+cat >"$DEMO/route.yaml" <<YAML
 apiVersion: kubesticky.io/v1alpha1
 kind: StickyRoute
 metadata: {name: chat, namespace: $NS}
 spec:
   selector: {matchLabels: {app: chat}}
-  port: http
-  header: client-id
+  port: http          # the pods' containerPort named http
+  header: client-id   # the session key
   ttl: 30m
 YAML
-k apply -f "$DEMO/route.yaml" >/dev/null
-wait_until 30 "the route to become Ready" \
-  bash -c "kubectl --kubeconfig '$KUBECONFIG' get sr chat -n $NS -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
-run k get stickyroutes -n $NS
-
-ask() {  # key -> backend name that answered, plus any moved header
-  curl -s -D "$DEMO/last-headers" -H "client-id: $1" "http://127.0.0.1:$PROXY_PORT/hello" |
-    sed -n 's/.*"backend":"\([^"]*\)".*/\1/p'
+indent <"$DEMO/route.yaml"
+show "kubectl apply -f .demo/route.yaml"
+sr_field() { kubectl get stickyroute chat -n $NS -o jsonpath="{$1}" 2>/dev/null; }
+ready_with() { # active endpoints
+  [ "$(sr_field '.status.conditions[?(@.type=="Ready")].status')" = True ] &&
+    [ "$(sr_field .status.readyEndpoints)" = "$1" ]
 }
-moved_header() { grep -i '^x-sticky-session-moved:' "$DEMO/last-headers" | tr -d '\r' || true; }
+wait_until 30 "the route to become Ready" ready_with 3
+show "kubectl get stickyroutes -n $NS"
 
-bold "Requests with a client-id header stick to one pod"
-declare -A first
-for key in alice bob carol dave erin frank; do
-  first[$key]=$(ask $key)
-  answers="${first[$key]}"
-  for _ in 1 2 3; do answers+=" $(ask $key)"; done
-  say "client-id: $key -> $answers"
+# ---------------------------------------------------------------------------------------------
+HDRS=$DEMO/last-headers BODY=$DEMO/last-body
+ask() { # key -> the pod that answered; headers and body kept in $HDRS / $BODY
+  curl -s -D "$HDRS" -o "$BODY" -H "client-id: $1" "$PROXY/hello"
+  sed -n 's/.*"backend":"\([^"]*\)".*/\1/p' "$BODY"
+}
+moved_from() { # the x-sticky-session-moved value of the last response, if any
+  grep -i '^x-sticky-session-moved:' "$HDRS" | tr -d '\r' | sed 's/^[^:]*: *//' || true
+}
+declare -A at # key -> pod it was last seen on
+
+step "Requests with a client-id header stick to one pod (4 requests per key)"
+for key in "${KEYS[@]}"; do
+  at[$key]=$(ask "$key")
+  answers=${at[$key]} verdict="sticky"
+  for _ in 1 2 3; do
+    a=$(ask "$key")
+    answers+=" $a"
+    [ "$a" = "${at[$key]}" ] || verdict="NOT STICKY"
+  done
+  printf '   client-id: %-6s -> %s   %s\n' "$key" "$answers" "$verdict"
 done
-say "a request without the header is balanced, unpinned: $(curl -s http://127.0.0.1:$PROXY_PORT/ | sed -n 's/.*"backend":"\([^"]*\)".*/\1/p')"
+say "(new sessions go to the pod with the fewest sessions: LeastSessions placement)"
+say "no client-id header: balanced, not pinned -> $(curl -s "$PROXY/" | sed -n 's/.*"backend":"\([^"]*\)".*/\1/p')"
 
-victim=${first[alice]}
-bold "Deleting pod $victim (alice's pod): its sessions move, and both sides are told"
-run k delete pod "$victim" -n $NS --grace-period=0 --force
-wait_until 15 "the operator to remove $victim" \
-  bash -c "! curl -s --unix-socket '$DEMO/admin.sock' http://admin/v1/config | grep -q '\"$victim\"'"
+victim=${at[alice]}
+step "Deleting pod $victim (alice's pod): its sessions move, and both sides are told"
+say "\$ kubectl delete pod $victim -n $NS --grace-period=0 --force"
+kubectl delete pod "$victim" -n $NS --grace-period=0 --force 2>/dev/null | indent # no "Immediate deletion" warning
+wait_until 15 "the operator to remove $victim from the proxy's config" \
+  bash -c "! curl -s --unix-socket '$SOCK' http://admin/v1/config | grep -q '\"$victim\"'"
+stop_one "$victim" >/dev/null # its container would be gone too
+say "(its backend process is stopped too, as the kubelet would)"
 now=$(ask alice)
-say "client-id: alice -> $now   ($(moved_header))"
-say "the request to $now carried X-Sticky-Moved-From: $victim; the client got the header above"
-say "client-id: alice -> $(ask alice)   (sticky again, no header)"
+printf '   $ curl -si -H %s %s/hello\n' "'client-id: alice'" "$PROXY"
+tr -d '\r' <"$HDRS" | sed '/^$/d' | indent
+seen=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["headers"].get("x-sticky-moved-from","(none)"))' "$BODY")
+[ "$(moved_from)" = "$victim" ] || say "!! expected x-sticky-session-moved: $victim in the response"
+say "the client was told:  x-sticky-session-moved: $(moved_from)   (the response header above)"
+say "$now was told:      x-sticky-moved-from: $seen      (a request header; the demo backend echoes it)"
+again=$(ask alice) m=$(moved_from)
+say "the next request: client-id: alice -> $again, ${m:+"x-sticky-session-moved: $m (UNEXPECTED)"}${m:-"no header: the session is pinned to $again now"}"
+at[alice]=$now
 
-survivor=${first[bob]}
-[ "$survivor" = "$victim" ] && survivor=$(ask bob)
-bold "Pod $survivor starts terminating: it drains (old sessions stay, no new ones)"
-run k delete pod "$survivor" -n $NS --wait=false
-wait_until 15 "$survivor to be draining" \
-  bash -c "curl -s --unix-socket '$DEMO/admin.sock' http://admin/v1/config | grep -q Draining"
-for key in alice bob carol dave erin frank; do say "client-id: $key -> $(ask $key)"; done
-new=""
-for key in gina hank ivan judy; do new+=" $key->$(ask $key)"; done
-say "new keys:$new  (none on $survivor)"
-run k get stickyroutes -n $NS
+drain=$now
+step "Pod $drain (alice's new pod) starts terminating: it drains"
+say "A pod being deleted keeps serving during its grace period: its sessions stay, new ones go elsewhere."
+show "kubectl delete pod $drain -n $NS --wait=false"
+wait_until 15 "$drain to be Draining in the proxy's config" \
+  bash -c "curl -s --unix-socket '$SOCK' http://admin/v1/config | grep -q Draining"
+show "kubectl get pods -n $NS"
+say "(no kubelet here to finish the deletion, so $drain stays Terminating; in a cluster that lasts"
+say " up to terminationGracePeriodSeconds)"
+say "the proxy's endpoints now (GET /v1/config on the admin socket):"
+curl -s --unix-socket "$SOCK" http://admin/v1/config | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["routes"]:
+    for e in r["endpoints"]:
+        print("     %-8s %s:%d  %s" % (e["name"], e["address"], e["port"], e["state"]))'
+say "the six keys from before:"
+kept=0 on_drain=0
+for key in "${KEYS[@]}"; do
+  a=$(ask "$key") m=$(moved_from) note=""
+  if [ -n "$m" ]; then
+    note="(moved: its pod $m was deleted)"
+  elif [ "$a" = "$drain" ]; then
+    note="(still on the draining pod)"
+    kept=$((kept + 1))
+  fi
+  [ "${at[$key]}" = "$drain" ] && on_drain=$((on_drain + 1))
+  printf '     client-id: %-6s -> %s%s\n' "$key" "$a" "${note:+  $note}"
+  at[$key]=$a
+done
+new="" placed_on_drain=0
+for key in gina hank ivan judy; do
+  a=$(ask "$key")
+  new+=" $key->$a"
+  [ "$a" = "$drain" ] && placed_on_drain=$((placed_on_drain + 1))
+done
+say "new keys, never seen before:"
+say "  $new"
+say "=> $kept of $on_drain sessions on $drain kept there; $placed_on_drain of 4 new sessions placed on it"
+# Let the status catch up with the table before showing it.
+total() { curl -s --unix-socket "$SOCK" "http://admin/v1/sessions?route=$NS/chat&limit=0" |
+  sed -n 's/.*"total":\([0-9]*\).*/\1/p'; }
+status_caught_up() { [ "$(sr_field .status.sessions)" = "$(total)" ] && [ "$(sr_field .status.drainingEndpoints)" = 1 ]; }
+wait_until 20 "the route status to count every session" status_caught_up
+show "kubectl get stickyroutes -n $NS"
+say "ENDPOINTS counts the pods that take new sessions; per pod (status.endpoints in -o yaml):"
+kubectl get stickyroute chat -n $NS \
+  -o jsonpath='{range .status.endpoints[*]}{.pod}{" "}{.state}{" "}{.sessions}{"\n"}{end}' |
+  while read -r pod state n; do printf '     %-8s %-9s %s sessions\n' "$pod" "$state" "$n"; done
 
-bold "The stick table, from the admin socket"
-run curl -s --unix-socket "$DEMO/admin.sock" "http://admin/v1/sessions?route=$NS/chat&limit=20"
+step "The stick table, from the admin socket"
+printf '   $ curl -s --unix-socket .demo/admin.sock %s\n' "'http://admin/v1/sessions?route=$NS/chat&limit=20'"
+curl -s --unix-socket "$SOCK" "http://admin/v1/sessions?route=$NS/chat&limit=20" | python3 -c '
+import collections, json, sys
+d = json.load(sys.stdin)
+print("{\"route\": %s, \"total\": %d, \"sessions\": [" % (json.dumps(d["route"]), d["total"]))
+rows = [json.dumps({k: s[k] for k in ("key", "endpoint", "idleMs")}) for s in d["sessions"]]
+print(",\n".join("  " + r for r in rows))
+print("]}")
+per = collections.Counter(s["endpoint"] for s in d["sessions"])
+print("(per pod: %s)" % ", ".join("%s %d" % kv for kv in sorted(per.items())))' | indent
 
-bold "The stack is still running"
+# ---------------------------------------------------------------------------------------------
+DONE=1
+step "The stack is still running; try it"
 cat <<TXT
    export KUBECONFIG=$KUBECONFIG
-   kubectl get stickyroutes -n $NS -o yaml
-   curl -H 'client-id: 42' http://127.0.0.1:$PROXY_PORT/
-   curl --unix-socket $DEMO/admin.sock http://admin/v1/stats
-   curl http://127.0.0.1:$METRICS_PORT/metrics
+   kubectl get stickyroutes,pods -n $NS
+   kubectl get stickyroute chat -n $NS -o yaml        # status: conditions, endpoints, sessions
+   curl -si -H 'client-id: 42' $PROXY/
+   curl -s --unix-socket $SOCK http://admin/v1/stats
+   curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^sticky_
+   kubectl delete pod $drain -n $NS --grace-period=0 --force   # finish $drain's termination
    logs: $DEMO/logs/
+
    make demo-down    # stops exactly the processes this demo started
 TXT
