@@ -1,5 +1,6 @@
 #include "http/connection.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -110,6 +111,24 @@ std::string_view frameChunk(std::string& prefix, size_t n, bool last) {
   return last ? "\r\n0\r\n\r\n" : "\r\n";
 }
 
+/// Sends as much of `bufs` as `socket` (non-blocking) takes now and advances `bufs` past it.
+/// True when all went out: the usual case, which needs no asynchronous operation and no trip
+/// through the scheduler. Else false, with `ec` would_block (async_write the rest) or the error.
+template <size_t N>
+bool sendNow(tcp::socket& socket, std::array<asio::const_buffer, N>& bufs, error_code& ec) {
+  ec = {};
+  while (asio::buffer_size(bufs) != 0) {
+    size_t sent = socket.write_some(bufs, ec);
+    for (auto& b : bufs) {
+      size_t n = std::min(sent, b.size());
+      b += n;
+      sent -= n;
+    }
+    if (ec) return false;
+  }
+  return true;
+}
+
 /// The session_moved header name when `moved_from` is set, else empty (no header).
 std::string_view movedHeader(const std::string& moved_from, const HeaderNames& names) {
   return moved_from.empty() ? std::string_view() : std::string_view(names.session_moved);
@@ -132,6 +151,7 @@ class Connection final : public ClientConnection, public std::enable_shared_from
     auto remote = client_.remote_endpoint(ec);
     if (!ec) client_ip_ = remote.address().to_string();
     client_.set_option(tcp::no_delay(true), ec);
+    client_.non_blocking(true, ec);  // for sendNow(); asynchronous operations are unaffected
     head_out_.reserve(1024);
     ctx_.add(this);
     ctx_.stats().connections_active.fetch_add(1, std::memory_order_relaxed);
@@ -215,8 +235,8 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   std::string client_ip_;
   std::string head_out_;  // the head (and chunk framing) being written, reused
   Limits limits_;
-  std::optional<http::request_parser<http::buffer_body>> parser_;
-  std::optional<http::response_parser<http::buffer_body>> res_parser_;
+  std::optional<http::request_parser<http::buffer_body, FieldAllocator<char>>> parser_;
+  std::optional<http::response_parser<http::buffer_body, FieldAllocator<char>>> res_parser_;
   std::optional<http::response<http::string_body>> local_;
   RouteDecision decision_;
   std::string_view key_;  // the sticky key, in parser_'s fields
@@ -556,6 +576,7 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     disarm();
     if (ec) co_return expired_ ? Outcome::ConnectTimeout : Outcome::Refused;
     conn->socket.set_option(tcp::no_delay(true), ec);
+    conn->socket.non_blocking(true, ec);  // for sendNow()
   }
   upstream_ = conn.get();
 
@@ -585,9 +606,12 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
       std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
                                             asio::buffer(piece_.get(), piece_size),
                                             asio::buffer(suffix.data(), suffix.size())};
-      arm(limits_.upstream_response_timeout);
-      co_await asio::async_write(conn->socket, out, onError(ec));
-      disarm();
+      expired_ = false;
+      if (!sendNow(conn->socket, out, ec) && ec == asio::error::would_block) {
+        arm(limits_.upstream_response_timeout);
+        co_await asio::async_write(conn->socket, out, onError(ec));
+        disarm();
+      }
       if (ec) {
         if (expired_) co_return Outcome::ResponseTimeout;
         if (!body_streamed_) co_return fresh ? Outcome::Refused : Outcome::Stale;
@@ -631,9 +655,12 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     if (client_version_ < 11) continue;
     head_out_.clear();
     appendResponseHead(head_out_, status, res.reason(), res, {});
-    arm(limits_.keep_alive_idle_timeout);
-    co_await asio::async_write(client_, asio::buffer(head_out_), onError(ec));
-    disarm();
+    std::array<asio::const_buffer, 1> out{asio::buffer(head_out_)};
+    if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
+      arm(limits_.keep_alive_idle_timeout);
+      co_await asio::async_write(client_, out, onError(ec));
+      disarm();
+    }
     if (ec) co_return Outcome::ClientGone;
   }
   latency_ = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - sent_at);
@@ -690,9 +717,12 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   if (!has_body || tunnelling || conn->buffer.size() == 0) {
     // The head alone; with a body still to come, the client sees the head now (long polls,
     // event streams).
-    arm(limits_.keep_alive_idle_timeout);
-    co_await asio::async_write(client_, asio::buffer(head_out_), onError(ec));
-    disarm();
+    std::array<asio::const_buffer, 1> out{asio::buffer(head_out_)};
+    if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
+      arm(limits_.keep_alive_idle_timeout);
+      co_await asio::async_write(client_, out, onError(ec));
+      disarm();
+    }
     head_out_.clear();
     if (ec) {
       conn->close();
@@ -745,9 +775,11 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
       std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
                                             asio::buffer(piece_.get(), got),
                                             asio::buffer(suffix.data(), suffix.size())};
-      arm(limits_.keep_alive_idle_timeout);
-      co_await asio::async_write(client_, out, onError(ec));
-      disarm();
+      if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
+        arm(limits_.keep_alive_idle_timeout);
+        co_await asio::async_write(client_, out, onError(ec));
+        disarm();
+      }
       head_out_.clear();
       if (ec) {
         conn->close();

@@ -85,7 +85,9 @@ namespace {
 
 /// True for a hop-by-hop field, which no forwarded head carries: Connection and every field it
 /// names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, and Upgrade unless kept.
-bool isHopByHop(const HttpFields& fields, bool has_connection, const HttpFields::value_type& f,
+/// `names_fields`: some Connection field lists a token other than close, keep-alive or upgrade
+/// (the usual ones, whose fields are hop-by-hop anyway), so each field's name must be looked up.
+bool isHopByHop(const HttpFields& fields, bool names_fields, const HttpFields::value_type& f,
                 bool keep_upgrade) {
   switch (f.name()) {
     case http::field::connection:
@@ -101,7 +103,7 @@ bool isHopByHop(const HttpFields& fields, bool has_connection, const HttpFields:
   }
   auto name = f.name_string();
   if (istartsWith(name, "proxy-")) return true;
-  if (!has_connection) return false;
+  if (!names_fields) return false;
   for (auto& c : fields) {
     if (c.name() != http::field::connection) continue;
     if (tokenListContains(c.value(), name)) return true;
@@ -109,8 +111,16 @@ bool isHopByHop(const HttpFields& fields, bool has_connection, const HttpFields:
   return false;
 }
 
-bool hasConnectionField(const HttpFields& fields) {
-  return fields.find(http::field::connection) != fields.end();
+/// True if a Connection field names a field other than Keep-Alive or Upgrade ("close" names none).
+bool connectionNamesFields(const HttpFields& fields) {
+  bool names = false;
+  for (auto& f : fields) {
+    if (f.name() != http::field::connection) continue;
+    forEachToken(f.value(), [&](std::string_view t) {
+      names = names || !(iequals(t, "keep-alive") || iequals(t, "close") || iequals(t, "upgrade"));
+    });
+  }
+  return names;
 }
 
 void appendField(std::string& out, std::string_view name, std::string_view value) {
@@ -139,10 +149,10 @@ void appendRequestHead(std::string& out, std::string_view method, std::string_vi
   out.push_back(' ');
   out.append(target);
   out.append(" HTTP/1.1\r\n");
-  bool has_connection = hasConnectionField(fields);
+  bool names_fields = connectionNamesFields(fields);
   bool has_xff = false;
   for (auto& f : fields) {
-    if (isHopByHop(fields, has_connection, f, rewrite.keep_upgrade)) continue;
+    if (isHopByHop(fields, names_fields, f, rewrite.keep_upgrade)) continue;
     auto name = f.name_string();
     if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
     if (f.name() == http::field::expect && rewrite.drop_expect) continue;
@@ -184,9 +194,9 @@ void appendResponseHead(std::string& out, unsigned status, std::string_view reas
   out.push_back(' ');
   out.append(reason);
   out.append("\r\n");
-  bool has_connection = hasConnectionField(fields);
+  bool names_fields = connectionNamesFields(fields);
   for (auto& f : fields) {
-    if (isHopByHop(fields, has_connection, f, rewrite.keep_upgrade)) continue;
+    if (isHopByHop(fields, names_fields, f, rewrite.keep_upgrade)) continue;
     if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
     auto name = f.name_string();
     if (!rewrite.session_moved_name.empty() && iequals(name, rewrite.session_moved_name)) continue;

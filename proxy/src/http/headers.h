@@ -12,9 +12,12 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "http/field_allocator.h"
+
 namespace sticky::proxy {
 
-using HttpFields = boost::beast::http::fields;
+/// The fields of a parsed request or response head on the forwarding path.
+using HttpFields = boost::beast::http::basic_fields<FieldAllocator<char>>;
 
 /// The host part of a Host header or authority: "Example.com:8080" -> "Example.com",
 /// "[::1]:80" -> "::1", "example.com" -> "example.com". Case is kept (Router::match ignores it).
