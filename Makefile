@@ -68,9 +68,11 @@ integration: build
 	@test/env/kube-apiserver.sh ensure
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
-# The whole stack locally, narrated; leaves it running. `make demo-down` stops it.
-# (scripts/demo.sh builds kube-apiserver on first use itself, showing progress.)
-demo: build
+# The whole stack locally, narrated; leaves it running. `make demo-down` stops it. Builds only the
+# three programs it runs, not the tests; scripts/demo.sh builds kube-apiserver on first use.
+demo: configure
+	@echo "==> building sticky-proxy, sticky-operator and sticky-test-backend in $(BUILD_DIR)"
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target sticky-proxy sticky-operator sticky-test-backend
 	@BUILD_DIR=$(BUILD_DIR) scripts/demo.sh
 
 demo-down:

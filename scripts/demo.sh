@@ -365,7 +365,7 @@ for key in gina hank ivan judy; do
   [ "$a" = "$drain" ] && placed_on_drain=$((placed_on_drain + 1))
 done
 say "new keys, never seen before:"
-say "  $new"
+say "  ${new# }"
 say "=> $kept of $on_drain sessions on $drain kept there; $placed_on_drain of 4 new sessions placed on it"
 # Let the status catch up with the table before showing it.
 total() { curl -s --unix-socket "$SOCK" "http://admin/v1/sessions?route=$NS/chat&limit=0" |
