@@ -575,6 +575,12 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     co_await conn->socket.async_connect(endpoint.address(), onError(ec));
     disarm();
     if (ec) co_return expired_ ? Outcome::ConnectTimeout : Outcome::Refused;
+    // Waiting for the connect left the socket registered for writability with the reactor for
+    // good, so every ACK from the upstream would wake the worker; register it afresh.
+    auto protocol = endpoint.address().protocol();
+    int fd = conn->socket.release(ec);
+    if (!ec) conn->socket.assign(protocol, fd, ec);
+    if (ec) co_return Outcome::Refused;
     conn->socket.set_option(tcp::no_delay(true), ec);
     conn->socket.non_blocking(true, ec);  // for sendNow()
   }
