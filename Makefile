@@ -1,6 +1,9 @@
 # kube-sticky: `make demo` shows the whole stack, `make test` runs every test.
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
+# Tests in parallel: the integration tests mostly wait on sockets and child processes, so twice
+# the cores keeps the CPU busy without starving anyone.
+TEST_JOBS ?= $(shell echo $$(( 2 * $$(nproc) )))
 PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 
@@ -39,7 +42,7 @@ test-sanitizers: test-asan test-tsan
 test-dev: build
 	@test/env/kube-apiserver.sh ensure
 	@echo "==> tests ($(BUILD_DIR))"
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 900
 
 # Shell-driven checks (chart, Dockerfile) need no second run under the sanitizers.
 SANITIZER_SKIP := chart_test|dockerfile_test
@@ -51,7 +54,7 @@ test-asan: deps
 	@cmake --build build/asan -j $(JOBS)
 	@cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
+	  ctest --output-on-failure -j $(TEST_JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
 
 # TSan covers the proxy (the concurrent part we own); cpprestsdk is not TSan-instrumented.
 test-tsan: deps
@@ -59,7 +62,7 @@ test-tsan: deps
 	@cmake --preset tsan -G Ninja -DSTICKY_BUILD_OPERATOR=OFF >/dev/null
 	@cmake --build build/tsan -j $(JOBS)
 	@cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
+	  ctest --output-on-failure -j $(TEST_JOBS) --timeout 900 -E '$(SANITIZER_SKIP)'
 
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit

@@ -17,6 +17,14 @@ namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
+// Under AddressSanitizer freed memory is held in a quarantine (256 MiB by default) before reuse,
+// so the proxy's RSS says nothing about its own footprint there; those runs check the bytes only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 struct OneBackend {
   TempDir dir;
   BackendProc backend{dir, "b1", "127.0.0.2"};
@@ -134,8 +142,12 @@ TEST_CASE("a 100 MiB download read slowly keeps the proxy's memory bounded") {
   long hwm = f.proxy.statusKb("VmHWM");
   INFO("RSS before " << rss_before << " kB, peak sampled " << rss_peak << " kB, HWM " << hwm
                      << " kB");
-  CHECK(rss_peak - rss_before < 64 * 1024);
-  CHECK(hwm - rss_before < 64 * 1024);
+  if (kRssIsMeaningful) {
+    CHECK(rss_peak - rss_before < 64 * 1024);
+    CHECK(hwm - rss_before < 64 * 1024);
+  } else {
+    MESSAGE("AddressSanitizer build: RSS not checked (freed memory sits in its quarantine)");
+  }
 }
 
 TEST_CASE("a 64 MiB upload streams through without buffering") {
@@ -148,7 +160,10 @@ TEST_CASE("a 64 MiB upload streams through without buffering") {
   CHECK(res.json()["bodyBytes"] == 64 * kMiB);
   long hwm = f.proxy.statusKb("VmHWM");
   INFO("RSS before " << rss_before << " kB, HWM " << hwm << " kB");
-  CHECK(hwm - rss_before < 32 * 1024);
+  if (kRssIsMeaningful)
+    CHECK(hwm - rss_before < 32 * 1024);
+  else
+    MESSAGE("AddressSanitizer build: RSS not checked (freed memory sits in its quarantine)");
 }
 
 TEST_CASE("WebSocket upgrades are tunnelled to the session's endpoint and echo both ways") {
