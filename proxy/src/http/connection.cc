@@ -202,6 +202,15 @@ class Connection final : public ClientConnection, public std::enable_shared_from
                                 std::unique_ptr<UpstreamConnection> conn,
                                 const std::string& moved_from, const HeaderNames& names);
   awaitable<void> tunnel(UpstreamConnection& up);
+  /// head_out_, then `n` bytes of the relay piece, then `suffix`: what one write sends.
+  std::array<asio::const_buffer, 3> outBuffers(size_t n, std::string_view suffix = {}) {
+    return {asio::buffer(head_out_), asio::buffer(piece_.get(), n),
+            asio::buffer(suffix.data(), suffix.size())};
+  }
+  /// What sendNow() left of `out` (it returned would_block), written asynchronously within
+  /// `limit`; `ec` says how it went.
+  awaitable<void> sendRest(tcp::socket& socket, std::array<asio::const_buffer, 3>& out,
+                           Duration limit, error_code& ec);
   /// Builds a response of the proxy's own (plain text `body`) for sendLocal(). Two steps, so
   /// that no temporary lives across a co_await (GCC 12 mishandles some, e.g. in a ?: operand).
   void prepareLocal(http::status status, std::string body, bool keep_alive,
@@ -615,15 +624,10 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     bool last = parser_->is_done();
     std::string_view suffix = chunked ? frameChunk(head_out_, piece_size, last) : "";
     if (!head_out_.empty() || piece_size != 0 || !suffix.empty()) {
-      std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
-                                            asio::buffer(piece_.get(), piece_size),
-                                            asio::buffer(suffix.data(), suffix.size())};
+      auto out = outBuffers(piece_size, suffix);
       expired_ = false;
-      if (!sendNow(conn->socket, out, ec) && ec == asio::error::would_block) {
-        arm(limits_.upstream_response_timeout);
-        co_await asio::async_write(conn->socket, out, onError(ec));
-        disarm();
-      }
+      if (!sendNow(conn->socket, out, ec) && ec == asio::error::would_block)
+        co_await sendRest(conn->socket, out, limits_.upstream_response_timeout, ec);
       if (ec) {
         if (expired_) co_return Outcome::ResponseTimeout;
         if (!body_streamed_) co_return fresh ? Outcome::Refused : Outcome::Stale;
@@ -667,12 +671,9 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
     if (client_version_ < 11) continue;
     head_out_.clear();
     appendResponseHead(head_out_, status, res.reason(), res, {});
-    std::array<asio::const_buffer, 1> out{asio::buffer(head_out_)};
-    if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
-      arm(limits_.keep_alive_idle_timeout);
-      co_await asio::async_write(client_, out, onError(ec));
-      disarm();
-    }
+    auto out = outBuffers(0);
+    if (!sendNow(client_, out, ec) && ec == asio::error::would_block)
+      co_await sendRest(client_, out, limits_.keep_alive_idle_timeout, ec);
     if (ec) co_return Outcome::ClientGone;
   }
   latency_ = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - sent_at);
@@ -729,12 +730,9 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   if (!has_body || tunnelling || conn->buffer.size() == 0) {
     // The head alone; with a body still to come, the client sees the head now (long polls,
     // event streams).
-    std::array<asio::const_buffer, 1> out{asio::buffer(head_out_)};
-    if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
-      arm(limits_.keep_alive_idle_timeout);
-      co_await asio::async_write(client_, out, onError(ec));
-      disarm();
-    }
+    auto out = outBuffers(0);
+    if (!sendNow(client_, out, ec) && ec == asio::error::would_block)
+      co_await sendRest(client_, out, limits_.keep_alive_idle_timeout, ec);
     head_out_.clear();
     if (ec) {
       conn->close();
@@ -784,14 +782,9 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
     if (got == 0 && !last) continue;
     std::string_view suffix = chunked ? frameChunk(head_out_, got, last) : "";
     if (!head_out_.empty() || got != 0 || !suffix.empty()) {
-      std::array<asio::const_buffer, 3> out{asio::buffer(head_out_),
-                                            asio::buffer(piece_.get(), got),
-                                            asio::buffer(suffix.data(), suffix.size())};
-      if (!sendNow(client_, out, ec) && ec == asio::error::would_block) {
-        arm(limits_.keep_alive_idle_timeout);
-        co_await asio::async_write(client_, out, onError(ec));
-        disarm();
-      }
+      auto out = outBuffers(got, suffix);
+      if (!sendNow(client_, out, ec) && ec == asio::error::would_block)
+        co_await sendRest(client_, out, limits_.keep_alive_idle_timeout, ec);
       head_out_.clear();
       if (ec) {
         conn->close();
@@ -803,6 +796,13 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   }
   finishUpstream(std::move(conn), upstream_reusable);
   co_return keep_alive;
+}
+
+awaitable<void> Connection::sendRest(tcp::socket& socket, std::array<asio::const_buffer, 3>& out,
+                                     Duration limit, error_code& ec) {
+  arm(limit);
+  co_await asio::async_write(socket, out, onError(ec));
+  disarm();
 }
 
 void Connection::finishUpstream(std::unique_ptr<UpstreamConnection> conn, bool reusable) {
