@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +35,22 @@ struct Peer {
   }
 };
 
+/// True once the pool, checking liveness, refuses endpoint `id`'s idle connection; polls up to
+/// `limit`, since what the peer did reaches us asynchronously. `now` is the acquire time given
+/// (default: the real now, with nothing trusted unchecked).
+bool refusedWithin(UpstreamPool& pool, EndpointId id, std::chrono::milliseconds limit,
+                   std::optional<TimePoint> now = std::nullopt) {
+  auto deadline = SteadyClock::now() + limit;
+  while (true) {
+    auto got = now ? pool.acquire(id, *now, 1s) : pool.acquire(id, SteadyClock::now(), 0ms);
+    if (!got) return true;
+    TimePoint idle_since = got->idle_since;
+    pool.release(std::move(got), idle_since, 8);
+    if (SteadyClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 TEST_CASE("an idle connection is handed out again, most recent first, per endpoint") {
   Peer peer;
   UpstreamPool pool;
@@ -56,15 +75,7 @@ TEST_CASE("a connection the peer closed is not handed out") {
   UpstreamPool pool;
   pool.release(peer.connect(1), SteadyClock::now(), 8);
   peer.accepted.back()->close();
-  // The FIN arrives asynchronously; poll briefly until the pool sees it.
-  std::unique_ptr<UpstreamConnection> got;
-  for (int i = 0; i < 100; ++i) {
-    got = pool.acquire(1, SteadyClock::now(), 0ms);
-    if (!got) break;
-    pool.release(std::move(got), SteadyClock::now(), 8);
-    std::this_thread::sleep_for(5ms);
-  }
-  CHECK(got == nullptr);
+  CHECK(refusedWithin(pool, 1, 1s));
   CHECK(pool.idle() == 0);
 }
 
@@ -74,11 +85,20 @@ TEST_CASE("a connection idle for less than the trusted time is handed out withou
   auto t0 = SteadyClock::now();
   pool.release(peer.connect(1), t0, 8);
   peer.accepted.back()->close();
-  std::this_thread::sleep_for(20ms);  // the FIN has arrived: a check would see it
+  // Handed out unchecked, also once the FIN has arrived (a check would see it then).
   auto got = pool.acquire(1, t0 + 500ms, 1s);
-  CHECK(got != nullptr);
+  REQUIRE(got != nullptr);
+  char byte;
+  auto deadline = SteadyClock::now() + 2s;
+  while (::recv(got->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0 &&
+         SteadyClock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   pool.release(std::move(got), t0, 8);
-  CHECK(pool.acquire(1, t0 + 1s, 1s) == nullptr);  // idle for the trusted time: checked
+  CHECK(pool.acquire(1, t0 + 500ms, 1s) != nullptr);
+  // Idle for the trusted time: checked, and refused.
+  pool.release(peer.connect(1), t0, 8);
+  peer.accepted.back()->close();
+  CHECK(refusedWithin(pool, 1, 1s, t0 + 1s));
 }
 
 TEST_CASE("a connection with unsolicited bytes is not handed out") {
@@ -86,14 +106,8 @@ TEST_CASE("a connection with unsolicited bytes is not handed out") {
   UpstreamPool pool;
   pool.release(peer.connect(1), SteadyClock::now(), 8);
   asio::write(*peer.accepted.back(), asio::buffer(std::string("HTTP/1.1 200 OK\r\n")));
-  std::unique_ptr<UpstreamConnection> got;
-  for (int i = 0; i < 100; ++i) {
-    got = pool.acquire(1, SteadyClock::now(), 0ms);
-    if (!got) break;
-    pool.release(std::move(got), SteadyClock::now(), 8);
-    std::this_thread::sleep_for(5ms);
-  }
-  CHECK(got == nullptr);
+  CHECK(refusedWithin(pool, 1, 1s));
+  CHECK(pool.idle() == 0);
 }
 
 TEST_CASE("max idle per endpoint is enforced and 0 disables pooling") {
