@@ -661,7 +661,10 @@ TEST_CASE("operator: SIGTERM stops the operator cleanly") {
   bool pushed = waitFor([&] { return s.op().count("config pushed") >= 1; }, kDeadline, 50ms);
   REQUIRE(pushed);
   s.op().process().signal(SIGTERM);
-  CHECK(s.op().process().wait(20s) == 0);
+  int status = s.op().process().wait(20s);
+  // On failure the operator's own words (and a sanitizer's report, which goes to the same log).
+  INFO("operator log:\n" << s.op().process().log());
+  CHECK(status == 0);
   CHECK(s.op().count("operator stopped") == 1);
 }
 
