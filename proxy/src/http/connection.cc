@@ -250,11 +250,13 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   std::string client_ip_;
   std::string head_out_;  // the head (and chunk framing) being written, reused
   Limits limits_;
-  std::optional<http::request_parser<http::buffer_body, FieldAllocator<char>>> parser_;
-  std::optional<http::response_parser<http::buffer_body, FieldAllocator<char>>> res_parser_;
+  MessageHead req_head_;  // the request's start line and fields, reused from request to request
+  MessageHead res_head_;
+  std::optional<RequestHeadParser> parser_;
+  std::optional<ResponseHeadParser> res_parser_;
   std::optional<http::response<http::string_body>> local_;
   RouteDecision decision_;
-  std::string_view key_;  // the sticky key, in parser_'s fields
+  std::string_view key_;  // the sticky key, in req_head_
   bool has_key_ = false;
   bool local_keep_alive_ = false;
   std::unique_ptr<char[]> piece_;
@@ -297,7 +299,7 @@ awaitable<void> Connection::serve() {
       }
       buffer_.commit(n);
     }
-    parser_.emplace();
+    parser_.emplace(req_head_);
     parser_->header_limit(limits_.max_header_bytes);
     parser_->body_limit(kNoBodyLimit);
     res_parser_.reset();
@@ -332,7 +334,7 @@ awaitable<void> Connection::serve() {
       }
       break;
     }
-    if (fieldCount(parser_->get()) > limits_.max_header_count) {
+    if (req_head_.fields().size() > limits_.max_header_count) {
       ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
       prepareLocal(http::status::request_header_fields_too_large,
                    "the request has more than " + std::to_string(limits_.max_header_count) +
@@ -357,12 +359,12 @@ awaitable<void> Connection::serve() {
 }
 
 bool Connection::route(std::shared_ptr<const Router>& router, const Route*& route) {
-  auto& req = parser_->get();
+  const auto& req = req_head_;
   client_version_ = req.version() >= 11 ? 11 : 10;
-  client_keep_alive_ = req.keep_alive();
+  client_keep_alive_ = parser_->keep_alive();
   head_request_ = req.method() == http::verb::head;
 
-  if (auto problem = checkRequestHead(req, req.version(), req.method_string())) {
+  if (auto problem = checkRequestHead(req)) {
     ctx_.stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
     prepareLocal(problem.status, problem.reason, false);
     return false;
@@ -386,9 +388,9 @@ bool Connection::route(std::shared_ptr<const Router>& router, const Route*& rout
                  canKeepAlive());
     return false;
   }
-  auto it = req.find(route->config().header);
-  has_key_ = it != req.end();
-  key_ = has_key_ ? std::string_view(it->value()) : std::string_view();
+  const HeadField* key_field = req.find(route->config().header);
+  has_key_ = key_field != nullptr;
+  key_ = has_key_ ? key_field->value : std::string_view();
   decision_ = route->decide(key(), SteadyClock::now());
   if (decision_.verdict == Verdict::Reject || !decision_.endpoint) {
     prepareUnplaced(decision_, router->config().headers);
@@ -466,9 +468,7 @@ awaitable<bool> Connection::respondClientError(error_code ec) {
 }
 
 awaitable<Outcome> Connection::readRequestBodyPiece(size_t offset, size_t& got) {
-  auto& body = parser_->get().body();
-  body.data = piece() + offset;
-  body.size = kRelayPieceSize - offset;
+  parser_->bodyBuffer(piece() + offset, kRelayPieceSize - offset);
   error_code ec;
   arm(limits_.keep_alive_idle_timeout);
   while (needsInput(*parser_, buffer_, ec)) {
@@ -476,7 +476,7 @@ awaitable<Outcome> Connection::readRequestBodyPiece(size_t offset, size_t& got) 
     if (!afterRead(*parser_, buffer_, n, ec)) break;
   }
   disarm();
-  got = kRelayPieceSize - offset - body.size;
+  got = kRelayPieceSize - offset - parser_->bodySpace();
   if (ec) {
     co_await respondClientError(ec);  // never keeps the connection
     co_return Outcome::ClientGone;
@@ -485,7 +485,7 @@ awaitable<Outcome> Connection::readRequestBodyPiece(size_t offset, size_t& got) 
 }
 
 awaitable<bool> Connection::forward(const Router& router, const Route& route) {
-  auto& req = parser_->get();
+  const auto& req = req_head_;
   const HeaderNames& names = router.config().headers;
   upgrade_ = parser_->upgrade() && parser_->is_done() && req.count(http::field::upgrade) > 0;
   expect_continue_ = tokenListContains(req[http::field::expect], "100-continue");
@@ -602,7 +602,6 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
   upstream_ = conn.get();
 
   // Head and the first body piece, then the rest of the body piece by piece.
-  auto& req = parser_->get();
   bool chunked = parser_->chunked();
   RequestHeadRewrite rewrite;
   if (chunked) {
@@ -616,9 +615,9 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
   rewrite.moved_from_value = moved_from;
   rewrite.client_ip = client_ip_;
   rewrite.proto = "http";
-  rewrite.host = req[http::field::host];
+  rewrite.host = req_head_[http::field::host];
   head_out_.clear();
-  appendRequestHead(head_out_, req.method_string(), req.target(), req, rewrite);
+  appendRequestHead(head_out_, req_head_, rewrite);
   size_t piece_size = prebuffered;
   while (true) {
     bool last = parser_->is_done();
@@ -645,7 +644,7 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
   auto sent_at = SteadyClock::now();
   bool interim = false;
   while (true) {
-    res_parser_.emplace();
+    res_parser_.emplace(res_head_);
     res_parser_->header_limit(kUpstreamHeaderLimit);
     res_parser_->body_limit(kNoBodyLimit);
     if (head_request_) res_parser_->skip(true);
@@ -664,13 +663,12 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
       if (nothing_received) co_return fresh ? Outcome::Refused : Outcome::Stale;
       co_return Outcome::UpstreamError;
     }
-    auto& res = res_parser_->get();
-    unsigned status = res.result_int();
+    unsigned status = res_head_.status();
     if (status >= 200 || status == 101) break;
     interim = true;
     if (client_version_ < 11) continue;
     head_out_.clear();
-    appendResponseHead(head_out_, status, res.reason(), res, {});
+    appendResponseHead(head_out_, res_head_, {});
     auto out = outBuffers(0);
     if (!sendNow(client_, out, ec) && ec == asio::error::would_block)
       co_await sendRest(client_, out, limits_.keep_alive_idle_timeout, ec);
@@ -683,8 +681,7 @@ awaitable<Outcome> Connection::exchange(const Endpoint& endpoint,
 awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& endpoint,
                                           std::unique_ptr<UpstreamConnection> conn,
                                           const std::string& moved_from, const HeaderNames& names) {
-  auto& res = res_parser_->get();
-  unsigned status = res.result_int();
+  unsigned status = res_head_.status();
   route.recordResponse(endpoint, static_cast<int>(status), latency_);
   bool tunnelling = upgrade_ && status == 101;
   if (status == 101 && !upgrade_) {
@@ -695,7 +692,7 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
         "endpoint " + endpoint.config().name + " switched protocols without being asked to", false);
     co_return co_await sendLocal();
   }
-  bool upstream_reusable = res.keep_alive() && !upgrade_ && !res_parser_->need_eof();
+  bool upstream_reusable = res_parser_->keep_alive() && !upgrade_;
   bool has_body = !res_parser_->is_done();
   auto length = res_parser_->content_length();
 
@@ -724,7 +721,7 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
       rewrite.connection = ConnectionHeader::KeepAlive;
   }
   head_out_.clear();
-  appendResponseHead(head_out_, status, res.reason(), res, rewrite);
+  appendResponseHead(head_out_, res_head_, rewrite);
 
   error_code ec;
   if (!has_body || tunnelling || conn->buffer.size() == 0) {
@@ -750,12 +747,10 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
   }
 
   bool head_sent = head_out_.empty();
-  auto& body = res.body();
   while (true) {
     size_t got = 0;
     if (!res_parser_->is_done()) {
-      body.data = piece();
-      body.size = kRelayPieceSize;
+      res_parser_->bodyBuffer(piece(), kRelayPieceSize);
       arm(limits_.upstream_response_timeout);
       while (needsInput(*res_parser_, conn->buffer, ec)) {
         size_t n =
@@ -776,7 +771,7 @@ awaitable<bool> Connection::relayResponse(const Route& route, const Endpoint& en
         }
         co_return false;  // the response is cut short; closing tells the client
       }
-      got = kRelayPieceSize - body.size;
+      got = kRelayPieceSize - res_parser_->bodySpace();
     }
     bool last = res_parser_->is_done();
     if (got == 0 && !last) continue;

@@ -1,6 +1,5 @@
 #include "http/headers.h"
 
-#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -9,15 +8,6 @@ namespace sticky::proxy {
 namespace http = boost::beast::http;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 bool istartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
@@ -87,9 +77,9 @@ namespace {
 /// names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, and Upgrade unless kept.
 /// `names_fields`: some Connection field lists a token other than close, keep-alive or upgrade
 /// (the usual ones, whose fields are hop-by-hop anyway), so each field's name must be looked up.
-bool isHopByHop(const HttpFields& fields, bool names_fields, const HttpFields::value_type& f,
+bool isHopByHop(const std::vector<HeadField>& fields, bool names_fields, const HeadField& f,
                 bool keep_upgrade) {
-  switch (f.name()) {
+  switch (f.id) {
     case http::field::connection:
     case http::field::keep_alive:
     case http::field::te:
@@ -101,22 +91,21 @@ bool isHopByHop(const HttpFields& fields, bool names_fields, const HttpFields::v
     default:
       break;
   }
-  auto name = f.name_string();
-  if (istartsWith(name, "proxy-")) return true;
+  if (istartsWith(f.name, "proxy-")) return true;
   if (!names_fields) return false;
   for (auto& c : fields) {
-    if (c.name() != http::field::connection) continue;
-    if (tokenListContains(c.value(), name)) return true;
+    if (c.id != http::field::connection) continue;
+    if (tokenListContains(c.value, f.name)) return true;
   }
   return false;
 }
 
 /// True if a Connection field names a field other than Keep-Alive or Upgrade ("close" names none).
-bool connectionNamesFields(const HttpFields& fields) {
+bool connectionNamesFields(const std::vector<HeadField>& fields) {
   bool names = false;
   for (auto& f : fields) {
-    if (f.name() != http::field::connection) continue;
-    forEachToken(f.value(), [&](std::string_view t) {
+    if (f.id != http::field::connection) continue;
+    forEachToken(f.value, [&](std::string_view t) {
       names = names || !(iequals(t, "keep-alive") || iequals(t, "close") || iequals(t, "upgrade"));
     });
   }
@@ -143,26 +132,27 @@ void appendFraming(std::string& out, const Framing& framing) {
 
 }  // namespace
 
-void appendRequestHead(std::string& out, std::string_view method, std::string_view target,
-                       const HttpFields& fields, const RequestHeadRewrite& rewrite) {
-  out.append(method);
+void appendRequestHead(std::string& out, const MessageHead& head,
+                       const RequestHeadRewrite& rewrite) {
+  const auto& fields = head.fields();
+  out.append(head.methodString());
   out.push_back(' ');
-  out.append(target);
+  out.append(head.target());
   out.append(" HTTP/1.1\r\n");
   bool names_fields = connectionNamesFields(fields);
   bool has_xff = false;
   for (auto& f : fields) {
     if (isHopByHop(fields, names_fields, f, rewrite.keep_upgrade)) continue;
-    auto name = f.name_string();
-    if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
-    if (f.name() == http::field::expect && rewrite.drop_expect) continue;
+    auto name = f.name;
+    if (f.id == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
+    if (f.id == http::field::expect && rewrite.drop_expect) continue;
     if (!rewrite.moved_from_name.empty() && iequals(name, rewrite.moved_from_name)) continue;
     if (iequals(name, "x-forwarded-for")) {
       has_xff = true;
       continue;
     }
     if (iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host")) continue;
-    appendField(out, name, f.value());
+    appendField(out, name, f.value);
   }
   appendFraming(out, rewrite.framing);
   if (rewrite.keep_upgrade) appendField(out, "Connection", "upgrade");
@@ -171,8 +161,8 @@ void appendRequestHead(std::string& out, std::string_view method, std::string_vi
   out.append("X-Forwarded-For: ");
   if (has_xff) {
     for (auto& f : fields) {
-      if (!iequals(f.name_string(), "x-forwarded-for")) continue;
-      auto value = trim(f.value());
+      if (!iequals(f.name, "x-forwarded-for")) continue;
+      auto value = trim(f.value);
       if (value.empty()) continue;
       out.append(value);
       out.append(", ");
@@ -185,22 +175,23 @@ void appendRequestHead(std::string& out, std::string_view method, std::string_vi
   out.append("\r\n");
 }
 
-void appendResponseHead(std::string& out, unsigned status, std::string_view reason,
-                        const HttpFields& fields, const ResponseHeadRewrite& rewrite) {
+void appendResponseHead(std::string& out, const MessageHead& head,
+                        const ResponseHeadRewrite& rewrite) {
+  const auto& fields = head.fields();
   char digits[8];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, status);
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, head.status());
   out.append("HTTP/1.1 ");
   out.append(digits, end - digits);
   out.push_back(' ');
-  out.append(reason);
+  out.append(head.reason());
   out.append("\r\n");
   bool names_fields = connectionNamesFields(fields);
   for (auto& f : fields) {
     if (isHopByHop(fields, names_fields, f, rewrite.keep_upgrade)) continue;
-    if (f.name() == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
-    auto name = f.name_string();
-    if (!rewrite.session_moved_name.empty() && iequals(name, rewrite.session_moved_name)) continue;
-    appendField(out, name, f.value());
+    if (f.id == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
+    if (!rewrite.session_moved_name.empty() && iequals(f.name, rewrite.session_moved_name))
+      continue;
+    appendField(out, f.name, f.value);
   }
   appendFraming(out, rewrite.framing);
   if (rewrite.keep_upgrade)
@@ -214,22 +205,16 @@ void appendResponseHead(std::string& out, unsigned status, std::string_view reas
   out.append("\r\n");
 }
 
-size_t fieldCount(const HttpFields& fields) {
-  size_t n = 0;
-  for (auto it = fields.begin(); it != fields.end(); ++it) ++n;
-  return n;
-}
-
-RequestProblem checkRequestHead(const HttpFields& fields, unsigned version,
-                                std::string_view method) {
-  if (method == "CONNECT")
+RequestProblem checkRequestHead(const MessageHead& head) {
+  unsigned version = head.version();
+  if (head.methodString() == "CONNECT")
     return {http::status::method_not_allowed, "CONNECT is not supported by this proxy"};
   size_t hosts = 0;
   size_t transfer_encodings = 0;
   bool content_length = false;
   std::vector<std::string_view> codings;
-  for (auto& f : fields) {
-    switch (f.name()) {
+  for (auto& f : head.fields()) {
+    switch (f.id) {
       case http::field::host:
         ++hosts;
         break;
@@ -238,7 +223,7 @@ RequestProblem checkRequestHead(const HttpFields& fields, unsigned version,
         break;
       case http::field::transfer_encoding:
         ++transfer_encodings;
-        forEachToken(f.value(), [&](std::string_view t) { codings.push_back(t); });
+        forEachToken(f.value, [&](std::string_view t) { codings.push_back(t); });
         break;
       default:
         break;

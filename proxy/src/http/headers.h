@@ -1,23 +1,19 @@
 #pragma once
 // Header handling of the forwarding path: writing the heads it forwards (hop-by-hop fields
 // left out, X-Forwarded-*, framing, the moved-session headers), the request-framing checks
-// Beast's parser leaves to us, and host/path extraction for routing. Pure functions over Beast
-// fields, unit-tested in test/proxy/http/headers_test.cc.
+// Beast's parser leaves to us, and host/path extraction for routing. Pure functions over parsed
+// heads (head_parser.h), unit-tested in test/proxy/http/headers_test.cc.
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 
-#include "http/field_allocator.h"
+#include "http/head_parser.h"
 
 namespace sticky::proxy {
-
-/// The fields of a parsed request or response head on the forwarding path.
-using HttpFields = boost::beast::http::basic_fields<FieldAllocator<char>>;
 
 /// The host part of a Host header or authority: "Example.com:8080" -> "Example.com",
 /// "[::1]:80" -> "::1", "example.com" -> "example.com". Case is kept (Router::match ignores it).
@@ -70,19 +66,17 @@ struct ResponseHeadRewrite {
   std::string_view session_moved_value;
 };
 
-/// Appends "METHOD target HTTP/1.1", the client's end-to-end fields and the proxy's own
-/// (framing, Connection: upgrade, the moved-from header, X-Forwarded-*) to `out`, ending with
-/// the empty line. Hop-by-hop fields are left out.
-void appendRequestHead(std::string& out, std::string_view method, std::string_view target,
-                       const HttpFields& fields, const RequestHeadRewrite& rewrite);
+/// Appends "METHOD target HTTP/1.1" (from the client's `head`), the client's end-to-end fields
+/// and the proxy's own (framing, Connection: upgrade, the moved-from header, X-Forwarded-*) to
+/// `out`, ending with the empty line. Hop-by-hop fields are left out.
+void appendRequestHead(std::string& out, const MessageHead& head,
+                       const RequestHeadRewrite& rewrite);
 
-/// Appends "HTTP/1.1 status reason", the upstream's end-to-end fields and the proxy's own
-/// (framing, Connection, the session-moved header) to `out`, ending with the empty line.
-void appendResponseHead(std::string& out, unsigned status, std::string_view reason,
-                        const HttpFields& fields, const ResponseHeadRewrite& rewrite);
-
-/// Number of header fields.
-size_t fieldCount(const HttpFields& fields);
+/// Appends "HTTP/1.1 status reason" (from the upstream's `head`), its end-to-end fields and the
+/// proxy's own (framing, Connection, the session-moved header) to `out`, ending with the empty
+/// line.
+void appendResponseHead(std::string& out, const MessageHead& head,
+                        const ResponseHeadRewrite& rewrite);
 
 /// A problem with a request head that the forwarding path refuses: status and one sentence.
 struct RequestProblem {
@@ -94,9 +88,7 @@ struct RequestProblem {
 
 /// Checks what Beast's parser accepts but a proxy must not forward: Content-Length together
 /// with Transfer-Encoding, a Transfer-Encoding other than exactly "chunked", Transfer-Encoding
-/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT. `version` is 10 or 11 (Beast
-/// refuses any other).
-RequestProblem checkRequestHead(const HttpFields& fields, unsigned version,
-                                std::string_view method);
+/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT.
+RequestProblem checkRequestHead(const MessageHead& head);
 
 }  // namespace sticky::proxy

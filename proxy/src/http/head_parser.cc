@@ -1,0 +1,150 @@
+#include "http/head_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/beast/http/error.hpp>
+
+namespace sticky::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr unsigned char lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// --- MessageHead ---
+
+std::string_view MessageHead::operator[](http::field id) const {
+  for (const auto& f : fields_)
+    if (f.id == id) return f.value;
+  return {};
+}
+
+const HeadField* MessageHead::find(std::string_view name) const {
+  for (const auto& f : fields_)
+    if (iequals(f.name, name)) return &f;
+  return nullptr;
+}
+
+size_t MessageHead::count(http::field id) const {
+  return static_cast<size_t>(std::count_if(fields_.begin(), fields_.end(),
+                                           [id](const HeadField& f) { return f.id == id; }));
+}
+
+void MessageHead::clear() {
+  text_.clear();
+  pending_.clear();
+  fields_.clear();
+  method_span_ = target_span_ = reason_span_ = {};
+  method_ = http::verb::unknown;
+  method_string_ = target_ = reason_ = {};
+  status_ = 0;
+  version_ = 11;
+}
+
+MessageHead::Span MessageHead::keep(std::string_view s) {
+  Span span{static_cast<uint32_t>(text_.size()), static_cast<uint32_t>(s.size())};
+  text_.append(s);
+  return span;
+}
+
+void MessageHead::setRequestLine(http::verb method, std::string_view method_string,
+                                 std::string_view target, unsigned version) {
+  method_ = method;
+  method_span_ = keep(method_string);
+  target_span_ = keep(target);
+  version_ = version;
+}
+
+void MessageHead::setStatusLine(unsigned status, std::string_view reason, unsigned version) {
+  status_ = status;
+  reason_span_ = keep(reason);
+  version_ = version;
+}
+
+void MessageHead::addField(http::field id, std::string_view name, std::string_view value) {
+  Span n = keep(name);
+  pending_.push_back({id, n, keep(value)});
+}
+
+void MessageHead::seal() {
+  // Only now, with text_ at its final size, can views into it be taken.
+  method_string_ = view(method_span_);
+  target_ = view(target_span_);
+  reason_ = view(reason_span_);
+  fields_.clear();
+  fields_.reserve(pending_.size());
+  for (const auto& p : pending_) fields_.push_back({p.id, view(p.name), view(p.value)});
+}
+
+// --- HeadParser ---
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_request_impl(http::verb method, string_view method_string,
+                                            string_view target, int version, error_code&) {
+  head_.setRequestLine(method, method_string, target, static_cast<unsigned>(version));
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_response_impl(int status, string_view reason, int version,
+                                             error_code&) {
+  head_.setStatusLine(static_cast<unsigned>(status), reason, static_cast<unsigned>(version));
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_field_impl(http::field id, string_view name, string_view value,
+                                          error_code&) {
+  head_.addField(id, name, value);
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_header_impl(error_code&) {
+  head_.seal();
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) {}
+
+template <bool isRequest>
+std::size_t HeadParser<isRequest>::on_body_impl(string_view body, error_code& ec) {
+  if (!body_data_) {
+    ec = http::error::need_buffer;
+    return 0;
+  }
+  size_t n = std::min(body.size(), body_space_);
+  std::memcpy(body_data_, body.data(), n);
+  body_data_ += n;
+  body_space_ -= n;
+  if (n < body.size()) ec = http::error::need_buffer;
+  return n;
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
+
+template <bool isRequest>
+std::size_t HeadParser<isRequest>::on_chunk_body_impl(std::uint64_t, string_view body,
+                                                      error_code& ec) {
+  return on_body_impl(body, ec);
+}
+
+template <bool isRequest>
+void HeadParser<isRequest>::on_finish_impl(error_code&) {}
+
+template class HeadParser<true>;
+template class HeadParser<false>;
+
+}  // namespace sticky::proxy

@@ -1,0 +1,131 @@
+#pragma once
+// The forwarding path's HTTP/1.x parser: Beast's basic_parser does the parsing and validation;
+// instead of building a basic_fields container (one allocation and a tree insertion per field,
+// a copy of every name and value), the head is recorded in a MessageHead that each connection
+// reuses from message to message: the text of the start line and fields in one buffer, and a
+// list of views into it. Body bytes go straight into the caller's relay buffer, as with
+// beast::http::buffer_body.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+
+namespace sticky::proxy {
+
+/// One header field of a MessageHead: views into the head's own storage.
+struct HeadField {
+  boost::beast::http::field id = boost::beast::http::field::unknown;  // unknown: not a name
+                                                                      // Beast knows
+  std::string_view name;                                              // as received
+  std::string_view value;  // without surrounding whitespace
+};
+
+/// A parsed request or response head. Views returned by it stay valid until clear().
+class MessageHead {
+ public:
+  MessageHead() = default;
+  MessageHead(const MessageHead&) = delete;
+  MessageHead& operator=(const MessageHead&) = delete;
+
+  boost::beast::http::verb method() const { return method_; }
+  std::string_view methodString() const { return method_string_; }
+  std::string_view target() const { return target_; }
+  unsigned status() const { return status_; }
+  std::string_view reason() const { return reason_; }
+  unsigned version() const { return version_; }  // 10 or 11
+  const std::vector<HeadField>& fields() const { return fields_; }
+
+  /// The value of the first field `id`; empty when there is none.
+  std::string_view operator[](boost::beast::http::field id) const;
+  /// The first field named `name` (case-insensitive), or nullptr.
+  const HeadField* find(std::string_view name) const;
+  /// How many fields `id` the head has.
+  size_t count(boost::beast::http::field id) const;
+
+  // Building a head (HeadParser does this; tests may too): clear(), the start line, the fields,
+  // then seal(), after which the accessors above see them.
+  void clear();
+  void setRequestLine(boost::beast::http::verb method, std::string_view method_string,
+                      std::string_view target, unsigned version);
+  void setStatusLine(unsigned status, std::string_view reason, unsigned version);
+  void addField(boost::beast::http::field id, std::string_view name, std::string_view value);
+  void seal();
+
+ private:
+  struct Span {
+    uint32_t offset = 0;
+    uint32_t size = 0;
+  };
+  struct PendingField {
+    boost::beast::http::field id;
+    Span name;
+    Span value;
+  };
+  Span keep(std::string_view s);
+  std::string_view view(Span s) const { return std::string_view(text_).substr(s.offset, s.size); }
+
+  std::string text_;  // start-line parts and every name and value, back to back
+  std::vector<PendingField> pending_;
+  std::vector<HeadField> fields_;
+  Span method_span_, target_span_, reason_span_;
+  boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
+  std::string_view method_string_, target_, reason_;
+  unsigned status_ = 0;
+  unsigned version_ = 11;
+};
+
+/// Beast's parser recording into a MessageHead. Use one per message (as Beast's parsers); the
+/// head it fills is cleared when it is constructed.
+template <bool isRequest>
+class HeadParser final : public boost::beast::http::basic_parser<isRequest> {
+ public:
+  explicit HeadParser(MessageHead& head) : head_(head) { head_.clear(); }
+
+  const MessageHead& head() const { return head_; }
+
+  /// Where the next body bytes go: put() stops with error::need_buffer once `size` bytes have
+  /// arrived (or at once when `data` is null). bodySpace() then says what is left of it.
+  void bodyBuffer(char* data, size_t size) {
+    body_data_ = data;
+    body_space_ = size;
+  }
+  size_t bodySpace() const { return body_space_; }
+
+ private:
+  using error_code = boost::system::error_code;
+  using string_view = boost::beast::string_view;
+
+  void on_request_impl(boost::beast::http::verb method, string_view method_string,
+                       string_view target, int version, error_code& ec) override;
+  void on_response_impl(int status, string_view reason, int version, error_code& ec) override;
+  void on_field_impl(boost::beast::http::field id, string_view name, string_view value,
+                     error_code& ec) override;
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         error_code& ec) override;
+  std::size_t on_body_impl(string_view body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t size, string_view extensions, error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t remain, string_view body, error_code& ec) override;
+  void on_finish_impl(error_code& ec) override;
+
+  MessageHead& head_;
+  char* body_data_ = nullptr;
+  size_t body_space_ = 0;
+};
+
+using RequestHeadParser = HeadParser<true>;
+using ResponseHeadParser = HeadParser<false>;
+
+extern template class HeadParser<true>;
+extern template class HeadParser<false>;
+
+/// ASCII case-insensitive equality (header names and tokens).
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace sticky::proxy
