@@ -108,11 +108,11 @@ bool afterRead(Parser& parser, beast::flat_buffer& buffer, size_t n, error_code&
 
 /// Appends the chunk framing of an `n`-byte piece (`last`: the body ends with it) to `prefix`;
 /// returns what goes after the piece.
-std::string_view frameChunk(std::string& prefix, size_t n, bool last) {
+std::string_view frameChunk(ByteBuffer& prefix, size_t n, bool last) {
   if (n == 0) return last ? "0\r\n\r\n" : "";
   char digits[16];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n, 16);
-  prefix.append(digits, end - digits);
+  prefix.append(std::string_view(digits, end - digits));
   prefix.append("\r\n");
   return last ? "\r\n0\r\n\r\n" : "\r\n";
 }
@@ -204,7 +204,7 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   awaitable<void> tunnel(UpstreamConnection& up);
   /// head_out_, then `n` bytes of the relay piece, then `suffix`: what one write sends.
   std::array<asio::const_buffer, 3> outBuffers(size_t n, std::string_view suffix = {}) {
-    return {asio::buffer(head_out_), asio::buffer(piece_.get(), n),
+    return {asio::buffer(head_out_.data(), head_out_.size()), asio::buffer(piece_.get(), n),
             asio::buffer(suffix.data(), suffix.size())};
   }
   /// What sendNow() left of `out` (it returned would_block), written asynchronously within
@@ -248,7 +248,7 @@ class Connection final : public ClientConnection, public std::enable_shared_from
   bool expired_ = false;
   beast::flat_buffer buffer_;
   std::string client_ip_;
-  std::string head_out_;  // the head (and chunk framing) being written, reused
+  ByteBuffer head_out_;  // the head (and chunk framing) being written, reused
   Limits limits_;
   MessageHead req_head_;  // the request's start line and fields, reused from request to request
   MessageHead res_head_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <boost/beast/http/error.hpp>
 
@@ -46,48 +47,69 @@ size_t MessageHead::count(http::field id) const {
 
 void MessageHead::clear() {
   text_.clear();
-  pending_.clear();
   fields_.clear();
-  method_span_ = target_span_ = reason_span_ = {};
   method_ = http::verb::unknown;
   method_string_ = target_ = reason_ = {};
   status_ = 0;
   version_ = 11;
 }
 
-MessageHead::Span MessageHead::keep(std::string_view s) {
-  Span span{static_cast<uint32_t>(text_.size()), static_cast<uint32_t>(s.size())};
+void MessageHead::makeRoom(size_t n) {
+  if (text_.capacity() - text_.size() < n) grow(n);
+}
+
+std::string_view MessageHead::keep(std::string_view s) {
+  size_t at = text_.size();
   text_.append(s);
-  return span;
+  return std::string_view(text_.data() + at, s.size());
+}
+
+void MessageHead::grow(size_t more) {
+  // Offsets of every view, taken while the old buffer is still there; views again afterwards.
+  // (An empty view may point anywhere, or nowhere; it stays as it is.)
+  const char* base = text_.data();
+  auto offset = [base](std::string_view v) {
+    return v.empty() ? 0 : static_cast<size_t>(v.data() - base);
+  };
+  std::vector<std::pair<size_t, size_t>> offsets;
+  offsets.reserve(fields_.size());
+  for (const auto& f : fields_) offsets.emplace_back(offset(f.name), offset(f.value));
+  size_t method = offset(method_string_), target = offset(target_), reason = offset(reason_);
+
+  text_.reserve(std::max(2 * text_.capacity(), text_.size() + more + 512));
+  std::string_view text = text_.view();
+  auto rebase = [text](std::string_view& v, size_t at) {
+    if (!v.empty()) v = text.substr(at, v.size());
+  };
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    rebase(fields_[i].name, offsets[i].first);
+    rebase(fields_[i].value, offsets[i].second);
+  }
+  rebase(method_string_, method);
+  rebase(target_, target);
+  rebase(reason_, reason);
 }
 
 void MessageHead::setRequestLine(http::verb method, std::string_view method_string,
                                  std::string_view target, unsigned version) {
+  makeRoom(method_string.size() + target.size());
   method_ = method;
-  method_span_ = keep(method_string);
-  target_span_ = keep(target);
+  method_string_ = keep(method_string);
+  target_ = keep(target);
   version_ = version;
 }
 
 void MessageHead::setStatusLine(unsigned status, std::string_view reason, unsigned version) {
+  makeRoom(reason.size());
   status_ = status;
-  reason_span_ = keep(reason);
+  reason_ = keep(reason);
   version_ = version;
 }
 
 void MessageHead::addField(http::field id, std::string_view name, std::string_view value) {
-  Span n = keep(name);
-  pending_.push_back({id, n, keep(value)});
-}
-
-void MessageHead::seal() {
-  // Only now, with text_ at its final size, can views into it be taken.
-  method_string_ = view(method_span_);
-  target_ = view(target_span_);
-  reason_ = view(reason_span_);
-  fields_.clear();
-  fields_.reserve(pending_.size());
-  for (const auto& p : pending_) fields_.push_back({p.id, view(p.name), view(p.value)});
+  makeRoom(name.size() + value.size());
+  std::string_view kept_name = keep(name);
+  fields_.push_back({id, kept_name, keep(value)});
 }
 
 // --- HeadParser ---
@@ -111,9 +133,7 @@ void HeadParser<isRequest>::on_field_impl(http::field id, string_view name, stri
 }
 
 template <bool isRequest>
-void HeadParser<isRequest>::on_header_impl(error_code&) {
-  head_.seal();
-}
+void HeadParser<isRequest>::on_header_impl(error_code&) {}
 
 template <bool isRequest>
 void HeadParser<isRequest>::on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) {}

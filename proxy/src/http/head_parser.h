@@ -16,6 +16,8 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "http/byte_buffer.h"
+
 namespace sticky::proxy {
 
 /// One header field of a MessageHead: views into the head's own storage.
@@ -48,32 +50,23 @@ class MessageHead {
   /// How many fields `id` the head has.
   size_t count(boost::beast::http::field id) const;
 
-  // Building a head (HeadParser does this; tests may too): clear(), the start line, the fields,
-  // then seal(), after which the accessors above see them.
+  // Building a head (HeadParser does this; tests may too): clear(), the start line, the fields.
   void clear();
   void setRequestLine(boost::beast::http::verb method, std::string_view method_string,
                       std::string_view target, unsigned version);
   void setStatusLine(unsigned status, std::string_view reason, unsigned version);
   void addField(boost::beast::http::field id, std::string_view name, std::string_view value);
-  void seal();
 
  private:
-  struct Span {
-    uint32_t offset = 0;
-    uint32_t size = 0;
-  };
-  struct PendingField {
-    boost::beast::http::field id;
-    Span name;
-    Span value;
-  };
-  Span keep(std::string_view s);
-  std::string_view view(Span s) const { return std::string_view(text_).substr(s.offset, s.size); }
+  /// Room for `n` more bytes in text_ without reallocating: grows it (and moves every view
+  /// into it) when there is not.
+  void makeRoom(size_t n);
+  void grow(size_t more);
+  /// A copy of `s` at the end of text_, which must have room for it.
+  std::string_view keep(std::string_view s);
 
-  std::string text_;  // start-line parts and every name and value, back to back
-  std::vector<PendingField> pending_;
+  ByteBuffer text_;  // start-line parts and every name and value, back to back
   std::vector<HeadField> fields_;
-  Span method_span_, target_span_, reason_span_;
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
   std::string_view method_string_, target_, reason_;
   unsigned status_ = 0;

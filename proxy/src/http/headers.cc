@@ -112,7 +112,7 @@ bool connectionNamesFields(const std::vector<HeadField>& fields) {
   return names;
 }
 
-void appendField(std::string& out, std::string_view name, std::string_view value) {
+void appendField(ByteBuffer& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
   out.append(value);
@@ -120,7 +120,7 @@ void appendField(std::string& out, std::string_view name, std::string_view value
 }
 
 /// The framing field `framing` asks for, if any.
-void appendFraming(std::string& out, const Framing& framing) {
+void appendFraming(ByteBuffer& out, const Framing& framing) {
   if (framing.kind == Framing::Length) {
     char digits[24];
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, framing.length);
@@ -132,7 +132,7 @@ void appendFraming(std::string& out, const Framing& framing) {
 
 }  // namespace
 
-void appendRequestHead(std::string& out, const MessageHead& head,
+void appendRequestHead(ByteBuffer& out, const MessageHead& head,
                        const RequestHeadRewrite& rewrite) {
   const auto& fields = head.fields();
   out.append(head.methodString());
@@ -175,13 +175,13 @@ void appendRequestHead(std::string& out, const MessageHead& head,
   out.append("\r\n");
 }
 
-void appendResponseHead(std::string& out, const MessageHead& head,
+void appendResponseHead(ByteBuffer& out, const MessageHead& head,
                         const ResponseHeadRewrite& rewrite) {
   const auto& fields = head.fields();
   char digits[8];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, head.status());
   out.append("HTTP/1.1 ");
-  out.append(digits, end - digits);
+  out.append(std::string_view(digits, end - digits));
   out.push_back(' ');
   out.append(head.reason());
   out.append("\r\n");

@@ -69,13 +69,12 @@ struct ResponseHeadRewrite {
 /// Appends "METHOD target HTTP/1.1" (from the client's `head`), the client's end-to-end fields
 /// and the proxy's own (framing, Connection: upgrade, the moved-from header, X-Forwarded-*) to
 /// `out`, ending with the empty line. Hop-by-hop fields are left out.
-void appendRequestHead(std::string& out, const MessageHead& head,
-                       const RequestHeadRewrite& rewrite);
+void appendRequestHead(ByteBuffer& out, const MessageHead& head, const RequestHeadRewrite& rewrite);
 
 /// Appends "HTTP/1.1 status reason" (from the upstream's `head`), its end-to-end fields and the
 /// proxy's own (framing, Connection, the session-moved header) to `out`, ending with the empty
 /// line.
-void appendResponseHead(std::string& out, const MessageHead& head,
+void appendResponseHead(ByteBuffer& out, const MessageHead& head,
                         const ResponseHeadRewrite& rewrite);
 
 /// A problem with a request head that the forwarding path refuses: status and one sentence.
