@@ -181,9 +181,9 @@ std::string joinList(const std::vector<std::string>& items) {
   return out.empty() ? "all" : out;
 }
 
-int run(const Flags& flags) {
-  Logger logger(flags.log_level);
-
+/// Runs the operator until SIGTERM or SIGINT and stops every part of it; 0 then, 1 (with the
+/// reason on stderr) when it cannot start.
+int serve(const Flags& flags, Logger& logger) {
   // Signals are taken synchronously by this thread; every thread started below inherits the mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -258,6 +258,16 @@ int run(const Flags& flags) {
   if (elector) elector->stop();  // releases the lease if held
   informer.stop();
   cache->shutdown();
+  return 0;
+}
+
+int run(const Flags& flags) {
+  Logger logger(flags.log_level);
+  int status = serve(flags, logger);
+  if (status != 0) return status;
+  // Every client is gone; let the HTTP library finish what it does after a call returns.
+  if (!kube::waitForBackgroundWork(std::chrono::milliseconds(250), std::chrono::seconds(5)))
+    logger.warn("the HTTP client's background work did not finish within 5s");
   logger.info("operator stopped");
   return 0;
 }

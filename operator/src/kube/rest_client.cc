@@ -9,6 +9,8 @@
 #include <openssl/x509_vfy.h>
 #include <boost/asio/ssl.hpp>
 
+#include <algorithm>
+#include <condition_variable>
 #include <fstream>
 #include <sstream>
 
@@ -182,6 +184,88 @@ void configureSsl(boost::asio::ssl::context& ctx, const ClusterConfig& config) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Background work
+
+namespace {
+
+/// pplx's scheduler, counting the tasks handed to it and not yet run to the end. cpprestsdk
+/// finishes some work after the call that started it has returned: a cancelled watch's
+/// response stream is closed, and its aborted read completed, by continuations of their own,
+/// some of them scheduled only when the socket operation underneath completes. A process that
+/// exits before they have run leaves what they hold unfreed (LeakSanitizer reported it for the
+/// operator after SIGTERM); waitQuiet() lets the process wait for them.
+class CountingScheduler final : public pplx::scheduler_interface {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit CountingScheduler(std::shared_ptr<pplx::scheduler_interface> inner)
+      : inner_(std::move(inner)) {}
+
+  void schedule(pplx::TaskProc_t proc, void* param) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++pending_;
+      last_change_ = Clock::now();
+    }
+    inner_->schedule(&CountingScheduler::run, new Job{this, proc, param});
+  }
+
+  /// True once no task is pending and none has been scheduled or finished for `quiet`; false
+  /// if that has not happened by `limit`.
+  bool waitQuiet(std::chrono::milliseconds quiet, std::chrono::milliseconds limit) {
+    const auto deadline = Clock::now() + limit;
+    std::unique_lock lock(mutex_);
+    while (true) {
+      const auto now = Clock::now();
+      if (pending_ == 0 && now - last_change_ >= quiet) return true;
+      if (now >= deadline) return false;
+      changed_.wait_until(lock,
+                          pending_ == 0 ? std::min(deadline, last_change_ + quiet) : deadline);
+    }
+  }
+
+ private:
+  struct Job {
+    CountingScheduler* self;
+    pplx::TaskProc_t proc;
+    void* param;
+  };
+
+  static void run(void* param) {
+    std::unique_ptr<Job> job(static_cast<Job*>(param));
+    job->proc(job->param);
+    CountingScheduler& self = *job->self;
+    std::lock_guard lock(self.mutex_);
+    --self.pending_;
+    self.last_change_ = Clock::now();
+    self.changed_.notify_all();
+  }
+
+  std::shared_ptr<pplx::scheduler_interface> inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  size_t pending_ = 0;
+  Clock::time_point last_change_{};
+};
+
+/// The counting scheduler, made pplx's ambient one on first use (before any client exists).
+CountingScheduler& countingScheduler() {
+  static std::shared_ptr<CountingScheduler> scheduler = [] {
+    // (Not get_ambient_scheduler(): that would fix the ambient scheduler as the default.)
+    auto s = std::make_shared<CountingScheduler>(std::make_shared<pplx::default_scheduler_t>());
+    pplx::set_ambient_scheduler(s);
+    return s;
+  }();
+  return *scheduler;
+}
+
+}  // namespace
+
+bool waitForBackgroundWork(std::chrono::milliseconds quiet, std::chrono::milliseconds limit) {
+  return countingScheduler().waitQuiet(quiet, limit);
+}
 
 // ---------------------------------------------------------------------------------------------
 // KubeClient::Impl
@@ -383,6 +467,7 @@ class KubeClient::Impl {
 Result<std::shared_ptr<KubeClient>> KubeClient::create(ClusterConfig config,
                                                        KubeClientOptions options) {
   if (config.server.empty()) return fail("the cluster configuration has no server URL.");
+  countingScheduler();  // installed before the first task exists
   try {
     boost::asio::ssl::context probe(boost::asio::ssl::context::sslv23);
     configureSsl(probe, config);

@@ -96,6 +96,12 @@ struct KubeClientOptions {
   std::string user_agent = "sticky-operator";
 };
 
+/// Waits until the HTTP library has finished the asynchronous work it still had in hand after
+/// the calls that started it returned (closing a cancelled watch's stream): until none is
+/// pending and none has started for `quiet`, at most `limit`. A process calls it after every
+/// client and watch has stopped, before it exits; false when work was still going at the limit.
+bool waitForBackgroundWork(std::chrono::milliseconds quiet, std::chrono::milliseconds limit);
+
 /// Thread-safe: one client serves every watcher and the reconciler concurrently. All paths are
 /// absolute API paths like "/api/v1/namespaces/shop/pods" (query strings allowed).
 class KubeClient {
