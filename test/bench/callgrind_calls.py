@@ -89,7 +89,7 @@ CATEGORIES = [
     ("HTTP parsing (beast basic_parser)", r"basic_parser|parse_field|basic_parsed_list|"
      r"detail::find_|parse_token|parse_crlf|token_list"),
     ("HTTP fields container (beast basic_fields, intrusive set)",
-     r"basic_fields<[^>]*>::(?!writer)|bstree|rbtree|intrusive::|iequals|field_table|string_to_field"),
+     r"basic_fields<[^>]*>::(?!writer)|bstree|rbtree|intrusive::|beast::(detail::)?iequals|field_table|string_to_field"),
     ("HTTP serializing / buffer sequences (beast serializer, buffers_cat, mp_with_index)",
      r"serializer<|buffers_cat|buffers_suffix|buffers_prefix|mp_with_index|buffers_range|"
      r"basic_fields<[^>]*>::writer|chunk_crlf|buffer_bytes|beast::detail::variant"),
