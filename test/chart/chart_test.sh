@@ -224,19 +224,20 @@ if [[ -z ${STICKY_PROXY_BIN:-} ]]; then
 elif [[ ! -x $STICKY_PROXY_BIN ]]; then
   fail "STICKY_PROXY_BIN=$STICKY_PROXY_BIN is not an executable"
 elif hook_command; then
-  read -r listen_port metrics_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
+  # Port 0 for both: the proxy picks free ports and names them in its start line (a port picked
+  # here and bound later can be taken in between by any of the tests running alongside).
   socket_path="$WORK/admin.sock"
-  "$STICKY_PROXY_BIN" --listen "127.0.0.1:$listen_port" --admin-socket "$socket_path" \
-    --metrics-listen "127.0.0.1:$metrics_port" --workers 1 >"$WORK/proxy.log" 2>&1 &
+  "$STICKY_PROXY_BIN" --listen "127.0.0.1:0" --admin-socket "$socket_path" \
+    --metrics-listen "127.0.0.1:0" --workers 1 >"$WORK/proxy.log" 2>&1 &
   PROXY_PID=$!
-  healthz=""
+  listen_port="" metrics_port="" healthz=""
   for _ in $(seq 100); do
-    healthz=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$metrics_port/healthz")
-    [[ $healthz == 200 ]] && break
+    start_line=$(grep -m1 'listening on' "$WORK/proxy.log" || true)
+    if [[ $start_line =~ listening\ on\ 127\.0\.0\.1:([0-9]+).*metrics\ on\ 127\.0\.0\.1:([0-9]+) ]]; then
+      listen_port=${BASH_REMATCH[1]} metrics_port=${BASH_REMATCH[2]}
+      healthz=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$metrics_port/healthz")
+      [[ $healthz == 200 ]] && break
+    fi
     kill -0 "$PROXY_PID" 2>/dev/null || break
     sleep 0.1
   done

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -142,6 +143,22 @@ int freePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+std::optional<uint16_t> listeningPort(const std::string& log) {
+  static const std::regex kListening(R"(listening on \[?[0-9a-fA-F.:]+\]?:([0-9]+))");
+  std::optional<uint16_t> port;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kListening);
+       it != std::sregex_iterator(); ++it)
+    port = static_cast<uint16_t>(std::stoi((*it)[1].str()));
+  return port;
+}
+
+std::optional<uint16_t> metricsPortIn(const std::string& log) {
+  static const std::regex kMetrics(R"(metrics on \[?[0-9a-fA-F.:]+\]?:([0-9]+))");
+  std::smatch m;
+  if (!std::regex_search(log, m, kMetrics)) return std::nullopt;
+  return static_cast<uint16_t>(std::stoi(m[1].str()));
 }
 
 std::string readFile(const std::string& path) {

@@ -2,7 +2,9 @@
 // Child processes for tests: the real sticky-proxy, backends, etcd, ... Killed on destruction.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,8 +55,17 @@ class TempDir {
   std::string path_;
 };
 
-/// A TCP port that is free right now on 127.0.0.1 (bind to 0, read, close).
+/// A TCP port that is free right now on 127.0.0.1 (bind to 0, read, close). Another process
+/// may take it before the caller binds it; where a program can listen on port 0 and say which
+/// port it got, prefer that (listeningPort, metricsPortIn).
 int freePort();
+
+/// The port in the last "listening on HOST:PORT" line of a log (sticky-proxy's and the test
+/// backend's start line), if any.
+std::optional<uint16_t> listeningPort(const std::string& log);
+
+/// The metrics port in sticky-proxy's start line ("..., metrics on HOST:PORT)"), if any.
+std::optional<uint16_t> metricsPortIn(const std::string& log);
 
 std::string readFile(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);

@@ -40,7 +40,8 @@ Result<Ok> Worker::listen(const tcp::endpoint& endpoint) {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    acceptor_.close(ec);
+    error_code ignored;  // (closing must not overwrite the error being reported)
+    acceptor_.close(ignored);
     std::string address = endpoint.address().to_string();
     if (endpoint.address().is_v6()) address = "[" + address + "]";
     return fail("cannot listen on " + address + ":" + std::to_string(endpoint.port()) + ": " +

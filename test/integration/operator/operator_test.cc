@@ -85,18 +85,22 @@ struct BackendProcess {
 class ProxyProcess {
  public:
   explicit ProxyProcess(const TempDir& dir, const std::string& id)
-      : socket_(dir.file(id + "-admin.sock")), log_(dir.file(id + ".log")), port_(freePort()) {
+      : socket_(dir.file(id + "-admin.sock")), log_(dir.file(id + ".log")) {
     start();
   }
 
+  /// The first start lets the proxy pick its port (0) and reads it from the start line; a
+  /// restart asks for the same one.
   void start() {
     process_ = std::make_unique<Process>(
         std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
                                  "--admin-socket", socket_, "--workers", "1"},
         log_);
     proxy::AdminClient admin(socket_, 1s);
-    bool up = waitFor([&] { return admin.healthy(); }, kDeadline, 20ms);
+    bool up =
+        waitFor([&] { return admin.healthy() && listeningPort(process_->log()); }, kDeadline, 20ms);
     REQUIRE_MESSAGE(up, "sticky-proxy did not come up: " << process_->log());
+    port_ = *listeningPort(process_->log());
   }
   void kill() {
     process_->signal(SIGKILL);
@@ -111,7 +115,7 @@ class ProxyProcess {
  private:
   std::string socket_;
   std::string log_;
-  int port_;
+  int port_ = 0;
   std::unique_ptr<Process> process_;
 };
 

@@ -25,27 +25,28 @@ using namespace std::chrono_literals;
 // (or `config_file` is given).
 struct ProxyProcess {
   test::TempDir dir;
-  uint16_t port = static_cast<uint16_t>(test::freePort());
-  uint16_t metrics_port = static_cast<uint16_t>(test::freePort());
+  uint16_t port = 0;  // both picked by the proxy (port 0) and read from its start line
+  uint16_t metrics_port = 0;
   std::string socket = dir.file("admin.sock");
   std::unique_ptr<test::Process> process;
   AdminClient admin{socket, 10s};
 
   explicit ProxyProcess(const std::string& config_file = {}) {
-    std::vector<std::string> argv = {STICKY_PROXY_BIN,
-                                     "--listen",
-                                     "127.0.0.1:" + std::to_string(port),
-                                     "--admin-socket",
-                                     socket,
-                                     "--metrics-listen",
-                                     "127.0.0.1:" + std::to_string(metrics_port)};
+    std::vector<std::string> argv = {STICKY_PROXY_BIN, "--listen", "127.0.0.1:0",
+                                     "--admin-socket", socket,     "--metrics-listen",
+                                     "127.0.0.1:0"};
     if (!config_file.empty()) {
       argv.push_back("--config");
       argv.push_back(config_file);
     }
     process = std::make_unique<test::Process>(argv, dir.file("proxy.log"));
-    bool up = test::waitFor([&] { return admin.healthy(); }, 20s);
+    bool up = test::waitFor(
+        [&] { return admin.healthy() && test::listeningPort(process->log()).has_value(); }, 20s);
     REQUIRE_MESSAGE(up, "sticky-proxy did not serve its admin socket; log:\n" << process->log());
+    port = *test::listeningPort(process->log());
+    auto metrics = test::metricsPortIn(process->log());
+    REQUIRE_MESSAGE(metrics.has_value(), "no metrics port in the log:\n" << process->log());
+    metrics_port = *metrics;
   }
 
   std::string metrics() {

@@ -67,9 +67,9 @@ std::vector<Case> malformedRequests() {
 TEST_CASE("malformed requests get a 4xx and a close - a keep-alive neighbour keeps working") {
   TempDir dir;
   BackendProc b1(dir, "b1", "127.0.0.2");
-  uint16_t metrics_port = static_cast<uint16_t>(freePort());
   ProxyProc proxy(dir, configOf(1, {stickyRoute("shop/chat", {b1.endpoint()})}),
-                  {"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+                  {"--metrics-listen", "127.0.0.1:0"});
+  uint16_t metrics_port = proxy.metricsPort();
   auto neighbour = proxy.client();
   REQUIRE(neighbour.get("/", key("n")).status == 200);
 

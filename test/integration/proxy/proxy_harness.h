@@ -30,16 +30,6 @@ namespace sticky::test {
 
 using namespace std::chrono_literals;
 
-/// The port in the last "listening on HOST:PORT" line of a log, if any.
-inline std::optional<uint16_t> listeningPort(const std::string& log) {
-  static const std::regex kListening(R"(listening on \[?[0-9a-fA-F.:]+\]?:([0-9]+))");
-  std::optional<uint16_t> port;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), kListening);
-       it != std::sregex_iterator(); ++it)
-    port = static_cast<uint16_t>(std::stoi((*it)[1].str()));
-  return port;
-}
-
 /// A sticky-test-backend process. Port 0 picks a free port; restart() reuses the same one.
 class BackendProc {
  public:
@@ -128,6 +118,12 @@ class ProxyProc {
   }
 
   uint16_t port() const { return port_; }
+  /// The metrics port, for a proxy started with --metrics-listen (port 0 picks a free one).
+  uint16_t metricsPort() const {
+    auto port = metricsPortIn(process_->log());
+    REQUIRE_MESSAGE(port.has_value(), "no metrics port in the log:\n" << process_->log());
+    return *port;
+  }
   int pid() const { return process_->pid(); }
   Process& process() { return *process_; }
   std::string log() const { return process_->log(); }

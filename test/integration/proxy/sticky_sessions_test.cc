@@ -77,9 +77,8 @@ TEST_CASE("a session idle past its TTL is forgotten and placed anew") {
   BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3");
   auto route = stickyRoute("shop/ttl", {b1.endpoint(), b2.endpoint()}, Placement::RoundRobin);
   route.ttl = std::chrono::seconds(1);
-  uint16_t metrics_port = static_cast<uint16_t>(freePort());
-  ProxyProc proxy(dir, configOf(1, {route}),
-                  {"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+  ProxyProc proxy(dir, configOf(1, {route}), {"--metrics-listen", "127.0.0.1:0"});
+  uint16_t metrics_port = proxy.metricsPort();
   auto client = proxy.client();
   auto res = client.get("/", key("alice"));
   REQUIRE(res.status == 200);
