@@ -155,7 +155,8 @@ bool isIpLiteral(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-// "host:port": IPv4 literal, [IPv6] literal, a DNS name, or empty host; port 0..65535.
+// "host:port": IPv4 literal, [IPv6] literal or a DNS name; port 0..65535. An empty host (":8080")
+// is not one: the server would refuse it, so the config does too.
 bool isListenAddress(std::string_view s) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;
@@ -165,7 +166,7 @@ bool isListenAddress(std::string_view s) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || end != port.data() + port.size() || value > 65535) return false;
-  if (host.empty()) return true;
+  if (host.empty()) return false;
   if (host.front() == '[') {
     if (host.size() < 3 || host.back() != ']') return false;
     std::string inner(host.substr(1, host.size() - 2));
@@ -962,8 +963,8 @@ ConfigErrors validate(const ProxyConfig& config) {
   ConfigErrors errors;
   if (!config.listen.empty() && !isListenAddress(config.listen)) {
     errors.push_back({"listen",
-                      "must be \"host:port\" such as \"0.0.0.0:8080\" or \"[::]:8080\", "
-                      "not " +
+                      "must be \"host:port\" such as \"0.0.0.0:8080\" (every address) or "
+                      "\"[::]:8080\", not " +
                           quote(config.listen)});
   }
   validateLimits(config.limits, errors);

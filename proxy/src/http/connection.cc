@@ -530,31 +530,39 @@ awaitable<bool> Connection::forward(const Router& router, const Route& route) {
           continue;
         }
         [[fallthrough]];
-      case Outcome::Refused: {
+      case Outcome::Refused:
+      case Outcome::ConnectTimeout: {
+        // Either way the endpoint cannot be reached now (refused, or a pod whose node is gone
+        // dropping the SYNs): it is marked down and the request fails over, as long as the
+        // body is still in hand.
+        bool timeout = outcome == Outcome::ConnectTimeout;
+        if (timeout) ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
+        std::string unreachable = timeout ? "endpoint " + name +
+                                                " did not accept a connection within " +
+                                                seconds(limits_.upstream_connect_timeout)
+                                          : "endpoint " + name + " closed the connection";
+        auto status = timeout ? http::status::gateway_timeout : http::status::bad_gateway;
         if (body_streamed_ || failovers >= kMaxFailovers) {
-          ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-          prepareLocal(http::status::bad_gateway, "endpoint " + name + " closed the connection",
-                       canKeepAlive());
+          if (!timeout) ctx_.stats().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+          prepareLocal(status, std::move(unreachable), canKeepAlive());
           co_return co_await sendLocal();
         }
         ++failovers;
         force_fresh = false;
         auto next = route.failover(key(), *endpoint, SteadyClock::now());
         if (next.verdict == Verdict::Reject || !next.endpoint) {
-          prepareUnplaced(next, names);
+          // Nowhere to go with the session kept (no moved header): a timeout says what
+          // happened better than "no active endpoint" does.
+          if (timeout && next.moved_from.empty() && next.status == 503)
+            prepareLocal(status, std::move(unreachable), canKeepAlive());
+          else
+            prepareUnplaced(next, names);
           co_return co_await sendLocal();
         }
         endpoint = next.endpoint;
         moved_from = std::move(next.moved_from);
         continue;
       }
-      case Outcome::ConnectTimeout:
-        ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-        prepareLocal(http::status::gateway_timeout,
-                     "endpoint " + name + " did not accept a connection within " +
-                         seconds(limits_.upstream_connect_timeout),
-                     canKeepAlive());
-        co_return co_await sendLocal();
       case Outcome::ResponseTimeout:
         ctx_.stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
         prepareLocal(http::status::gateway_timeout,

@@ -220,8 +220,9 @@ RouteDecision moveSession(const Route& route, const Route::State& s, std::string
     if (e && !e->isDown(now)) return forward(*e, true, std::move(moved_from));
     from = moved->endpoint;  // re-pinned by someone else onto an endpoint that is gone too
   }
+  // The session stays where it was, so the answer does not say it moved.
   stats.no_endpoint.fetch_add(1, std::memory_order_relaxed);
-  return reject(503, s.reason_no_endpoint, std::move(moved_from));
+  return reject(503, s.reason_no_endpoint);
 }
 
 // A request without a session key on a Balance route: spread it, creating no session.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 #include "fakes/backend.h"
 #include "integration/proxy/proxy_harness.h"
@@ -332,33 +333,73 @@ TEST_CASE("upstream framing is re-framed for the client - interim answers pass -
   CHECK(r.data.find("Link: </style.css>") < final_head);
 }
 
-TEST_CASE("an endpoint that does not accept within upstreamConnectTimeout gets 504") {
-  // A listener whose accept queue is full: the kernel drops further SYNs, so connects hang.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(0x7f000004);  // 127.0.0.4
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+/// A listener on 127.0.0.4 whose accept queue is full: the kernel drops further SYNs, so
+/// connects to it hang, as to a pod whose node is gone.
+struct StuckListener {
+  int listener = -1;
   std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(fd);
+  uint16_t port = 0;
+
+  StuckListener() {
+    listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(0x7f000004);  // 127.0.0.4
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 0) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    for (int i = 0; i < 4; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers.push_back(fd);
+    }
   }
+  ~StuckListener() {
+    for (int fd : fillers) ::close(fd);
+    ::close(listener);
+  }
+  StuckListener(const StuckListener&) = delete;
+  StuckListener& operator=(const StuckListener&) = delete;
+};
+
+TEST_CASE("an endpoint that does not accept within upstreamConnectTimeout gets 504") {
+  StuckListener stuck;
   TempDir dir;
-  auto config =
-      configOf(1, {stickyRoute("shop/chat", {{"stuck", "127.0.0.4", ntohs(addr.sin_port)}})});
+  auto config = configOf(1, {stickyRoute("shop/chat", {{"stuck", "127.0.0.4", stuck.port}})});
   config.limits.upstream_connect_timeout = std::chrono::milliseconds(300);
   ProxyProc proxy(dir, config);
   auto res = proxy.client().get("/", key("1"));
   CHECK(res.status == 504);
   CHECK(res.body.find("stuck did not accept a connection within 300ms") != std::string::npos);
-  for (int fd : fillers) ::close(fd);
-  ::close(listener);
+}
+
+TEST_CASE("a connect timeout marks the endpoint down - its sessions fail over with moved headers") {
+  StuckListener stuck;
+  TempDir dir;
+  BackendProc b2(dir, "b2", "127.0.0.3");
+  auto config =
+      configOf(1, {stickyRoute("shop/chat", {{"stuck", "127.0.0.4", stuck.port}, b2.endpoint()})});
+  config.limits.upstream_connect_timeout = std::chrono::milliseconds(300);
+  ProxyProc proxy(dir, config);
+  auto client = proxy.client();
+  int moved = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto res = client.get("/", key(std::to_string(i)));
+    REQUIRE_MESSAGE(res.status == 200, res.status << " " << res.body);
+    CHECK(backendOf(res) == "b2");
+    if (!res.has("x-sticky-session-moved")) continue;
+    // Placed on the stuck endpoint, which timed out (or was already marked down): both the
+    // client and the new pod are told.
+    CHECK(res.header("x-sticky-session-moved") == "stuck");
+    CHECK(echoedHeader(res, "x-sticky-moved-from") == "stuck");
+    ++moved;
+  }
+  // Least-sessions placement puts one of the first two keys on the empty stuck endpoint; once it
+  // is marked down no new session goes there.
+  CHECK(moved == 1);
 }
 
 }  // namespace

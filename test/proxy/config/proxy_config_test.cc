@@ -346,7 +346,9 @@ TEST_CASE("limits, header names and listen are validated") {
   CHECK_ERROR(parseErrors("listen: \"0.0.0.0:99999\"\n"), "listen", "must be \"host:port\"");
   CHECK(parseOk("listen: \"[::1]:0\"\n").listen == "[::1]:0");
   CHECK(parseOk("listen: \"localhost:8080\"\n").listen == "localhost:8080");
-  CHECK(parseOk("listen: \":8080\"\n").listen == ":8080");
+  // An empty host would pass here and fail when the server binds: refused up front instead.
+  CHECK_ERROR(parseErrors("listen: \":8080\"\n"), "listen",
+              "such as \"0.0.0.0:8080\" (every address)");
 }
 
 TEST_CASE("every error is reported, not just the first") {

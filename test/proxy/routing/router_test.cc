@@ -299,6 +299,7 @@ TEST_CASE("Reassign with nowhere to go keeps the session for when its endpoint i
   CHECK((f.verdict == Verdict::Reject));
   CHECK(f.status == 503);
   CHECK(f.reason == "route shop/chat has no active endpoint");
+  CHECK(f.moved_from.empty());  // kept, not moved: no moved header
   CHECK(route.table().size() == 1);
   RouteDecision back = route.decide("42", kT0 + 11s);  // down period over
   CHECK(back.endpoint == d.endpoint);
