@@ -24,6 +24,14 @@ class ByteBuffer {
   std::string_view view() const { return {data_.get(), size_}; }
 
   void clear() { size_ = 0; }
+  /// clear(), and give the memory back when more than `max_capacity` bytes are held: after an
+  /// unusually large message, an idle connection should not keep a buffer that size.
+  void clearAndShrink(size_t max_capacity) {
+    size_ = 0;
+    if (capacity_ <= max_capacity) return;
+    data_.reset();
+    capacity_ = 0;
+  }
 
   void append(std::string_view s) {
     if (capacity_ - size_ < s.size()) reserve(size_ + s.size());

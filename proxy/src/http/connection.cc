@@ -52,6 +52,7 @@ constexpr int kMaxFailovers = 3;
 // Content-Length against an empty optional and reports body_limit.)
 constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 constexpr size_t kMaxFreePieces = 32;
+constexpr size_t kKeptHeadOutBytes = 8 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 256 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -279,7 +280,11 @@ awaitable<void> Connection::serve() {
     error_code ec;
     if (buffer_.size() == 0) {
       if (!first && ctx_.draining()) break;
+      // Idle: give back what an unusually large message made the buffers grow to.
       if (buffer_.capacity() > 2 * kReadSize) buffer_.shrink_to_fit();
+      head_out_.clearAndShrink(kKeptHeadOutBytes);
+      req_head_.release();
+      res_head_.release();
       idle_ = true;
       arm(first ? limits_.client_header_timeout : limits_.keep_alive_idle_timeout);
       size_t n = co_await client_.async_read_some(buffer_.prepare(kReadSize), onError(ec));

@@ -58,6 +58,14 @@ void MessageHead::makeRoom(size_t n) {
   if (text_.capacity() - text_.size() < n) grow(n);
 }
 
+void MessageHead::release() {
+  constexpr size_t kKeptTextBytes = 8 * 1024;
+  constexpr size_t kKeptFields = 128;
+  clear();
+  text_.clearAndShrink(kKeptTextBytes);
+  if (fields_.capacity() > kKeptFields) std::vector<HeadField>().swap(fields_);
+}
+
 std::string_view MessageHead::keep(std::string_view s) {
   size_t at = text_.size();
   text_.append(s);

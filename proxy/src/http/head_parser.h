@@ -50,6 +50,10 @@ class MessageHead {
   /// How many fields `id` the head has.
   size_t count(boost::beast::http::field id) const;
 
+  /// Forgets the head and frees what an unusually large one left behind (for an idle
+  /// connection).
+  void release();
+
   // Building a head (HeadParser does this; tests may too): clear(), the start line, the fields.
   void clear();
   void setRequestLine(boost::beast::http::verb method, std::string_view method_string,

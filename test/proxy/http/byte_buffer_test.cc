@@ -33,6 +33,16 @@ TEST_CASE("ByteBuffer appends, grows keeping its bytes, and keeps its capacity w
   b.reserve(capacity * 4);
   CHECK(b.capacity() >= capacity * 4);
   CHECK(b.view() == "again");
+
+  b.clearAndShrink(b.capacity());  // not more than allowed: kept
+  CHECK(b.empty());
+  CHECK(b.capacity() >= capacity * 4);
+  b.append("x");
+  b.clearAndShrink(16);  // more than allowed: given back
+  CHECK(b.empty());
+  CHECK(b.capacity() == 0);
+  b.append("after");
+  CHECK(b.view() == "after");
 }
 
 }  // namespace

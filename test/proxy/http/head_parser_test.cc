@@ -78,6 +78,28 @@ TEST_CASE("HeadParser keeps its views valid however many fields the head has") {
   CHECK_FALSE(parser.keep_alive());  // HTTP/1.0 without Connection: keep-alive
 }
 
+TEST_CASE("release() forgets the head, and a head parsed after it is whole") {
+  MessageHead head;
+  error_code ec;
+  {
+    RequestHeadParser big(head);
+    big.header_limit(64 * 1024);
+    std::string text = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(20000, 'b') + "\r\n";
+    for (int i = 0; i < 200; ++i) text += "X-" + std::to_string(i) + ": v\r\n";
+    feed(big, text + "\r\n", ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(head.fields().size() == 202);
+  }
+  head.release();
+  CHECK(head.fields().empty());
+  CHECK(head.target().empty());
+  RequestHeadParser next(head);
+  feed(next, "GET /next HTTP/1.1\r\nHost: b\r\n\r\n", ec);
+  REQUIRE_FALSE(ec);
+  CHECK(head.target() == "/next");
+  CHECK(head[http::field::host] == "b");
+}
+
 TEST_CASE("a new HeadParser on a used head starts it afresh") {
   MessageHead head;
   error_code ec;
