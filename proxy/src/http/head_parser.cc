@@ -58,9 +58,7 @@ void MessageHead::makeRoom(size_t n) {
   if (text_.capacity() - text_.size() < n) grow(n);
 }
 
-void MessageHead::release() {
-  constexpr size_t kKeptTextBytes = 8 * 1024;
-  constexpr size_t kKeptFields = 128;
+void MessageHead::releaseNow() {
   clear();
   text_.clearAndShrink(kKeptTextBytes);
   if (fields_.capacity() > kKeptFields) std::vector<HeadField>().swap(fields_);

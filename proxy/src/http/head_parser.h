@@ -50,9 +50,11 @@ class MessageHead {
   /// How many fields `id` the head has.
   size_t count(boost::beast::http::field id) const;
 
-  /// Forgets the head and frees what an unusually large one left behind (for an idle
-  /// connection).
-  void release();
+  /// Frees what an unusually large head left behind (for an idle connection; the head is
+  /// forgotten then). Usually there is nothing to free.
+  void release() {
+    if (text_.capacity() > kKeptTextBytes || fields_.capacity() > kKeptFields) releaseNow();
+  }
 
   // Building a head (HeadParser does this; tests may too): clear(), the start line, the fields.
   void clear();
@@ -62,6 +64,10 @@ class MessageHead {
   void addField(boost::beast::http::field id, std::string_view name, std::string_view value);
 
  private:
+  static constexpr size_t kKeptTextBytes = 8 * 1024;
+  static constexpr size_t kKeptFields = 128;
+
+  void releaseNow();
   /// Room for `n` more bytes in text_ without reallocating: grows it (and moves every view
   /// into it) when there is not.
   void makeRoom(size_t n);
