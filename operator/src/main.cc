@@ -89,7 +89,7 @@ std::vector<std::string> splitList(const std::string& text) {
 }
 
 std::chrono::milliseconds durationFlag(const std::string& name, const std::string& value) {
-  auto d = proxy::parseDuration(value);
+  auto d = parseDuration(value);
   if (!d || d->count() <= 0) {
     usageError("--" + name + " must be a positive duration such as 10s, not \"" + value + "\"");
   }

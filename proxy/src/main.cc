@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
-#include "server/log.h"
+#include "common/log.h"
 #include "server/server.h"
 
 namespace {

@@ -9,7 +9,7 @@ namespace sticky::op {
 namespace {
 
 using nlohmann::json;
-using proxy::EndpointState;
+using sticky::EndpointState;
 
 Unexpected<SpecError> specError(RouteReason reason, std::string message) {
   return unexpected(SpecError{reason, std::move(message)});
@@ -64,15 +64,15 @@ Result<Enum, SpecError> parseEnum(const json& spec, std::string_view key, Enum f
   if (!f) return fallback;
   std::string allowed;
   for (Enum v : values) {
-    if (f->is_string() && f->get<std::string>() == proxy::toString(v)) return v;
-    allowed += (allowed.empty() ? "" : ", ") + std::string(proxy::toString(v));
+    if (f->is_string() && f->get<std::string>() == toString(v)) return v;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(toString(v));
   }
   return specError(RouteReason::InvalidSpec, "spec." + std::string(key) + " must be one of " +
                                                  allowed + ", not " + f->dump());
 }
 
 // Two matches claim the same requests: same path prefix and a common host, or both any-host.
-bool conflicts(const proxy::RouteMatch& a, const proxy::RouteMatch& b) {
+bool conflicts(const RouteMatch& a, const RouteMatch& b) {
   if (a.path_prefix != b.path_prefix) return false;
   if (a.hosts.empty() || b.hosts.empty()) return a.hosts.empty() && b.hosts.empty();
   for (const auto& h : a.hosts) {
@@ -81,14 +81,14 @@ bool conflicts(const proxy::RouteMatch& a, const proxy::RouteMatch& b) {
   return false;
 }
 
-std::string describeMatch(const proxy::RouteMatch& m) {
+std::string describeMatch(const RouteMatch& m) {
   std::string hosts;
   for (const auto& h : m.hosts) hosts += (hosts.empty() ? "" : ",") + h;
   return "hosts [" + (hosts.empty() ? std::string("*") : hosts) + "] pathPrefix " + m.path_prefix;
 }
 
 struct Endpoints {
-  std::vector<proxy::EndpointConfig> list;  // sorted by pod name
+  std::vector<EndpointConfig> list;  // sorted by pod name
   size_t selected = 0;                      // pods that matched and could serve
   size_t missing_port = 0;                  // of those, without the named port
   size_t bad_address = 0;                   // of those, with a pod IP the proxy refuses
@@ -109,17 +109,17 @@ Endpoints computeEndpoints(const RouteSpec& spec, const std::string& ns,
       ++out.missing_port;
       continue;
     }
-    proxy::EndpointConfig e;
+    EndpointConfig e;
     e.name = stringAt(meta, "name");
     e.address = stringAt(*field(*pod, "status"), "podIP");
     e.port = *port;
     e.state = phase == PodPhase::Active ? EndpointState::Active : EndpointState::Draining;
     // The proxy's own validation decides what an acceptable address is.
-    proxy::ProxyConfig probe;
-    proxy::RouteConfig r = spec.route;
+    ProxyConfig probe;
+    RouteConfig r = spec.route;
     r.endpoints = {e};
     probe.routes = {std::move(r)};
-    if (!proxy::validate(probe).empty()) {
+    if (!validate(probe).empty()) {
       ++out.bad_address;
       continue;
     }
@@ -245,7 +245,7 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
   if (!header || !header->is_string() || header->get_ref<const std::string&>().empty()) {
     return specError(RouteReason::InvalidSpec, "spec.header is required (e.g. client-id)");
   }
-  if (!proxy::isHeaderToken(header->get<std::string>())) {
+  if (!isHeaderToken(header->get<std::string>())) {
     return specError(RouteReason::InvalidSpec, "spec.header \"" + header->get<std::string>() +
                                                    "\" is not a valid HTTP header name");
   }
@@ -255,7 +255,7 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
     if (!ttl->is_string()) {
       return specError(RouteReason::InvalidSpec, "spec.ttl must be a duration such as 30m");
     }
-    auto d = proxy::parseDuration(ttl->get<std::string>());
+    auto d = parseDuration(ttl->get<std::string>());
     if (!d) {
       return specError(RouteReason::InvalidSpec, "spec.ttl: " + d.error().message);
     }
@@ -272,9 +272,9 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
     out.route.max_sessions = max->get<uint64_t>();
   }
 
-  using proxy::OnEndpointLost;
-  using proxy::OnMissingKey;
-  using proxy::Placement;
+  using sticky::OnEndpointLost;
+  using sticky::OnMissingKey;
+  using sticky::Placement;
   auto placement = parseEnum(
       spec, "placement", Placement::LeastSessions,
       std::array{Placement::LeastSessions, Placement::ConsistentHash, Placement::RoundRobin});
@@ -318,9 +318,9 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
   }
 
   // Whatever the proxy itself would refuse (the one schema, the one validator).
-  proxy::ProxyConfig probe;
+  ProxyConfig probe;
   probe.routes = {out.route};
-  auto errors = proxy::validate(probe);
+  auto errors = validate(probe);
   if (!errors.empty()) {
     std::string message;
     for (const auto& e : errors) {
@@ -435,8 +435,8 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
   });
 
   DesiredState out;
-  std::vector<std::pair<std::string, proxy::RouteMatch>> claimed;  // key, match
-  auto conflictWith = [&](const proxy::RouteMatch& m) -> std::string {
+  std::vector<std::pair<std::string, RouteMatch>> claimed;  // key, match
+  auto conflictWith = [&](const RouteMatch& m) -> std::string {
     for (const auto& [key, other] : claimed) {
       if (conflicts(m, other)) return key;
     }
@@ -489,7 +489,7 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
   for (auto& c : candidates) {
     if (c.verdict.served()) {
       const RouteSpec& spec = c.verdict.accepted ? *c.current : *c.fallback;
-      proxy::RouteConfig r = spec.route;
+      RouteConfig r = spec.route;
       r.endpoints = c.verdict.endpoints;
       out.config.routes.push_back(std::move(r));
     }
@@ -499,7 +499,7 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
   // 4. Safety net: whatever the proxy would still refuse in the whole config (rules across
   // routes this function does not know about) takes the offending route out.
   for (size_t round = 0; round <= out.config.routes.size(); ++round) {
-    auto errors = proxy::validate(out.config);
+    auto errors = validate(out.config);
     if (errors.empty()) break;
     std::set<std::string> bad;
     for (const auto& e : errors) {
@@ -536,10 +536,10 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
   return out;
 }
 
-uint64_t configVersion(const proxy::ProxyConfig& config) {
-  proxy::ProxyConfig copy = config;
+uint64_t configVersion(const ProxyConfig& config) {
+  ProxyConfig copy = config;
   copy.version = 0;
-  std::string text = proxy::toJsonString(copy);
+  std::string text = toJsonString(copy);
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) {
     h ^= c;

@@ -61,7 +61,7 @@ struct PortRef {
 struct RouteSpec {
   Selector selector;
   PortRef port;
-  proxy::RouteConfig route;  // endpoints empty
+  RouteConfig route;  // endpoints empty
   int64_t generation = 0;    // metadata.generation of the object this spec came from
 
   bool operator==(const RouteSpec&) const = default;
@@ -98,7 +98,7 @@ struct RouteVerdict {
   /// The generation whose spec is in the config (== generation when accepted; the last good
   /// one when not accepted but still served); nullopt when the route is left out.
   std::optional<int64_t> served_generation;
-  std::vector<proxy::EndpointConfig> endpoints;  // what the proxy gets for this route
+  std::vector<EndpointConfig> endpoints;  // what the proxy gets for this route
 
   bool served() const { return served_generation.has_value(); }
   size_t activeEndpoints() const;
@@ -108,8 +108,8 @@ struct RouteVerdict {
 /// Settings of the proxy that do not come from StickyRoutes (operator flags).
 struct ProxySettings {
   std::string listen;  // empty: the proxy's own --listen flag
-  proxy::Limits limits;
-  proxy::HeaderNames headers;
+  Limits limits;
+  HeaderNames headers;
 };
 
 struct ClusterSnapshot {
@@ -118,7 +118,7 @@ struct ClusterSnapshot {
 };
 
 struct DesiredState {
-  proxy::ProxyConfig config;         // version set to configVersion(config)
+  ProxyConfig config;         // version set to configVersion(config)
   std::vector<RouteVerdict> routes;  // every StickyRoute in the snapshot, sorted by key
   LastGoodRoutes last_good;          // keep and pass back in on the next call
 
@@ -129,6 +129,6 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
                                  const ProxySettings& settings);
 
 /// FNV-1a 64 of the config's JSON with version zeroed; never 0.
-uint64_t configVersion(const proxy::ProxyConfig& config);
+uint64_t configVersion(const ProxyConfig& config);
 
 }  // namespace sticky::op

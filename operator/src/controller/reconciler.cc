@@ -50,7 +50,7 @@ ClusterSnapshot clusterSnapshotOf(const kube::CacheSnapshot& snapshot) {
 }
 
 std::map<std::string, RouteSessions, std::less<>> sessionsOf(
-    const proxy::admin::ProxyStats& stats) {
+    const admin::ProxyStats& stats) {
   std::map<std::string, RouteSessions, std::less<>> out;
   for (const auto& r : stats.routes) {
     RouteSessions s;
@@ -257,14 +257,14 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
   return obs;
 }
 
-Reconciler::PushOutcome Reconciler::push(const proxy::ProxyConfig& config, std::string& error) {
-  auto r = admin_.request("PUT", "/v1/config", proxy::toJsonString(config));
+Reconciler::PushOutcome Reconciler::push(const ProxyConfig& config, std::string& error) {
+  auto r = admin_.request("PUT", "/v1/config", toJsonString(config));
   if (!r) {
     error = r.error();
     return PushOutcome::Unreachable;
   }
   if (r->status >= 200 && r->status < 300) return PushOutcome::Pushed;
-  error = proxy::admin::errorMessageFromBody(r->body, "HTTP " + std::to_string(r->status));
+  error = admin::errorMessageFromBody(r->body, "HTTP " + std::to_string(r->status));
   return r->status >= 400 && r->status < 500 ? PushOutcome::Rejected : PushOutcome::Unreachable;
 }
 

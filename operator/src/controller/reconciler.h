@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "admin_client/admin_client.h"
+#include "admin_api/admin_client.h"
 #include "controller/desired_config.h"
 #include "controller/events.h"
 #include "controller/log.h"
@@ -57,7 +57,7 @@ struct ReconcilerOptions {
 /// Extracts the routes (and the pods of their namespaces) from a cache snapshot.
 ClusterSnapshot clusterSnapshotOf(const kube::CacheSnapshot& snapshot);
 /// Live sessions per route and endpoint from the proxy's stats.
-std::map<std::string, RouteSessions, std::less<>> sessionsOf(const proxy::admin::ProxyStats& stats);
+std::map<std::string, RouteSessions, std::less<>> sessionsOf(const admin::ProxyStats& stats);
 
 class Reconciler {
  public:
@@ -96,7 +96,7 @@ class Reconciler {
   void run();
   void pass();
   ProxyObservation observeAndPush(const DesiredState& desired);
-  PushOutcome push(const proxy::ProxyConfig& config, std::string& error);
+  PushOutcome push(const ProxyConfig& config, std::string& error);
   void writeStatuses(const kube::CacheSnapshot& snapshot, const DesiredState& desired,
                      const ProxyObservation& proxy);
   void writeErrorStatuses(const kube::CacheSnapshot& snapshot, const std::string& message);
@@ -112,7 +112,7 @@ class Reconciler {
   EventRecorder* events_;
   Logger& logger_;
   ReconcilerOptions options_;
-  proxy::AdminClient admin_;
+  admin::AdminClient admin_;
 
   // State of the loop (reconciler thread only).
   LastGoodRoutes last_good_;

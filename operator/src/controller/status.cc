@@ -7,8 +7,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string_view stateName(proxy::EndpointState s) {
-  return s == proxy::EndpointState::Active ? "Active" : "Draining";
+std::string_view stateName(EndpointState s) {
+  return s == EndpointState::Active ? "Active" : "Draining";
 }
 
 std::string servedText(const RouteVerdict& v) {

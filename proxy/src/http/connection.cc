@@ -20,7 +20,7 @@
 #include <boost/beast/http.hpp>
 
 #include "http/headers.h"
-#include "server/log.h"
+#include "common/log.h"
 
 // GCC 12 at -O1 (the sanitizer builds) inlines Asio's coroutine frame allocation, which takes its
 // memory from ::operator new inside thread_info_base::allocate and gives it back through

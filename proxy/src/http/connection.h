@@ -26,7 +26,7 @@
 #include "config/proxy_config.h"
 #include "http/upstream_pool.h"
 #include "routing/router.h"
-#include "server/server_stats.h"
+#include "http/server_stats.h"
 
 namespace sticky::proxy {
 

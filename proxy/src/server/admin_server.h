@@ -17,11 +17,11 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "admin_client/admin_api.h"
+#include "admin_api/admin_api.h"
 #include "common/result.h"
 #include "config/proxy_config.h"
 #include "routing/router.h"
-#include "server/server_stats.h"
+#include "http/server_stats.h"
 
 namespace sticky::proxy {
 

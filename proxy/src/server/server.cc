@@ -7,7 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "server/admin_server.h"
-#include "server/log.h"
+#include "common/log.h"
 #include "server/metrics.h"
 #include "server/worker.h"
 

@@ -20,7 +20,7 @@
 #include "common/result.h"
 #include "config/proxy_config.h"
 #include "routing/router.h"
-#include "server/server_stats.h"
+#include "http/server_stats.h"
 
 namespace sticky::proxy {
 

@@ -7,7 +7,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "server/log.h"
+#include "common/log.h"
 
 namespace sticky::proxy {
 

@@ -14,7 +14,7 @@
 #include "common/result.h"
 #include "http/connection.h"
 #include "routing/router.h"
-#include "server/server_stats.h"
+#include "http/server_stats.h"
 
 namespace sticky::proxy {
 

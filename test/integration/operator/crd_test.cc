@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fakes/kube_cluster.h"
-#include "fakes/process.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 
 namespace sticky::test {
 namespace {

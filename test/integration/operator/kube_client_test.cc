@@ -7,8 +7,8 @@
 #include <optional>
 #include <thread>
 
-#include "fakes/kube_cluster.h"
-#include "fakes/process.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 #include "kube/cache.h"
 #include "kube/informer.h"
 #include "kube/kubeconfig.h"

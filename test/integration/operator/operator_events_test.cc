@@ -15,8 +15,8 @@
 #include "controller/events.h"
 #include "controller/leader_election.h"
 #include "controller/log.h"
-#include "fakes/kube_cluster.h"
-#include "fakes/process.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
 

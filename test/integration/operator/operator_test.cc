@@ -22,10 +22,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "admin_client/admin_client.h"
-#include "fakes/http_client.h"
-#include "fakes/kube_cluster.h"
-#include "fakes/process.h"
+#include "admin_api/admin_client.h"
+#include "support/http_client.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 
 namespace sticky::test {
 namespace {
@@ -96,7 +96,7 @@ class ProxyProcess {
         std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
                                  "--admin-socket", socket_, "--workers", "1"},
         log_);
-    proxy::AdminClient admin(socket_, 1s);
+    admin::AdminClient admin(socket_, 1s);
     bool up =
         waitFor([&] { return admin.healthy() && listeningPort(process_->log()); }, kDeadline, 20ms);
     REQUIRE_MESSAGE(up, "sticky-proxy did not come up: " << process_->log());
@@ -109,7 +109,7 @@ class ProxyProcess {
 
   const std::string& socket() const { return socket_; }
   int port() const { return port_; }
-  proxy::AdminClient admin() const { return proxy::AdminClient(socket_, 2s); }
+  admin::AdminClient admin() const { return admin::AdminClient(socket_, 2s); }
   std::string log() const { return process_->log(); }
 
  private:
@@ -264,7 +264,7 @@ class Stack {
     if (!stats) return out;
     const auto* r = stats->findRoute(ns_ + "/" + route_name);
     if (!r) return out;
-    for (const auto& e : r->endpoints) out[e.name] = std::string(proxy::toString(e.state));
+    for (const auto& e : r->endpoints) out[e.name] = std::string(toString(e.state));
     return out;
   }
   void waitForProxyEndpoints(const std::string& route_name,

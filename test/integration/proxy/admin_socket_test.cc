@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "admin_client/admin_client.h"
-#include "fakes/backend.h"
-#include "fakes/http_client.h"
-#include "fakes/process.h"
+#include "admin_api/admin_client.h"
+#include "support/backend.h"
+#include "support/http_client.h"
+#include "support/process.h"
 
 namespace sticky::proxy {
 namespace {
@@ -29,7 +29,7 @@ struct ProxyProcess {
   uint16_t metrics_port = 0;
   std::string socket = dir.file("admin.sock");
   std::unique_ptr<test::Process> process;
-  AdminClient admin{socket, 10s};
+  admin::AdminClient admin{socket, 10s};
 
   explicit ProxyProcess(const std::string& config_file = {}) {
     std::vector<std::string> argv = {STICKY_PROXY_BIN, "--listen", "127.0.0.1:0",

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "fakes/backend.h"
+#include "support/backend.h"
 #include "integration/proxy/proxy_harness.h"
 
 namespace sticky::test {
@@ -31,7 +31,7 @@ struct OneBackend {
   BackendProc backend{dir, "b1", "127.0.0.2"};
   ProxyProc proxy;
 
-  explicit OneBackend(const std::function<void(proxy::ProxyConfig&)>& tweak = {})
+  explicit OneBackend(const std::function<void(ProxyConfig&)>& tweak = {})
       : proxy(dir, [&] {
           auto c = configOf(1, {stickyRoute("shop/chat", {backend.endpoint()})});
           if (tweak) tweak(c);
@@ -254,7 +254,7 @@ TEST_CASE("HTTP/1.0 clients, Expect: 100-continue and pipelined requests") {
 }
 
 TEST_CASE("an upstream slower than upstreamResponseTimeout gets 504") {
-  OneBackend f([](proxy::ProxyConfig& c) {
+  OneBackend f([](ProxyConfig& c) {
     c.limits.upstream_response_timeout = std::chrono::milliseconds(300);
   });
   auto client = f.proxy.client();
@@ -265,7 +265,7 @@ TEST_CASE("an upstream slower than upstreamResponseTimeout gets 504") {
 }
 
 TEST_CASE("client timeouts: a stalled head gets 408 and close, an idle connection is closed") {
-  OneBackend f([](proxy::ProxyConfig& c) {
+  OneBackend f([](ProxyConfig& c) {
     c.limits.client_header_timeout = std::chrono::milliseconds(300);
     c.limits.keep_alive_idle_timeout = std::chrono::milliseconds(300);
   });

@@ -5,7 +5,7 @@
 #include <future>
 #include <thread>
 
-#include "fakes/backend.h"
+#include "support/backend.h"
 #include "integration/proxy/proxy_harness.h"
 
 namespace sticky::test {
@@ -64,7 +64,7 @@ TEST_CASE("startup errors exit 1 with one sentence saying what was wrong") {
 }
 
 TEST_CASE("the example config is valid") {
-  auto parsed = proxy::parseProxyConfig(readFile(STICKY_SOURCE_DIR "/proxy/examples/proxy.yaml"));
+  auto parsed = parseProxyConfig(readFile(STICKY_SOURCE_DIR "/proxy/examples/proxy.yaml"));
   REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().front().toString()));
   CHECK(parsed->routes.size() == 2);
 }
@@ -83,7 +83,7 @@ TEST_CASE("SIGHUP with an invalid file logs the errors and keeps the old config 
   auto moved = config;
   moved.version = 2;
   moved.listen = "127.0.0.1:1";
-  proxy.reloadRaw(proxy::toJsonString(moved), "listen cannot change at runtime");
+  proxy.reloadRaw(toJsonString(moved), "listen cannot change at runtime");
   CHECK(backendOf(client.get("/", key("2"))) == "b1");
 
   config.version = 3;

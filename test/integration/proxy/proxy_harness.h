@@ -23,8 +23,8 @@
 #include <boost/asio/write.hpp>
 
 #include "config/proxy_config.h"
-#include "fakes/http_client.h"
-#include "fakes/process.h"
+#include "support/http_client.h"
+#include "support/process.h"
 
 namespace sticky::test {
 
@@ -44,7 +44,7 @@ class BackendProc {
   const std::string& name() const { return name_; }
   const std::string& address() const { return address_; }
   uint16_t port() const { return port_; }
-  proxy::EndpointConfig endpoint(proxy::EndpointState state = proxy::EndpointState::Active) const {
+  EndpointConfig endpoint(EndpointState state = EndpointState::Active) const {
     return {name_, address_, port_, state};
   }
 
@@ -81,10 +81,10 @@ class BackendProc {
 };
 
 /// A route on header `client-id` with the given endpoints (any host, path /).
-inline proxy::RouteConfig stickyRoute(
-    std::string name, std::vector<proxy::EndpointConfig> endpoints,
-    proxy::Placement placement = proxy::Placement::LeastSessions) {
-  proxy::RouteConfig r;
+inline RouteConfig stickyRoute(
+    std::string name, std::vector<EndpointConfig> endpoints,
+    Placement placement = Placement::LeastSessions) {
+  RouteConfig r;
   r.name = std::move(name);
   r.header = "client-id";
   r.placement = placement;
@@ -92,8 +92,8 @@ inline proxy::RouteConfig stickyRoute(
   return r;
 }
 
-inline proxy::ProxyConfig configOf(uint64_t version, std::vector<proxy::RouteConfig> routes) {
-  proxy::ProxyConfig c;
+inline ProxyConfig configOf(uint64_t version, std::vector<RouteConfig> routes) {
+  ProxyConfig c;
   c.version = version;
   c.listen = "127.0.0.1:0";
   c.routes = std::move(routes);
@@ -103,11 +103,11 @@ inline proxy::ProxyConfig configOf(uint64_t version, std::vector<proxy::RouteCon
 /// The real sticky-proxy with `--config <file>` (JSON written from a ProxyConfig).
 class ProxyProc {
  public:
-  ProxyProc(const TempDir& dir, const proxy::ProxyConfig& config,
+  ProxyProc(const TempDir& dir, const ProxyConfig& config,
             std::vector<std::string> extra_args = {})
       : config_path_(dir.file("proxy-" + std::to_string(++counter()) + ".json")),
         log_path_(config_path_ + ".log") {
-    writeFile(config_path_, proxy::toJsonString(config, 2));
+    writeFile(config_path_, toJsonString(config, 2));
     std::vector<std::string> argv = {STICKY_PROXY_BIN, "--config", config_path_, "--workers", "2"};
     for (auto& a : extra_args) argv.push_back(a);
     process_ = std::make_unique<Process>(argv, log_path_);
@@ -134,8 +134,8 @@ class ProxyProc {
   }
 
   /// Rewrites the config file, sends SIGHUP and waits until the log reports it applied.
-  void reload(const proxy::ProxyConfig& config) {
-    writeFile(config_path_, proxy::toJsonString(config, 2));
+  void reload(const ProxyConfig& config) {
+    writeFile(config_path_, toJsonString(config, 2));
     process_->signal(SIGHUP);
     std::string applied = "config applied: version " + std::to_string(config.version) + " ";
     bool ok = waitFor([&] { return log().find(applied) != std::string::npos; }, 10s);

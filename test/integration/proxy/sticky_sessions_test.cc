@@ -11,9 +11,9 @@
 namespace sticky::test {
 namespace {
 
-using proxy::EndpointState;
-using proxy::OnEndpointLost;
-using proxy::Placement;
+using sticky::EndpointState;
+using sticky::OnEndpointLost;
+using sticky::Placement;
 
 constexpr const char* kMovedFrom = "x-sticky-moved-from";
 constexpr const char* kSessionMoved = "x-sticky-session-moved";
@@ -244,7 +244,7 @@ TEST_CASE(
         "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body};
   });
   BackendProc other(dir, "other", "127.0.0.3");
-  proxy::EndpointConfig closing{"closing", "127.0.0.4", upstream.port()};
+  EndpointConfig closing{"closing", "127.0.0.4", upstream.port()};
   ProxyProc proxy(dir, configOf(1, {stickyRoute("shop/chat", {closing, other.endpoint()})}));
   // One client connection stays on one worker, so its requests share that worker's pool.
   auto client = proxy.client();

@@ -6,7 +6,7 @@ namespace sticky::op {
 namespace {
 
 using nlohmann::json;
-using proxy::EndpointState;
+using sticky::EndpointState;
 
 json route(const std::string& ns, const std::string& name, json spec,
            const std::string& created = "2026-01-01T00:00:00Z", int64_t generation = 1) {
@@ -64,20 +64,20 @@ TEST_CASE("one route - ready pods become Active endpoints sorted by pod name") {
   CHECK(r.header == "client-id");
   CHECK(r.ttl == std::chrono::minutes(30));
   CHECK(r.max_sessions == 100000);
-  CHECK((r.placement == proxy::Placement::LeastSessions));
-  CHECK((r.on_missing_key == proxy::OnMissingKey::Balance));
-  CHECK((r.on_endpoint_lost == proxy::OnEndpointLost::Reassign));
+  CHECK((r.placement == Placement::LeastSessions));
+  CHECK((r.on_missing_key == OnMissingKey::Balance));
+  CHECK((r.on_endpoint_lost == OnEndpointLost::Reassign));
   CHECK(r.match.path_prefix == "/");
   CHECK(r.match.hosts.empty());
   REQUIRE(r.endpoints.size() == 2);
-  CHECK(r.endpoints[0] == proxy::EndpointConfig{"chat-0", "10.0.0.5", 8080, EndpointState::Active});
-  CHECK(r.endpoints[1] == proxy::EndpointConfig{"chat-1", "10.0.0.6", 8080, EndpointState::Active});
+  CHECK(r.endpoints[0] == EndpointConfig{"chat-0", "10.0.0.5", 8080, EndpointState::Active});
+  CHECK(r.endpoints[1] == EndpointConfig{"chat-1", "10.0.0.6", 8080, EndpointState::Active});
   REQUIRE(d.routes.size() == 1);
   CHECK(d.routes[0].accepted);
   CHECK((d.routes[0].reason == RouteReason::Accepted));
   CHECK(d.routes[0].served_generation == 1);
   CHECK(d.routes[0].message == "2 active endpoints, 0 draining endpoints");
-  CHECK(proxy::validate(d.config).empty());
+  CHECK(validate(d.config).empty());
   CHECK(d.config.version == configVersion(d.config));
 }
 
@@ -94,9 +94,9 @@ TEST_CASE("every spec field maps onto the route config") {
   const auto& r = parsed->route;
   CHECK(r.ttl == std::chrono::minutes(90));
   CHECK(r.max_sessions == 50);
-  CHECK((r.placement == proxy::Placement::ConsistentHash));
-  CHECK((r.on_missing_key == proxy::OnMissingKey::Reject));
-  CHECK((r.on_endpoint_lost == proxy::OnEndpointLost::Reject));
+  CHECK((r.placement == Placement::ConsistentHash));
+  CHECK((r.on_missing_key == OnMissingKey::Reject));
+  CHECK((r.on_endpoint_lost == OnEndpointLost::Reject));
   CHECK(r.match.hosts == std::vector<std::string>{"a.example.com", "chat.example.com"});
   CHECK(r.match.path_prefix == "/api");
   CHECK(parsed->port == PortRef{8080, ""});

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "fakes/process.h"
+#include "support/process.h"
 #include "kube/cache.h"
 #include "kube/rest_client.h"
 
@@ -54,14 +54,14 @@ TEST_CASE("clusterSnapshotOf takes every route and only the pods of route namesp
 }
 
 TEST_CASE("sessionsOf maps the proxy's stats per route and endpoint") {
-  proxy::admin::ProxyStats stats;
+  admin::ProxyStats stats;
   stats.config_version = 9;
   stats.loaded = true;
-  proxy::admin::RouteStatsView r;
+  admin::RouteStatsView r;
   r.name = "shop/chat";
   r.sessions = 5;
-  r.endpoints = {{"chat-0", "10.0.0.5", 8080, proxy::EndpointState::Active, false, 3, 10},
-                 {"chat-1", "10.0.0.6", 8080, proxy::EndpointState::Draining, false, 2, 4}};
+  r.endpoints = {{"chat-0", "10.0.0.5", 8080, EndpointState::Active, false, 3, 10},
+                 {"chat-1", "10.0.0.6", 8080, EndpointState::Draining, false, 2, 4}};
   stats.routes = {r};
   auto s = sessionsOf(stats);
   REQUIRE(s.count("shop/chat") == 1);
@@ -134,8 +134,8 @@ struct Fixture {
         dir.file("proxy.log"));
     REQUIRE(waitFor([&] { return admin().healthy(); }, 30s));
   }
-  proxy::AdminClient admin() const { return proxy::AdminClient(socket, 2s); }
-  std::optional<proxy::admin::ProxyStats> stats() const {
+  admin::AdminClient admin() const { return admin::AdminClient(socket, 2s); }
+  std::optional<admin::ProxyStats> stats() const {
     auto s = admin().stats();
     if (!s) return std::nullopt;
     return *s;

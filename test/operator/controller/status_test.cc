@@ -24,9 +24,9 @@ RouteVerdict acceptedVerdict(int64_t generation = 2) {
   v.reason = RouteReason::Accepted;
   v.message = "2 active endpoints, 1 draining endpoint";
   v.served_generation = generation;
-  v.endpoints = {{"chat-0", "10.0.0.5", 8080, proxy::EndpointState::Active},
-                 {"chat-1", "10.0.0.6", 8080, proxy::EndpointState::Active},
-                 {"chat-2", "10.0.0.7", 8080, proxy::EndpointState::Draining}};
+  v.endpoints = {{"chat-0", "10.0.0.5", 8080, EndpointState::Active},
+                 {"chat-1", "10.0.0.6", 8080, EndpointState::Active},
+                 {"chat-2", "10.0.0.7", 8080, EndpointState::Draining}};
   return v;
 }
 
@@ -108,7 +108,7 @@ TEST_CASE("Ready is False: proxy down - config refused - no active endpoint - no
         "ProxyRejectedConfig");
 
   RouteVerdict draining = acceptedVerdict();
-  draining.endpoints = {{"chat-2", "10.0.0.7", 8080, proxy::EndpointState::Draining}};
+  draining.endpoints = {{"chat-2", "10.0.0.7", 8080, EndpointState::Draining}};
   json d = computeStatus(draining, json(), 42, applied(42), now);
   CHECK(condition(d, "Ready")["status"] == "False");
   CHECK(condition(d, "Ready")["reason"] == "NoActiveEndpoints");

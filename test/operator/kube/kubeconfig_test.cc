@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "fakes/process.h"
+#include "support/process.h"
 
 namespace sticky::op::kube {
 namespace {

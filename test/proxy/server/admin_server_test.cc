@@ -15,8 +15,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <nlohmann/json.hpp>
 
-#include "admin_client/admin_client.h"
-#include "fakes/process.h"
+#include "admin_api/admin_client.h"
+#include "support/process.h"
 
 namespace sticky::proxy {
 namespace {
@@ -92,7 +92,7 @@ struct AdminFixture {
   ServerStats stats;
   std::unique_ptr<AdminServer> server;
   std::thread thread;
-  AdminClient client{path, 5s};
+  admin::AdminClient client{path, 5s};
 
   AdminFixture() {
     AdminHooks hooks;
@@ -423,14 +423,14 @@ TEST_CASE("admin: socket file is mode 0600, replaced when stale, removed on stop
   REQUIRE(::lstat(path.c_str(), &st) == 0);
   CHECK(S_ISSOCK(st.st_mode));
   CHECK((st.st_mode & 0777) == 0600);
-  CHECK(AdminClient(path, 5s).healthy());
+  CHECK(admin::AdminClient(path, 5s).healthy());
 
   // A second server must not steal a live socket.
   boost::asio::io_context io2;
   auto second = AdminServer::start(io2, path, hooks);
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().message.find("in use by another running process") != std::string::npos);
-  CHECK(AdminClient(path, 5s).healthy());
+  CHECK(admin::AdminClient(path, 5s).healthy());
 
   (*started)->stop();
   CHECK(::lstat(path.c_str(), &st) != 0);
@@ -447,7 +447,7 @@ TEST_CASE("admin: socket file is mode 0600, replaced when stale, removed on stop
 
 TEST_CASE("admin client: connection failures and timeouts are errors, not hangs") {
   test::TempDir dir;
-  AdminClient absent(dir.file("nothing.sock"), 2s);
+  admin::AdminClient absent(dir.file("nothing.sock"), 2s);
   auto cfg = absent.getConfig();
   REQUIRE_FALSE(cfg.ok());
   CHECK(cfg.error().find("cannot connect to the proxy admin socket") != std::string::npos);
@@ -463,20 +463,20 @@ TEST_CASE("admin client: connection failures and timeouts are errors, not hangs"
   std::memcpy(addr.sun_path, path.data(), path.size());
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   REQUIRE(::listen(fd, 8) == 0);
-  AdminClient silent(path, 300ms);
+  admin::AdminClient silent(path, 300ms);
   auto stats = silent.stats();
   REQUIRE_FALSE(stats.ok());
   CHECK(stats.error().find("no answer within 300ms") != std::string::npos);
   ::close(fd);
 
-  AdminClient too_long(std::string(200, 'x'), 1s);
+  admin::AdminClient too_long(std::string(200, 'x'), 1s);
   CHECK_FALSE(too_long.stats().ok());
 }
 
 TEST_CASE("encodeQueryComponent escapes everything but unreserved characters") {
-  CHECK(encodeQueryComponent("shop/chat") == "shop%2Fchat");
-  CHECK(encodeQueryComponent("a b+c&d=e%") == "a%20b%2Bc%26d%3De%25");
-  CHECK(encodeQueryComponent("Az09-._~") == "Az09-._~");
+  CHECK(admin::encodeQueryComponent("shop/chat") == "shop%2Fchat");
+  CHECK(admin::encodeQueryComponent("a b+c&d=e%") == "a%20b%2Bc%26d%3De%25");
+  CHECK(admin::encodeQueryComponent("Az09-._~") == "Az09-._~");
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
-#include "fakes/http_client.h"
+#include "support/http_client.h"
 
 namespace sticky::proxy {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "common/log.h"
 
 #include <atomic>
 #include <chrono>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-namespace sticky::proxy {
+namespace sticky {
 
 namespace {
 
@@ -67,4 +67,4 @@ void logLine(LogLevel level, std::string_view message) {
   std::fflush(stderr);
 }
 
-}  // namespace sticky::proxy
+}  // namespace sticky

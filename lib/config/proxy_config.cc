@@ -20,7 +20,7 @@
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
-namespace sticky::proxy {
+namespace sticky {
 namespace {
 
 using nlohmann::json;
@@ -1098,4 +1098,4 @@ std::string toJsonString(const ProxyConfig& config, int indent) {
   return toJson(config).dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-}  // namespace sticky::proxy
+}  // namespace sticky

@@ -1,4 +1,4 @@
-#include "admin_client/admin_client.h"
+#include "admin_api/admin_client.h"
 
 #include <sys/un.h>
 
@@ -11,7 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-namespace sticky::proxy {
+namespace sticky::admin {
 
 namespace {
 
@@ -222,4 +222,4 @@ bool AdminClient::healthy() const {
   return res.ok() && res->status == 200;
 }
 
-}  // namespace sticky::proxy
+}  // namespace sticky::admin

@@ -1,4 +1,4 @@
-#include "fakes/backend.h"
+#include "support/backend.h"
 
 #include <array>
 #include <charconv>

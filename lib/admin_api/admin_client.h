@@ -9,11 +9,11 @@
 #include <string>
 #include <string_view>
 
-#include "admin_client/admin_api.h"
+#include "admin_api/admin_api.h"
 #include "common/result.h"
 #include "config/proxy_config.h"
 
-namespace sticky::proxy {
+namespace sticky::admin {
 
 class AdminClient {
  public:
@@ -58,4 +58,4 @@ class AdminClient {
 /// Percent-encodes a query component (everything but unreserved characters).
 std::string encodeQueryComponent(std::string_view text);
 
-}  // namespace sticky::proxy
+}  // namespace sticky::admin

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "fakes/process.h"
+#include "support/process.h"
 
 namespace sticky::test {
 

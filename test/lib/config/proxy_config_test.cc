@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-namespace sticky::proxy {
+namespace sticky {
 namespace {
 
 using namespace std::chrono_literals;
@@ -469,4 +469,4 @@ TEST_CASE("enum names") {
 }
 
 }  // namespace
-}  // namespace sticky::proxy
+}  // namespace sticky

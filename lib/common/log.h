@@ -5,7 +5,7 @@
 #include <optional>
 #include <string_view>
 
-namespace sticky::proxy {
+namespace sticky {
 
 enum class LogLevel { Debug, Info, Warn, Error };
 
@@ -28,4 +28,4 @@ inline void logError(std::string_view m) {
   logLine(LogLevel::Error, m);
 }
 
-}  // namespace sticky::proxy
+}  // namespace sticky

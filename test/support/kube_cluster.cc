@@ -1,4 +1,4 @@
-#include "fakes/kube_cluster.h"
+#include "support/kube_cluster.h"
 
 #include <fcntl.h>
 #include <poll.h>

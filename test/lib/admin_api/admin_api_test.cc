@@ -1,9 +1,9 @@
-#include "admin_client/admin_api.h"
+#include "admin_api/admin_api.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-namespace sticky::proxy::admin {
+namespace sticky::admin {
 namespace {
 
 ProxyStats sampleStats() {
@@ -129,4 +129,4 @@ TEST_CASE("parseJson reports invalid JSON without throwing") {
 }
 
 }  // namespace
-}  // namespace sticky::proxy::admin
+}  // namespace sticky::admin

@@ -1,8 +1,8 @@
-#include "admin_client/admin_api.h"
+#include "admin_api/admin_api.h"
 
 #include <nlohmann/json.hpp>
 
-namespace sticky::proxy::admin {
+namespace sticky::admin {
 
 using nlohmann::json;
 
@@ -296,4 +296,4 @@ Result<json, std::string> parseJson(std::string_view text) {
   return j;
 }
 
-}  // namespace sticky::proxy::admin
+}  // namespace sticky::admin

@@ -1,4 +1,4 @@
-#include "fakes/http_client.h"
+#include "support/http_client.h"
 
 #include <sys/socket.h>
 
@@ -14,7 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "fakes/backend.h"
+#include "support/backend.h"
 
 namespace sticky::test {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "fakes/backend.h"
+#include "support/backend.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 
-namespace sticky::proxy {
+namespace sticky {
 
 using Duration = std::chrono::milliseconds;
 
@@ -123,4 +123,4 @@ std::string formatDuration(Duration d);  // shortest exact form: "30m", "1h30m",
 /// True if `name` is a valid HTTP header field name (RFC 9110 token).
 bool isHeaderToken(std::string_view name);
 
-}  // namespace sticky::proxy
+}  // namespace sticky

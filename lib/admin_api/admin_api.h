@@ -21,7 +21,7 @@
 #include "common/result.h"
 #include "config/proxy_config.h"
 
-namespace sticky::proxy::admin {
+namespace sticky::admin {
 
 struct EndpointStatsView {
   std::string name;
@@ -104,4 +104,4 @@ ConfigErrors configErrorsFromBody(std::string_view body);
 /// Parses a JSON text without throwing.
 Result<nlohmann::json, std::string> parseJson(std::string_view text);
 
-}  // namespace sticky::proxy::admin
+}  // namespace sticky::admin
