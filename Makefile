@@ -18,7 +18,7 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 export CCACHE_MAXSIZE ?= 5G
 endif
 
-.PHONY: all deps configure build test test-dev test-sanitizers test-asan test-tsan unit integration demo demo-down \
+.PHONY: all deps configure build lint test test-dev test-sanitizers test-asan test-tsan unit integration demo demo-down \
 	bench format clean
 
 all: build
@@ -32,8 +32,8 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: unit and integration (real sockets, real kube-apiserver + etcd, helm), then the
-# same tests under ASan+UBSan, then the proxy's under TSan.
+# Every test: lint (format, layers, clang-tidy), unit and integration (real sockets, real
+# kube-apiserver + etcd, helm), then the same tests under ASan+UBSan, then the proxy's under TSan.
 test: test-dev test-sanitizers
 	@echo "==> all tests passed"
 
@@ -90,6 +90,10 @@ bench:
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/run.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/table_fill.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/config_push.sh $(if $(QUICK),--quick) --out build/release/bench
+
+# clang-format drift, include layers, clang-tidy's bug-finding checks (.clang-tidy): scripts/lint.sh.
+lint: deps
+	@scripts/lint.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

