@@ -25,6 +25,7 @@ RUN apt-get update \
 
 WORKDIR /src
 COPY CMakeLists.txt CMakePresets.json ./
+COPY lib ./lib
 COPY proxy ./proxy
 COPY operator ./operator
 
