@@ -1,6 +1,11 @@
 #include "admin_api/admin_api.h"
 
+#include <array>
+#include <utility>
+
 #include <nlohmann/json.hpp>
+
+#include "config/json_reader.h"
 
 namespace sticky::admin {
 
@@ -8,124 +13,80 @@ using nlohmann::json;
 
 namespace {
 
-// Small readers that report "where: what" instead of throwing. `where` is a field path such
-// as "routes[0].endpoints[1].port".
-class Reader {
- public:
-  explicit Reader(std::string& error) : error_(error) {}
+// The answers are read with the config library's JsonReader: the same messages, paths and
+// checks as a config. Unknown fields are ignored (a newer proxy may add some); absent ones are
+// errors. All problems are reported, joined into one sentence.
 
-  bool object(const json& j, const std::string& where) {
-    if (j.is_object()) return true;
-    return fail(where, "must be an object");
-  }
+constexpr UintRange kAnyCount{};
+constexpr UintRange kPort{0, 65535};
 
-  const json* field(const json& obj, const char* name, const std::string& where) {
-    auto it = obj.find(name);
-    if (it == obj.end()) {
-      fail(join(where, name), "is missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  bool u64(const json& obj, const char* name, const std::string& where, uint64_t& out) {
-    const json* v = field(obj, name, where);
-    if (!v) return false;
-    // Parsed text gives unsigned numbers; a json built in code may hold signed ones.
-    bool non_negative =
-        v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0);
-    if (!non_negative) return fail(join(where, name), "must be a non-negative integer");
-    out = v->get<uint64_t>();
-    return true;
-  }
-
-  bool u16(const json& obj, const char* name, const std::string& where, uint16_t& out) {
-    uint64_t v = 0;
-    if (!u64(obj, name, where, v)) return false;
-    if (v > 65535) return fail(join(where, name), "must be at most 65535");
-    out = static_cast<uint16_t>(v);
-    return true;
-  }
-
-  bool boolean(const json& obj, const char* name, const std::string& where, bool& out) {
-    const json* v = field(obj, name, where);
-    if (!v) return false;
-    if (!v->is_boolean()) return fail(join(where, name), "must be true or false");
-    out = v->get<bool>();
-    return true;
-  }
-
-  bool string(const json& obj, const char* name, const std::string& where, std::string& out) {
-    const json* v = field(obj, name, where);
-    if (!v) return false;
-    if (!v->is_string()) return fail(join(where, name), "must be a string");
-    out = v->get<std::string>();
-    return true;
-  }
-
-  const json* array(const json& obj, const char* name, const std::string& where) {
-    const json* v = field(obj, name, where);
-    if (!v) return nullptr;
-    if (!v->is_array()) {
-      fail(join(where, name), "must be an array");
-      return nullptr;
-    }
-    return v;
-  }
-
-  bool fail(const std::string& where, const std::string& what) {
-    if (error_.empty()) error_ = (where.empty() ? std::string("body") : where) + " " + what;
-    return false;
-  }
-
-  static std::string join(const std::string& where, const char* name) {
-    return where.empty() ? std::string(name) : where + "." + name;
-  }
-  static std::string index(const std::string& where, size_t i) {
-    return where + "[" + std::to_string(i) + "]";
-  }
-
- private:
-  std::string& error_;
-};
-
-bool readState(Reader& r, const json& obj, const std::string& where, EndpointState& out) {
-  std::string text;
-  if (!r.string(obj, "state", where, text)) return false;
-  for (EndpointState s : {EndpointState::Active, EndpointState::Draining}) {
-    if (text == toString(s)) {
-      out = s;
-      return true;
-    }
-  }
-  return r.fail(Reader::join(where, "state"), "must be Active or Draining");
+template <class T>
+Result<T> finish(JsonReader& r, T value) {
+  if (!r.ok()) return fail(describe(r.errors()));
+  return value;
 }
 
-bool readEndpoint(Reader& r, const json& j, const std::string& where, EndpointStatsView& e) {
-  return r.object(j, where) && r.string(j, "name", where, e.name) &&
-         r.string(j, "address", where, e.address) && r.u16(j, "port", where, e.port) &&
-         readState(r, j, where, e.state) && r.boolean(j, "down", where, e.down) &&
-         r.u64(j, "sessions", where, e.sessions) && r.u64(j, "requests", where, e.requests);
+void readCount(JsonReader& r, const json& obj, const std::string& where, const char* name,
+               uint64_t& out) {
+  if (const json* v = r.required(obj, where, name)) {
+    r.readUint(*v, JsonReader::fieldPath(where, name), kAnyCount, out);
+  }
 }
 
-bool readRoute(Reader& r, const json& j, const std::string& where, RouteStatsView& route) {
-  if (!(r.object(j, where) && r.string(j, "name", where, route.name) &&
-        r.u64(j, "sessions", where, route.sessions) &&
-        r.u64(j, "requests", where, route.requests) &&
-        r.u64(j, "placements", where, route.placements) && r.u64(j, "moves", where, route.moves) &&
-        r.u64(j, "evictions", where, route.evictions) &&
-        r.u64(j, "expirations", where, route.expirations))) {
-    return false;
+void readBool(JsonReader& r, const json& obj, const std::string& where, const char* name,
+              bool& out) {
+  if (const json* v = r.required(obj, where, name)) {
+    r.readBool(*v, JsonReader::fieldPath(where, name), out);
   }
-  const json* eps = r.array(j, "endpoints", where);
-  if (!eps) return false;
-  std::string eps_where = Reader::join(where, "endpoints");
-  for (size_t i = 0; i < eps->size(); ++i) {
-    EndpointStatsView e;
-    if (!readEndpoint(r, (*eps)[i], Reader::index(eps_where, i), e)) return false;
-    route.endpoints.push_back(std::move(e));
+}
+
+void readString(JsonReader& r, const json& obj, const std::string& where, const char* name,
+                std::string& out) {
+  if (const json* v = r.required(obj, where, name)) {
+    r.readString(*v, JsonReader::fieldPath(where, name), out);
   }
-  return true;
+}
+
+// The list at `obj`.`name`, or nullptr (a problem recorded) when absent or not a list.
+const json* readList(JsonReader& r, const json& obj, const std::string& where, const char* name,
+                     std::string_view of) {
+  const json* v = r.required(obj, where, name);
+  if (!v || !r.list(*v, JsonReader::fieldPath(where, name), of)) return nullptr;
+  return v;
+}
+
+void readEndpoint(JsonReader& r, const json& j, const std::string& where, EndpointStatsView& e) {
+  if (!r.object(j, where)) return;
+  readString(r, j, where, "name", e.name);
+  readString(r, j, where, "address", e.address);
+  if (const json* v = r.required(j, where, "port")) {
+    r.readUintAs(*v, JsonReader::fieldPath(where, "port"), kPort, e.port);
+  }
+  if (const json* v = r.required(j, where, "state")) {
+    r.readEnum(*v, JsonReader::fieldPath(where, "state"),
+               std::array{EndpointState::Active, EndpointState::Draining}, e.state);
+  }
+  readBool(r, j, where, "down", e.down);
+  readCount(r, j, where, "sessions", e.sessions);
+  readCount(r, j, where, "requests", e.requests);
+}
+
+void readRoute(JsonReader& r, const json& j, const std::string& where, RouteStatsView& route) {
+  if (!r.object(j, where)) return;
+  readString(r, j, where, "name", route.name);
+  readCount(r, j, where, "sessions", route.sessions);
+  readCount(r, j, where, "requests", route.requests);
+  readCount(r, j, where, "placements", route.placements);
+  readCount(r, j, where, "moves", route.moves);
+  readCount(r, j, where, "evictions", route.evictions);
+  readCount(r, j, where, "expirations", route.expirations);
+  if (const json* eps = readList(r, j, where, "endpoints", "endpoints")) {
+    std::string eps_where = JsonReader::fieldPath(where, "endpoints");
+    route.endpoints.resize(eps->size());
+    for (size_t i = 0; i < eps->size(); ++i) {
+      readEndpoint(r, (*eps)[i], JsonReader::indexPath(eps_where, i), route.endpoints[i]);
+    }
+  }
 }
 
 }  // namespace
@@ -190,67 +151,61 @@ json errorToJson(std::string_view message) {
   return {{"error", std::string(message)}};
 }
 
-Result<ProxyStats, std::string> statsFromJson(const json& j) {
-  std::string error;
-  Reader r(error);
+Result<ProxyStats> statsFromJson(const json& j) {
+  JsonReader r;
   ProxyStats stats;
-  if (!(r.object(j, "") && r.u64(j, "configVersion", "", stats.config_version) &&
-        r.boolean(j, "loaded", "", stats.loaded))) {
-    return unexpected(error);
-  }
-  const json* routes = r.array(j, "routes", "");
-  if (!routes) return unexpected(error);
-  for (size_t i = 0; i < routes->size(); ++i) {
-    RouteStatsView route;
-    if (!readRoute(r, (*routes)[i], Reader::index("routes", i), route)) return unexpected(error);
-    stats.routes.push_back(std::move(route));
-  }
-  return stats;
-}
-
-Result<SessionDump, std::string> sessionDumpFromJson(const json& j) {
-  std::string error;
-  Reader r(error);
-  SessionDump dump;
-  if (!(r.object(j, "") && r.string(j, "route", "", dump.route) &&
-        r.u64(j, "total", "", dump.total))) {
-    return unexpected(error);
-  }
-  const json* sessions = r.array(j, "sessions", "");
-  if (!sessions) return unexpected(error);
-  for (size_t i = 0; i < sessions->size(); ++i) {
-    const json& s = (*sessions)[i];
-    std::string where = Reader::index("sessions", i);
-    SessionView view;
-    if (!(r.object(s, where) && r.string(s, "key", where, view.key) &&
-          r.string(s, "endpoint", where, view.endpoint) &&
-          r.u64(s, "idleMs", where, view.idle_ms))) {
-      return unexpected(error);
+  if (r.object(j, "")) {
+    readCount(r, j, "", "configVersion", stats.config_version);
+    readBool(r, j, "", "loaded", stats.loaded);
+    if (const json* routes = readList(r, j, "", "routes", "routes")) {
+      stats.routes.resize(routes->size());
+      for (size_t i = 0; i < routes->size(); ++i) {
+        readRoute(r, (*routes)[i], JsonReader::indexPath("routes", i), stats.routes[i]);
+      }
     }
-    dump.sessions.push_back(std::move(view));
   }
-  return dump;
+  return finish(r, std::move(stats));
 }
 
-Result<Applied, std::string> appliedFromJson(const json& j) {
-  std::string error;
-  Reader r(error);
+Result<SessionDump> sessionDumpFromJson(const json& j) {
+  JsonReader r;
+  SessionDump dump;
+  if (r.object(j, "")) {
+    readString(r, j, "", "route", dump.route);
+    readCount(r, j, "", "total", dump.total);
+    if (const json* sessions = readList(r, j, "", "sessions", "sessions")) {
+      dump.sessions.resize(sessions->size());
+      for (size_t i = 0; i < sessions->size(); ++i) {
+        const json& s = (*sessions)[i];
+        std::string where = JsonReader::indexPath("sessions", i);
+        SessionView& view = dump.sessions[i];
+        if (!r.object(s, where)) continue;
+        readString(r, s, where, "key", view.key);
+        readString(r, s, where, "endpoint", view.endpoint);
+        readCount(r, s, where, "idleMs", view.idle_ms);
+      }
+    }
+  }
+  return finish(r, std::move(dump));
+}
+
+Result<Applied> appliedFromJson(const json& j) {
+  JsonReader r;
   Applied applied;
   bool flag = false;
-  if (!(r.object(j, "") && r.boolean(j, "applied", "", flag) &&
-        r.u64(j, "version", "", applied.version))) {
-    return unexpected(error);
+  if (r.object(j, "")) {
+    readBool(r, j, "", "applied", flag);
+    readCount(r, j, "", "version", applied.version);
   }
-  if (!flag) return unexpected(std::string("applied is false"));
-  return applied;
+  if (r.ok() && !flag) r.fail("applied", "is false: the proxy did not apply the config");
+  return finish(r, applied);
 }
 
-Result<Evicted, std::string> evictedFromJson(const json& j) {
-  std::string error;
-  Reader r(error);
+Result<Evicted> evictedFromJson(const json& j) {
+  JsonReader r;
   Evicted evicted;
-  if (!(r.object(j, "") && r.u64(j, "evicted", "", evicted.evicted))) return unexpected(error);
-  return evicted;
+  if (r.object(j, "")) readCount(r, j, "", "evicted", evicted.evicted);
+  return finish(r, evicted);
 }
 
 ConfigErrors configErrorsFromBody(std::string_view body) {
@@ -279,20 +234,15 @@ std::string errorMessageFromBody(std::string_view body, std::string_view fallbac
     }
     ConfigErrors errors = configErrorsFromBody(body);
     if (!errors.empty()) {
-      std::string text;
-      for (const auto& e : errors) {
-        if (!text.empty()) text += "; ";
-        text += e.toString();
-      }
-      return text;
+      return describe(errors);
     }
   }
   return std::string(fallback);
 }
 
-Result<json, std::string> parseJson(std::string_view text) {
+Result<json> parseJson(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return unexpected(std::string("the body is not valid JSON"));
+  if (j.is_discarded()) return fail("the body is not valid JSON");
   return j;
 }
 

@@ -90,11 +90,13 @@ nlohmann::json errorsToJson(const ConfigErrors& errors);
 /// {"error":"..."}
 nlohmann::json errorToJson(std::string_view message);
 
-// Parsing never throws: malformed input gives an error naming the offending field.
-Result<ProxyStats, std::string> statsFromJson(const nlohmann::json& j);
-Result<SessionDump, std::string> sessionDumpFromJson(const nlohmann::json& j);
-Result<Applied, std::string> appliedFromJson(const nlohmann::json& j);
-Result<Evicted, std::string> evictedFromJson(const nlohmann::json& j);
+// Parsing never throws. Malformed input gives one Error naming every offending field, read by
+// the config library's JsonReader ("routes[0].endpoints[1].port: must be an integer between 0
+// and 65535, not 70000"). Unknown fields are ignored, so a newer proxy may add some.
+Result<ProxyStats> statsFromJson(const nlohmann::json& j);
+Result<SessionDump> sessionDumpFromJson(const nlohmann::json& j);
+Result<Applied> appliedFromJson(const nlohmann::json& j);
+Result<Evicted> evictedFromJson(const nlohmann::json& j);
 /// The message of an error body: the "error" text, or every "errors" entry joined with "; "
 /// as "path: message". Falls back to `fallback` when the body has neither.
 std::string errorMessageFromBody(std::string_view body, std::string_view fallback);
@@ -102,6 +104,6 @@ std::string errorMessageFromBody(std::string_view body, std::string_view fallbac
 ConfigErrors configErrorsFromBody(std::string_view body);
 
 /// Parses a JSON text without throwing.
-Result<nlohmann::json, std::string> parseJson(std::string_view text);
+Result<nlohmann::json> parseJson(std::string_view text);
 
 }  // namespace sticky::admin

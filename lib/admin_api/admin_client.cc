@@ -31,7 +31,7 @@ class Exchange {
     parser_.body_limit(kMaxResponseBytes);
   }
 
-  Result<AdminClient::Response, std::string> run() {
+  Result<AdminClient::Response> run() {
     stream_.expires_after(timeout_);
     stream_.async_connect(Local::endpoint(path_), [this](beast::error_code ec) {
       if (ec) return done(ec, "cannot connect to the proxy admin socket " + path_);
@@ -52,7 +52,7 @@ class Exchange {
     io_.run();
     beast::error_code ignored;
     stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
-    if (!error_.empty()) return unexpected(error_);
+    if (!error_.empty()) return fail(error_, kUnreachable);
     auto& res = parser_.get();
     AdminClient::Response out;
     out.status = static_cast<int>(res.result_int());
@@ -81,19 +81,20 @@ class Exchange {
   std::string error_;
 };
 
-std::string statusError(const AdminClient::Response& res, std::string_view what) {
+// "<what>: <the error the proxy sent>", coded kRejected for a 4xx, kFailed otherwise.
+Unexpected<Error> statusError(const AdminClient::Response& res, std::string_view what) {
   std::string fallback = "HTTP " + std::to_string(res.status);
-  return std::string(what) + ": " + admin::errorMessageFromBody(res.body, fallback);
+  return fail(std::string(what) + ": " + admin::errorMessageFromBody(res.body, fallback),
+              res.status >= 400 && res.status < 500 ? kRejected : kFailed);
 }
 
 template <class T, class F>
-Result<T, std::string> parseBody(const AdminClient::Response& res, std::string_view what,
-                                 F from_json) {
+Result<T> parseBody(const AdminClient::Response& res, std::string_view what, F from_json) {
   auto j = admin::parseJson(res.body);
-  if (!j.ok()) return unexpected(std::string(what) + ": " + j.error());
+  if (!j.ok()) return fail(std::string(what) + ": " + j.error().message, kFailed);
   auto parsed = from_json(*j);
   if (!parsed.ok()) {
-    return unexpected(std::string(what) + ": unexpected answer: " + parsed.error());
+    return fail(std::string(what) + ": unexpected answer: " + parsed.error().message, kFailed);
   }
   return std::move(parsed).value();
 }
@@ -120,11 +121,11 @@ std::string encodeQueryComponent(std::string_view text) {
 AdminClient::AdminClient(std::string socket_path, std::chrono::milliseconds timeout)
     : socket_path_(std::move(socket_path)), timeout_(timeout) {}
 
-Result<AdminClient::Response, std::string> AdminClient::request(
-    std::string_view method, std::string_view target, std::string body,
-    std::string_view content_type) const {
+Result<AdminClient::Response> AdminClient::request(std::string_view method, std::string_view target,
+                                                   std::string body,
+                                                   std::string_view content_type) const {
   if (socket_path_.empty() || socket_path_.size() >= sizeof(sockaddr_un::sun_path)) {
-    return unexpected("admin socket path \"" + socket_path_ + "\" is empty or too long");
+    return fail("admin socket path \"" + socket_path_ + "\" is empty or too long", kUnreachable);
   }
   try {
     http::request<http::string_body> req;
@@ -140,75 +141,71 @@ Result<AdminClient::Response, std::string> AdminClient::request(
     Exchange exchange(socket_path_, timeout_, std::move(req));
     return exchange.run();
   } catch (const std::exception& e) {
-    return unexpected(std::string("admin request failed: ") + e.what());
+    return fail(std::string("admin request failed: ") + e.what(), kUnreachable);
   }
 }
 
-Result<Ok, std::string> AdminClient::putConfig(const ProxyConfig& config) const {
+Result<Ok> AdminClient::putConfig(const ProxyConfig& config) const {
   std::string body;
   try {
     body = toJsonString(config);
   } catch (const std::exception& e) {
-    return unexpected(std::string("cannot serialize the config: ") + e.what());
+    return fail(std::string("cannot serialize the config: ") + e.what(), kFailed);
   }
   auto res = request("PUT", "/v1/config", std::move(body));
-  if (!res.ok()) return unexpected(res.error());
-  if (res->status == 400) return unexpected(statusError(*res, "the proxy rejected the config"));
-  if (res->status != 200) return unexpected(statusError(*res, "config apply failed"));
+  if (!res.ok()) return unexpected(std::move(res).error());
+  if (res->status == 400) return statusError(*res, "the proxy rejected the config");
+  if (res->status != 200) return statusError(*res, "config apply failed");
   auto applied = parseBody<admin::Applied>(*res, "config apply", admin::appliedFromJson);
-  if (!applied.ok()) return unexpected(applied.error());
+  if (!applied.ok()) return unexpected(std::move(applied).error());
   return Ok{};
 }
 
-Result<std::optional<ProxyConfig>, std::string> AdminClient::getConfig() const {
+Result<std::optional<ProxyConfig>> AdminClient::getConfig() const {
   auto res = request("GET", "/v1/config");
-  if (!res.ok()) return unexpected(res.error());
+  if (!res.ok()) return unexpected(std::move(res).error());
   if (res->status == 404) return std::optional<ProxyConfig>();
-  if (res->status != 200) return unexpected(statusError(*res, "reading the config failed"));
+  if (res->status != 200) return statusError(*res, "reading the config failed");
   auto parsed = parseProxyConfig(res->body, ConfigFormat::Json);
   if (!parsed.ok()) {
-    std::string text = "the proxy's config does not parse:";
-    for (const auto& e : parsed.error()) text += " " + e.toString() + ";";
-    return unexpected(text);
+    return fail("the proxy's config does not parse: " + describe(parsed.error()), kFailed);
   }
   return std::optional<ProxyConfig>(std::move(parsed).value());
 }
 
-Result<admin::ProxyStats, std::string> AdminClient::stats() const {
+Result<admin::ProxyStats> AdminClient::stats() const {
   auto res = request("GET", "/v1/stats");
-  if (!res.ok()) return unexpected(res.error());
-  if (res->status != 200) return unexpected(statusError(*res, "reading stats failed"));
+  if (!res.ok()) return unexpected(std::move(res).error());
+  if (res->status != 200) return statusError(*res, "reading stats failed");
   return parseBody<admin::ProxyStats>(*res, "stats", admin::statsFromJson);
 }
 
-Result<admin::SessionDump, std::string> AdminClient::sessions(std::string_view route,
-                                                              size_t limit) const {
+Result<admin::SessionDump> AdminClient::sessions(std::string_view route, size_t limit) const {
   auto res = request("GET", "/v1/sessions?route=" + encodeQueryComponent(route) +
                                 "&limit=" + std::to_string(limit));
-  if (!res.ok()) return unexpected(res.error());
-  if (res->status != 200) return unexpected(statusError(*res, "reading sessions failed"));
+  if (!res.ok()) return unexpected(std::move(res).error());
+  if (res->status != 200) return statusError(*res, "reading sessions failed");
   return parseBody<admin::SessionDump>(*res, "sessions", admin::sessionDumpFromJson);
 }
 
-Result<uint64_t, std::string> AdminClient::evictKey(std::string_view route,
-                                                    std::string_view key) const {
+Result<uint64_t> AdminClient::evictKey(std::string_view route, std::string_view key) const {
   auto res = request("DELETE", "/v1/sessions?route=" + encodeQueryComponent(route) +
                                    "&key=" + encodeQueryComponent(key));
-  if (!res.ok()) return unexpected(res.error());
-  if (res->status != 200) return unexpected(statusError(*res, "evicting the session failed"));
+  if (!res.ok()) return unexpected(std::move(res).error());
+  if (res->status != 200) return statusError(*res, "evicting the session failed");
   auto evicted = parseBody<admin::Evicted>(*res, "evict", admin::evictedFromJson);
-  if (!evicted.ok()) return unexpected(evicted.error());
+  if (!evicted.ok()) return unexpected(std::move(evicted).error());
   return evicted->evicted;
 }
 
-Result<uint64_t, std::string> AdminClient::evictEndpoint(std::string_view route,
-                                                         std::string_view endpoint) const {
+Result<uint64_t> AdminClient::evictEndpoint(std::string_view route,
+                                            std::string_view endpoint) const {
   auto res = request("DELETE", "/v1/sessions?route=" + encodeQueryComponent(route) +
                                    "&endpoint=" + encodeQueryComponent(endpoint));
-  if (!res.ok()) return unexpected(res.error());
-  if (res->status != 200) return unexpected(statusError(*res, "evicting the sessions failed"));
+  if (!res.ok()) return unexpected(std::move(res).error());
+  if (res->status != 200) return statusError(*res, "evicting the sessions failed");
   auto evicted = parseBody<admin::Evicted>(*res, "evict", admin::evictedFromJson);
-  if (!evicted.ok()) return unexpected(evicted.error());
+  if (!evicted.ok()) return unexpected(std::move(evicted).error());
   return evicted->evicted;
 }
 

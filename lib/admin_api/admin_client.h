@@ -15,23 +15,29 @@
 
 namespace sticky::admin {
 
+/// Error::code of a failed call, for callers that branch on it:
+///   kUnreachable  no HTTP answer (cannot connect, timeout, malformed reply)
+///   kRejected     the proxy answered 4xx: it refused the request (e.g. an invalid config)
+///   kFailed       any other status, or an answer that does not parse
+inline constexpr char kUnreachable[] = "Unreachable";
+inline constexpr char kRejected[] = "Rejected";
+inline constexpr char kFailed[] = "Failed";
+
 class AdminClient {
  public:
   AdminClient(std::string socket_path, std::chrono::milliseconds timeout);
 
   /// Applies `config`. On a 400 the error text lists every problem the proxy found.
-  Result<Ok, std::string> putConfig(const ProxyConfig& config) const;
+  Result<Ok> putConfig(const ProxyConfig& config) const;
   /// The config being served; nullopt when the proxy is up but has none loaded yet.
-  Result<std::optional<ProxyConfig>, std::string> getConfig() const;
-  Result<admin::ProxyStats, std::string> stats() const;
+  Result<std::optional<ProxyConfig>> getConfig() const;
+  Result<admin::ProxyStats> stats() const;
   /// Up to `limit` sessions of `route` ("namespace/name").
-  Result<admin::SessionDump, std::string> sessions(std::string_view route,
-                                                   size_t limit = 100) const;
+  Result<admin::SessionDump> sessions(std::string_view route, size_t limit = 100) const;
   /// Evicts one session; returns how many were evicted (0 or 1).
-  Result<uint64_t, std::string> evictKey(std::string_view route, std::string_view key) const;
+  Result<uint64_t> evictKey(std::string_view route, std::string_view key) const;
   /// Evicts every session pinned to `endpoint`; returns how many.
-  Result<uint64_t, std::string> evictEndpoint(std::string_view route,
-                                              std::string_view endpoint) const;
+  Result<uint64_t> evictEndpoint(std::string_view route, std::string_view endpoint) const;
   /// GET /readyz answered 200 (a config is loaded).
   bool ready() const;
   /// GET /healthz answered 200.
@@ -44,9 +50,8 @@ class AdminClient {
   };
   /// One raw exchange, e.g. request("GET", "/v1/stats"). An error means no HTTP response
   /// (cannot connect, timeout, malformed reply); any status is a success here.
-  Result<Response, std::string> request(std::string_view method, std::string_view target,
-                                        std::string body = {},
-                                        std::string_view content_type = "application/json") const;
+  Result<Response> request(std::string_view method, std::string_view target, std::string body = {},
+                           std::string_view content_type = "application/json") const;
 
   const std::string& socketPath() const { return socket_path_; }
 

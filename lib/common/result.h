@@ -1,5 +1,20 @@
 #pragma once
-// A small expected-style result: the data plane reports failures by value, never by throwing.
+// The project's one error vocabulary: a small expected-style result. The data plane reports
+// failures by value, never by throwing.
+//
+// Rules
+//   - A fallible function returns `Result<T>`; one with no value returns `Result<Ok>` and ends
+//     with `return Ok{};`. Failures are made with `fail("one sentence")`.
+//   - `Error::message` is one sentence a user can act on: what was wrong and what to do.
+//   - `Error::code` is empty unless some caller branches on the kind of failure; then it is a
+//     stable CamelCase name (such as "Unreachable") that callers compare, never the message.
+//   - A typed error (`Result<T, E>`) only where callers branch on its structure: `ConfigErrors`
+//     (every problem with its field path) and `KubeError` (HTTP status, Kubernetes reason).
+//   - No "empty string means valid", no out-parameters for errors.
+//
+//   Result<Duration> d = parseDuration("30m");
+//   if (!d) return fail("ttl " + d.error().message);
+//   use(*d);
 
 #include <string>
 #include <utility>
@@ -8,7 +23,8 @@
 namespace sticky {
 
 struct Error {
-  std::string message;
+  std::string message;  // one sentence: what was wrong and what to do
+  std::string code{};   // empty, or a stable name a caller branches on
 };
 
 template <class E>
@@ -21,7 +37,9 @@ Unexpected<std::decay_t<E>> unexpected(E&& e) {
   return {std::forward<E>(e)};
 }
 
-inline Unexpected<Error> fail(std::string message) { return {Error{std::move(message)}}; }
+inline Unexpected<Error> fail(std::string message, std::string code = {}) {
+  return {Error{std::move(message), std::move(code)}};
+}
 
 template <class T, class E = Error>
 class [[nodiscard]] Result {
@@ -31,6 +49,7 @@ class [[nodiscard]] Result {
   Result(Unexpected<G> u) : v_(std::in_place_index<1>, std::move(u.error)) {}
 
   bool ok() const { return v_.index() == 0; }
+  /// Same as ok(); callers write `if (!result)`.
   explicit operator bool() const { return ok(); }
 
   T& value() & { return std::get<0>(v_); }
@@ -48,7 +67,7 @@ class [[nodiscard]] Result {
   std::variant<T, E> v_;
 };
 
-/// Result of an operation with no value.
+/// The value of a Result that has none: `Result<Ok> apply(...)`, `return Ok{};`.
 struct Ok {};
 
 }  // namespace sticky

@@ -1,126 +1,18 @@
 #pragma once
-// The proxy's configuration model: the one schema that the proxy reads (static file, admin
-// socket) and the operator generates. Parsing and validation live here and nowhere else.
+// The proxy config library's public API in one include: the one schema that the proxy reads
+// (static file, admin socket) and the operator generates. Parsing and validation live here and
+// nowhere else. The pieces:
+//
+//   config/model.h        the model (ProxyConfig, RouteConfig, ...), normalize(), toJson()
+//   config/duration.h     parseDuration(), formatDuration()
+//   config/errors.h       ConfigError(s) with field paths, describe()
+//   config/reader.h       parseProxyConfig(), proxyConfigFromJson()
+//   config/validate.h     validate(), validateRoute(), validateEndpoint(), isHeaderToken()
+//   config/json_reader.h  JsonReader: typed reads from JSON with path-carrying errors
+//   config/yaml.h         YAML text -> JSON
 
-#include <chrono>
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include <nlohmann/json_fwd.hpp>
-
-#include "common/result.h"
-
-namespace sticky {
-
-using Duration = std::chrono::milliseconds;
-
-enum class Placement { LeastSessions, ConsistentHash, RoundRobin };
-enum class OnMissingKey { Balance, Reject };
-enum class OnEndpointLost { Reassign, Reject };
-enum class EndpointState { Active, Draining };
-
-std::string_view toString(Placement p);
-std::string_view toString(OnMissingKey m);
-std::string_view toString(OnEndpointLost l);
-std::string_view toString(EndpointState s);
-
-struct EndpointConfig {
-  std::string name;     // e.g. the pod name; unique within its route
-  std::string address;  // IPv4 or IPv6 literal (no DNS names on the data path)
-  uint16_t port = 0;
-  EndpointState state = EndpointState::Active;
-
-  bool operator==(const EndpointConfig&) const = default;
-};
-
-struct RouteMatch {
-  std::vector<std::string> hosts;  // empty = any host; lower-cased; "*.example.com" wildcard
-  std::string path_prefix = "/";
-
-  bool operator==(const RouteMatch&) const = default;
-};
-
-struct RouteConfig {
-  std::string name;  // "namespace/name"
-  RouteMatch match;
-  std::string header;  // session key header, stored lower-case
-  Duration ttl = std::chrono::minutes(30);
-  uint64_t max_sessions = 100000;
-  Placement placement = Placement::LeastSessions;
-  OnMissingKey on_missing_key = OnMissingKey::Balance;
-  OnEndpointLost on_endpoint_lost = OnEndpointLost::Reassign;
-  std::vector<EndpointConfig> endpoints;
-
-  bool operator==(const RouteConfig&) const = default;
-};
-
-/// Limits and timeouts of the forwarding path. Every one has a default a user can rely on.
-struct Limits {
-  uint32_t max_header_bytes = 32 * 1024;  // request line + all header fields
-  uint32_t max_header_count = 100;
-  Duration client_header_timeout = std::chrono::seconds(10);    // to read a request's head
-  Duration keep_alive_idle_timeout = std::chrono::seconds(60);  // between client requests
-  Duration upstream_connect_timeout = std::chrono::seconds(2);
-  Duration upstream_response_timeout = std::chrono::seconds(60);  // to the response head
-  Duration endpoint_down_period = std::chrono::seconds(10);       // after a refused/reset connect
-  Duration drain_timeout = std::chrono::seconds(30);              // SIGTERM: finish in-flight
-  uint32_t upstream_max_idle_per_endpoint = 64;                   // pooled keep-alive connections
-
-  bool operator==(const Limits&) const = default;
-};
-
-/// Names of the headers that announce a moved session.
-struct HeaderNames {
-  /// Added to the request sent to the new endpoint; value: the previous endpoint's name.
-  std::string moved_from = "x-sticky-moved-from";
-  /// Added to the response to the client (and to a Reject 503); value: previous endpoint name.
-  std::string session_moved = "x-sticky-session-moved";
-
-  bool operator==(const HeaderNames&) const = default;
-};
-
-struct ProxyConfig {
-  uint64_t version = 0;  // set by whoever generates the config; reported back in stats
-  std::string listen;    // "host:port"; empty = the proxy's --listen flag
-  Limits limits;
-  HeaderNames headers;
-  std::vector<RouteConfig> routes;
-
-  bool operator==(const ProxyConfig&) const = default;
-};
-
-/// One problem with a config, located by a field path such as "routes[0].endpoints[2].port".
-struct ConfigError {
-  std::string path;
-  std::string message;
-
-  std::string toString() const;  // "routes[0].ttl: must be a duration such as 30m or 90s"
-};
-using ConfigErrors = std::vector<ConfigError>;
-
-enum class ConfigFormat { Auto, Json, Yaml };
-
-/// Parses and validates. On failure, returns every error found (not just the first).
-Result<ProxyConfig, ConfigErrors> parseProxyConfig(std::string_view text,
-                                                   ConfigFormat format = ConfigFormat::Auto);
-Result<ProxyConfig, ConfigErrors> proxyConfigFromJson(const nlohmann::json& j);
-
-/// Semantic checks on an already-built config (also run by parseProxyConfig).
-ConfigErrors validate(const ProxyConfig& config);
-/// Lower-cases what is case-insensitive (header names, hosts), as parsing does; Router::build
-/// applies it too, so a config built in code may use any case.
-void normalize(ProxyConfig& config);
-
-nlohmann::json toJson(const ProxyConfig& config);
-std::string toJsonString(const ProxyConfig& config, int indent = -1);
-
-/// "30m", "1h30m", "250ms", "10s"; Go-style units ms, s, m, h. Returns an error for anything else.
-Result<Duration> parseDuration(std::string_view text);
-std::string formatDuration(Duration d);  // shortest exact form: "30m", "1h30m", "250ms"
-
-/// True if `name` is a valid HTTP header field name (RFC 9110 token).
-bool isHeaderToken(std::string_view name);
-
-}  // namespace sticky
+#include "config/duration.h"
+#include "config/errors.h"
+#include "config/model.h"
+#include "config/reader.h"
+#include "config/validate.h"

@@ -197,10 +197,10 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
     proxy_was_unreachable_ = false;
   } else {
     obs.state = ProxyObservation::State::Unreachable;
-    obs.message = stats.error();
+    obs.message = stats.error().message;
     if (!proxy_was_unreachable_) {
       logger_.warn("proxy unreachable",
-                   {{"socket", options_.admin_socket}, {"error", stats.error()}});
+                   {{"socket", options_.admin_socket}, {"error", stats.error().message}});
     }
     proxy_was_unreachable_ = true;
   }
@@ -260,7 +260,7 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
 Reconciler::PushOutcome Reconciler::push(const ProxyConfig& config, std::string& error) {
   auto r = admin_.request("PUT", "/v1/config", toJsonString(config));
   if (!r) {
-    error = r.error();
+    error = r.error().message;
     return PushOutcome::Unreachable;
   }
   if (r->status >= 200 && r->status < 300) return PushOutcome::Pushed;

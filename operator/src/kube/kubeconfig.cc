@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace sticky::op::kube {
 namespace {
 
@@ -19,13 +21,6 @@ Result<std::string> readFile(const std::string& path, const std::string& what) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-std::string trim(std::string s) {
-  const char* ws = " \t\r\n";
-  s.erase(s.find_last_not_of(ws) + 1);
-  s.erase(0, s.find_first_not_of(ws));
-  return s;
 }
 
 Result<std::string> base64Decode(const std::string& in, const std::string& what) {

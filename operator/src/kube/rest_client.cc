@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace sticky::op::kube {
 
 using nlohmann::json;
@@ -114,13 +116,6 @@ std::string withSubresource(const std::string& path, const std::string& subresou
 void addQuery(std::string& path, const std::string& key, const std::string& value) {
   path += path.find('?') == std::string::npos ? '?' : '&';
   path += key + "=" + urlEncode(value);
-}
-
-std::string trim(std::string s) {
-  const char* ws = " \t\r\n";
-  s.erase(s.find_last_not_of(ws) + 1);
-  s.erase(0, s.find_first_not_of(ws));
-  return s;
 }
 
 /// A KubeError from a non-2xx response: the Kubernetes Status if the body is one.
@@ -302,7 +297,7 @@ class KubeClient::Impl {
     std::ifstream in(config_.token_file, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
-    const std::string token = trim(text.str());
+    const std::string token(trim(text.str()));
     if (!token.empty()) {
       token_ = token;
       token_mtime_ = mtime;

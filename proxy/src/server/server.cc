@@ -22,15 +22,6 @@ namespace {
 constexpr auto kSweepPeriod = std::chrono::seconds(1);
 constexpr auto kDrainPoll = std::chrono::milliseconds(10);
 
-std::string joinErrors(const ConfigErrors& errors) {
-  std::string out;
-  for (auto& e : errors) {
-    if (!out.empty()) out += "; ";
-    out += e.toString();
-  }
-  return out;
-}
-
 std::string describe(const ProxyConfig& config) {
   size_t endpoints = 0;
   for (auto& r : config.routes) endpoints += r.endpoints.size();
@@ -79,7 +70,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (config) {
     summary = describe(*config);
     auto applied = s->routers_.apply(std::move(*config), SteadyClock::now());
-    if (!applied) return fail("the config is invalid: " + joinErrors(applied.error()));
+    if (!applied) return fail("the config is invalid: " + sticky::describe(applied.error()));
     s->stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -152,7 +143,7 @@ Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
       ConfigErrors errors{{"listen", "listen cannot change at runtime (running on " + listen_ +
                                          ", the config asks for " + wanted +
                                          "); restart the proxy to move it"}};
-      logWarn("config rejected: " + joinErrors(errors));
+      logWarn("config rejected: " + sticky::describe(errors));
       return unexpected(std::move(errors));
     }
   }
@@ -163,7 +154,7 @@ Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
     logInfo("config applied: " + summary);
   } else {
     stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);
-    logWarn("config rejected: " + joinErrors(applied.error()));
+    logWarn("config rejected: " + sticky::describe(applied.error()));
   }
   return applied;
 }

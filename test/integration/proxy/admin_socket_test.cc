@@ -121,7 +121,7 @@ TEST_CASE("proxy admin: readiness follows the first config - bad configs are ref
 
   ProxyConfig config = configWith(1, {chatRoute({backends.endpoint(0), backends.endpoint(1)})});
   auto put = proxy.admin.putConfig(config);
-  REQUIRE_MESSAGE(put.ok(), (put.ok() ? "" : put.error()));
+  REQUIRE_MESSAGE(put.ok(), (put.ok() ? "" : put.error().message));
   CHECK(proxy.admin.ready());
   CHECK(probe.get("/readyz").status == 200);
   test::HttpClient client("127.0.0.1", proxy.port);
@@ -134,8 +134,8 @@ TEST_CASE("proxy admin: readiness follows the first config - bad configs are ref
   bad.routes[0].endpoints[1].port = 0;
   auto refused = proxy.admin.putConfig(bad);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().find("routes[0].header") != std::string::npos);
-  CHECK(refused.error().find("routes[0].endpoints[1].port") != std::string::npos);
+  CHECK(refused.error().message.find("routes[0].header") != std::string::npos);
+  CHECK(refused.error().message.find("routes[0].endpoints[1].port") != std::string::npos);
   cfg = proxy.admin.getConfig();
   REQUIRE(cfg.ok());
   REQUIRE(cfg->has_value());
@@ -214,7 +214,7 @@ TEST_CASE("proxy admin: config pushes under concurrent load lose no request and 
       routes.push_back(other);
     }
     auto put = proxy.admin.putConfig(configWith(v, routes));
-    if (!put.ok()) push_errors.push_back(put.error());
+    if (!put.ok()) push_errors.push_back(put.error().message);
     // Let traffic flow between pushes, so every push lands amid requests.
     int seen = total_requests;
     CHECK(test::waitFor([&] { return total_requests >= seen + 4 * kThreads; }, 30s));

@@ -48,29 +48,52 @@ TEST_CASE("stats parsing names the offending field") {
   j["routes"][0]["endpoints"][1]["port"] = 70000;
   auto r = statsFromJson(j);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "routes[0].endpoints[1].port must be at most 65535");
+  CHECK(r.error().message ==
+        "routes[0].endpoints[1].port: must be an integer between 0 and 65535, not 70000");
 
   j = toJson(sampleStats());
   j["routes"][0]["endpoints"][0]["state"] = "Gone";
   r = statsFromJson(j);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "routes[0].endpoints[0].state must be Active or Draining");
+  CHECK(r.error().message ==
+        "routes[0].endpoints[0].state: must be one of Active, Draining, not \"Gone\"");
 
   j = toJson(sampleStats());
   j["routes"][1].erase("sessions");
   r = statsFromJson(j);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "routes[1].sessions is missing");
+  CHECK(r.error().message == "routes[1].sessions: is required");
 
   j = toJson(sampleStats());
   j["configVersion"] = -1;
   r = statsFromJson(j);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "configVersion must be a non-negative integer");
+  CHECK(r.error().message ==
+        "configVersion: must be a non-negative integer, not a negative number");
 
   r = statsFromJson(nlohmann::json::array());
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "body must be an object");
+  CHECK(r.error().message == "must be an object, not a list");
+}
+
+TEST_CASE("stats parsing reports every problem at once and ignores unknown fields") {
+  nlohmann::json j = toJson(sampleStats());
+  j["routes"][0]["endpoints"][0]["port"] = "80";
+  j["routes"][1].erase("moves");
+  j["loaded"] = 1;
+  j["addedByANewerProxy"] = {{"x", 1}};
+  auto r = statsFromJson(j);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "loaded: must be true or false, not an integer; routes[0].endpoints[0].port: must be an "
+        "integer between 0 and 65535, not a string; routes[1].moves: is required");
+
+  j = toJson(sampleStats());
+  j["addedByANewerProxy"] = true;
+  j["routes"][0]["endpoints"][0]["zone"] = "a";
+  auto ok = statsFromJson(j);
+  REQUIRE(ok.ok());
+  CHECK(*ok == sampleStats());
 }
 
 TEST_CASE("session dump round trip") {
@@ -88,14 +111,16 @@ TEST_CASE("session dump round trip") {
   j["sessions"][1]["idleMs"] = "soon";
   auto bad = sessionDumpFromJson(j);
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error() == "sessions[1].idleMs must be a non-negative integer");
+  CHECK(bad.error().message == "sessions[1].idleMs: must be a non-negative integer, not a string");
 }
 
 TEST_CASE("applied and evicted documents") {
   auto applied = appliedFromJson(toJson(Applied{12}));
   REQUIRE(applied.ok());
   CHECK(applied->version == 12);
-  CHECK_FALSE(appliedFromJson(nlohmann::json{{"applied", false}, {"version", 1}}).ok());
+  auto refused = appliedFromJson(nlohmann::json{{"applied", false}, {"version", 1}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message == "applied: is false: the proxy did not apply the config");
 
   auto evicted = evictedFromJson(toJson(Evicted{5}));
   REQUIRE(evicted.ok());
@@ -125,7 +150,7 @@ TEST_CASE("parseJson reports invalid JSON without throwing") {
   CHECK(parseJson("{\"a\":1}").ok());
   auto r = parseJson("{\"a\":");
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error() == "the body is not valid JSON");
+  CHECK(r.error().message == "the body is not valid JSON");
 }
 
 }  // namespace

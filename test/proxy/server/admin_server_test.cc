@@ -221,9 +221,10 @@ TEST_CASE("admin: an invalid config is refused with every error and the old one 
   invalid.routes[1].header = "bad header";
   auto put = f.client.putConfig(invalid);
   REQUIRE_FALSE(put.ok());
-  CHECK(put.error().find("the proxy rejected the config") != std::string::npos);
-  CHECK(put.error().find("routes[0].endpoints[1]") != std::string::npos);
-  CHECK(put.error().find("routes[1].header") != std::string::npos);
+  CHECK(put.error().message.find("the proxy rejected the config") != std::string::npos);
+  CHECK(put.error().code == admin::kRejected);
+  CHECK(put.error().message.find("routes[0].endpoints[1]") != std::string::npos);
+  CHECK(put.error().message.find("routes[1].header") != std::string::npos);
 
   auto not_json = f.client.request("PUT", "/v1/config", "{\"version\": ");
   REQUIRE(not_json.ok());
@@ -244,7 +245,8 @@ TEST_CASE("admin: errors of the apply hook are reported as 400") {
   config.listen = "127.0.0.1:1";
   auto put = f.client.putConfig(config);
   REQUIRE_FALSE(put.ok());
-  CHECK(put.error().find("listen: cannot change while the proxy runs") != std::string::npos);
+  CHECK(put.error().message.find("listen: cannot change while the proxy runs") !=
+        std::string::npos);
   CHECK_FALSE(f.routers.loaded());
   CHECK_FALSE(f.client.ready());
 }
@@ -253,7 +255,7 @@ TEST_CASE("admin: sessions dump, with limit and unknown route") {
   AdminFixture f;
   auto missing = f.client.sessions("shop/chat");
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().find("no route named \"shop/chat\"") != std::string::npos);
+  CHECK(missing.error().message.find("no route named \"shop/chat\"") != std::string::npos);
 
   REQUIRE(f.client.putConfig(chatConfig(1)).ok());
   const Route& chat = f.route("shop/chat");
@@ -315,7 +317,7 @@ TEST_CASE("admin: evict by key and by endpoint") {
   REQUIRE(chat.table().size() == 5);
 
   auto one = f.client.evictKey("shop/chat", odd_key);
-  REQUIRE_MESSAGE(one.ok(), (one.ok() ? "" : one.error()));
+  REQUIRE_MESSAGE(one.ok(), (one.ok() ? "" : one.error().message));
   CHECK(*one == 1);
   CHECK_FALSE(chat.table().find(odd_key, now).has_value());
   auto again = f.client.evictKey("shop/chat", odd_key);
@@ -332,7 +334,7 @@ TEST_CASE("admin: evict by key and by endpoint") {
 
   auto no_endpoint = f.client.evictEndpoint("shop/chat", "chat-9");
   REQUIRE_FALSE(no_endpoint.ok());
-  CHECK(no_endpoint.error().find("no endpoint named \"chat-9\"") != std::string::npos);
+  CHECK(no_endpoint.error().message.find("no endpoint named \"chat-9\"") != std::string::npos);
 
   for (std::string target :
        {"/v1/sessions?route=shop/chat", "/v1/sessions?route=shop/chat&key=a&endpoint=chat-0",
@@ -369,7 +371,7 @@ TEST_CASE("admin: wrong method, unknown path, malformed request, oversized body"
 
   // The client sends a whole oversized body: it still reads the server's 413.
   auto huge = f.client.request("PUT", "/v1/config", std::string(17 << 20, ' '));
-  REQUIRE_MESSAGE(huge.ok(), (huge.ok() ? "" : huge.error()));
+  REQUIRE_MESSAGE(huge.ok(), (huge.ok() ? "" : huge.error().message));
   CHECK(huge->status == 413);
   CHECK(admin::errorMessageFromBody(huge->body, "") ==
         "the request body is larger than the limit of 16777216 bytes");
@@ -450,7 +452,8 @@ TEST_CASE("admin client: connection failures and timeouts are errors, not hangs"
   admin::AdminClient absent(dir.file("nothing.sock"), 2s);
   auto cfg = absent.getConfig();
   REQUIRE_FALSE(cfg.ok());
-  CHECK(cfg.error().find("cannot connect to the proxy admin socket") != std::string::npos);
+  CHECK(cfg.error().message.find("cannot connect to the proxy admin socket") != std::string::npos);
+  CHECK(cfg.error().code == admin::kUnreachable);
   CHECK_FALSE(absent.ready());
   CHECK_FALSE(absent.healthy());
   CHECK_FALSE(absent.stats().ok());
@@ -466,7 +469,7 @@ TEST_CASE("admin client: connection failures and timeouts are errors, not hangs"
   admin::AdminClient silent(path, 300ms);
   auto stats = silent.stats();
   REQUIRE_FALSE(stats.ok());
-  CHECK(stats.error().find("no answer within 300ms") != std::string::npos);
+  CHECK(stats.error().message.find("no answer within 300ms") != std::string::npos);
   ::close(fd);
 
   admin::AdminClient too_long(std::string(200, 'x'), 1s);

@@ -1,0 +1,110 @@
+#include "config/model.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace sticky {
+
+using nlohmann::json;
+
+std::string_view toString(Placement p) {
+  switch (p) {
+    case Placement::LeastSessions:
+      return "LeastSessions";
+    case Placement::ConsistentHash:
+      return "ConsistentHash";
+    case Placement::RoundRobin:
+      return "RoundRobin";
+  }
+  return "Unknown";
+}
+
+std::string_view toString(OnMissingKey m) {
+  switch (m) {
+    case OnMissingKey::Balance:
+      return "Balance";
+    case OnMissingKey::Reject:
+      return "Reject";
+  }
+  return "Unknown";
+}
+
+std::string_view toString(OnEndpointLost l) {
+  switch (l) {
+    case OnEndpointLost::Reassign:
+      return "Reassign";
+    case OnEndpointLost::Reject:
+      return "Reject";
+  }
+  return "Unknown";
+}
+
+std::string_view toString(EndpointState s) {
+  switch (s) {
+    case EndpointState::Active:
+      return "Active";
+    case EndpointState::Draining:
+      return "Draining";
+  }
+  return "Unknown";
+}
+
+void normalize(ProxyConfig& config) {
+  config.headers.moved_from = asciiLower(config.headers.moved_from);
+  config.headers.session_moved = asciiLower(config.headers.session_moved);
+  for (RouteConfig& r : config.routes) {
+    r.header = asciiLower(r.header);
+    for (std::string& h : r.match.hosts) h = asciiLower(h);
+  }
+}
+
+nlohmann::json toJson(const ProxyConfig& config) {
+  json routes = json::array();
+  for (const RouteConfig& r : config.routes) {
+    json endpoints = json::array();
+    for (const EndpointConfig& e : r.endpoints) {
+      endpoints.push_back({{"name", e.name},
+                           {"address", e.address},
+                           {"port", e.port},
+                           {"state", toString(e.state)}});
+    }
+    routes.push_back({
+        {"name", r.name},
+        {"match", {{"hosts", r.match.hosts}, {"pathPrefix", r.match.path_prefix}}},
+        {"header", r.header},
+        {"ttl", formatDuration(r.ttl)},
+        {"maxSessions", r.max_sessions},
+        {"placement", toString(r.placement)},
+        {"onMissingKey", toString(r.on_missing_key)},
+        {"onEndpointLost", toString(r.on_endpoint_lost)},
+        {"endpoints", std::move(endpoints)},
+    });
+  }
+  const Limits& l = config.limits;
+  return {
+      {"version", config.version},
+      {"listen", config.listen},
+      {"limits",
+       {
+           {"maxHeaderBytes", l.max_header_bytes},
+           {"maxHeaderCount", l.max_header_count},
+           {"clientHeaderTimeout", formatDuration(l.client_header_timeout)},
+           {"keepAliveIdleTimeout", formatDuration(l.keep_alive_idle_timeout)},
+           {"upstreamConnectTimeout", formatDuration(l.upstream_connect_timeout)},
+           {"upstreamResponseTimeout", formatDuration(l.upstream_response_timeout)},
+           {"endpointDownPeriod", formatDuration(l.endpoint_down_period)},
+           {"drainTimeout", formatDuration(l.drain_timeout)},
+           {"upstreamMaxIdlePerEndpoint", l.upstream_max_idle_per_endpoint},
+       }},
+      {"headers",
+       {{"movedFrom", config.headers.moved_from}, {"sessionMoved", config.headers.session_moved}}},
+      {"routes", std::move(routes)},
+  };
+}
+
+std::string toJsonString(const ProxyConfig& config, int indent) {
+  return toJson(config).dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace sticky
