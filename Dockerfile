@@ -21,6 +21,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev \
+      libfmt-dev libcli11-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -38,11 +39,11 @@ RUN cmake --preset release -G Ninja -DSTICKY_BUILD_TESTS=OFF \
 FROM debian:bookworm-slim
 
 # libcpprest2.10 (operator: Kubernetes API client; pulls libbrotli1, zlib1g), libyaml-cpp0.7
-# (both: config and kubeconfig parsing), libssl3 (operator: TLS to the API server),
-# ca-certificates (for API servers with publicly signed certificates).
+# (both: config and kubeconfig parsing), libfmt9 (both: the log), libssl3 (operator: TLS to the
+# API server), ca-certificates (for API servers with publicly signed certificates).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpprest2.10 libyaml-cpp0.7 libssl3 ca-certificates \
+      libcpprest2.10 libyaml-cpp0.7 libfmt9 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /out/sticky-proxy /out/sticky-operator /usr/local/bin/

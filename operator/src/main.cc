@@ -8,14 +8,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/flags.h"
+#include "common/log.h"
 #include "config/proxy_config.h"
 #include "controller/events.h"
 #include "controller/leader_election.h"
-#include "controller/log.h"
 #include "controller/reconciler.h"
 #include "kube/cache.h"
 #include "kube/informer.h"
@@ -27,30 +29,12 @@ namespace {
 using namespace sticky;
 using namespace sticky::op;
 
-constexpr const char* kUsage = R"(Usage: sticky-operator --admin-socket PATH [options]
+constexpr const char* kSummary =
+    R"(Watches StickyRoutes (kubesticky.io/v1alpha1) and Pods, computes the sticky-proxy config and
+pushes it to the proxy over its admin Unix socket; writes StickyRoute status and Events.)";
 
-Watches StickyRoutes (kubesticky.io/v1alpha1) and Pods, computes the sticky-proxy config and
-pushes it to the proxy over its admin Unix socket; writes StickyRoute status and Events.
-
-Options:
-  --admin-socket PATH     the proxy's admin socket (required)
-  --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)
-  --namespaces LIST       "all" (default) or a comma-separated list of namespaces to watch
-  --leader-elect          only the holder of a Lease writes status and Events (default off:
-                          this replica always writes)
-  --lease-namespace NS    namespace of the Lease (default: the pod's / kubeconfig's namespace)
-  --lease-name NAME       name of the Lease (default sticky-operator)
-  --lease-duration DUR    how long a lease is held without renewal (default 15s)
-  --renew-deadline DUR    the leader steps down when it could not renew for this long (10s)
-  --retry-period DUR      how often the lease is renewed or tried (default 2s)
-  --identity NAME         this replica's name in the Lease (default $POD_NAME or the hostname)
-  --proxy-poll DUR        how often the proxy is asked for its version and sessions (1s)
-  --status-interval DUR   minimum time between status writes that only change session
-                          counters (default 10s)
-  --log-level LEVEL       debug, info (default), warn or error
-  --help                  this text
-Durations are like 500ms, 10s, 1m.
-)";
+constexpr const char* kFooter = R"(Durations are like 500ms, 10s, 1m.
+Exit status: 0 after SIGTERM or SIGINT, 1 on a startup error, 2 on a usage error.)";
 
 struct Flags {
   std::string admin_socket;
@@ -65,14 +49,7 @@ struct Flags {
   std::chrono::milliseconds proxy_poll{1000};
   std::chrono::milliseconds status_interval{10000};
   std::string identity;
-  LogLevel log_level = LogLevel::Info;
 };
-
-[[noreturn]] void usageError(const std::string& message) {
-  std::fprintf(stderr, "sticky-operator: %s\nRun sticky-operator --help for the options.\n",
-               message.c_str());
-  std::exit(2);
-}
 
 std::vector<std::string> splitList(const std::string& text) {
   std::vector<std::string> out;
@@ -88,12 +65,14 @@ std::vector<std::string> splitList(const std::string& text) {
   return out;
 }
 
-std::chrono::milliseconds durationFlag(const std::string& name, const std::string& value) {
-  auto d = parseDuration(value);
-  if (!d || d->count() <= 0) {
-    usageError("--" + name + " must be a positive duration such as 10s, not \"" + value + "\"");
-  }
-  return *d;
+/// A flag that takes a positive duration ("500ms", "10s", "1m") into `out`.
+FlagSet::Apply durationInto(std::chrono::milliseconds& out) {
+  return [&out](const std::string& value) -> Result<Ok> {
+    auto d = parseDuration(value);
+    if (!d || d->count() <= 0) return fail("a positive duration such as 10s");
+    out = *d;
+    return Ok{};
+  };
 }
 
 std::string defaultIdentity() {
@@ -103,76 +82,64 @@ std::string defaultIdentity() {
   return "sticky-operator-" + std::to_string(getpid());
 }
 
-Flags parseFlags(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0) usageError("unexpected argument \"" + arg + "\"");
-    std::string name = arg.substr(2);
-    std::string value;
-    bool has_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    if (name == "leader-elect") {
-      if (has_value && value != "true" && value != "false") {
-        usageError("--leader-elect takes true or false, not \"" + value + "\"");
-      }
-      f.leader_elect = !has_value || value == "true";
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) usageError("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    if (name == "admin-socket") {
-      f.admin_socket = value;
-    } else if (name == "kubeconfig") {
-      f.kubeconfig = value;
-    } else if (name == "namespaces") {
-      if (value != "all") {
+/// The flags into `f`; an exit code when the process should stop here (help, version, usage).
+std::optional<int> parseFlags(int argc, char** argv, Flags& f) {
+  FlagSet set("sticky-operator", kSummary, kFooter);
+  set.addString("--admin-socket", "PATH", "the proxy's admin socket (required)", &f.admin_socket);
+  set.addString("--kubeconfig", "PATH",
+                "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
+                &f.kubeconfig);
+  set.addValue(
+      "--namespaces", "LIST", "\"all\" (default) or a comma-separated list of namespaces to watch",
+      [&f](const std::string& value) -> Result<Ok> {
+        f.namespaces.clear();
+        if (value == "all") return Ok{};
         f.namespaces = splitList(value);
-        if (f.namespaces.empty()) usageError("--namespaces needs \"all\" or namespace names");
-      }
-    } else if (name == "lease-namespace") {
-      f.lease_namespace = value;
-    } else if (name == "lease-name") {
-      f.lease_name = value;
-    } else if (name == "lease-duration") {
-      f.lease_duration = durationFlag(name, value);
-    } else if (name == "renew-deadline") {
-      f.renew_deadline = durationFlag(name, value);
-    } else if (name == "retry-period") {
-      f.retry_period = durationFlag(name, value);
-    } else if (name == "proxy-poll") {
-      f.proxy_poll = durationFlag(name, value);
-    } else if (name == "status-interval") {
-      f.status_interval = durationFlag(name, value);
-    } else if (name == "identity") {
-      f.identity = value;
-    } else if (name == "log-level") {
-      if (!parseLogLevel(value, f.log_level)) {
-        usageError("--log-level must be debug, info, warn or error, not \"" + value + "\"");
-      }
-    } else {
-      usageError("unknown flag --" + name);
-    }
+        if (f.namespaces.empty()) return fail("\"all\" or namespace names");
+        return Ok{};
+      },
+      "STICKY_NAMESPACES");
+  set.addBool("--leader-elect",
+              "only the holder of a Lease writes status and Events (default off: this replica "
+              "always writes); --leader-elect=false turns it off",
+              &f.leader_elect);
+  set.addString("--lease-namespace", "NS",
+                "namespace of the Lease (default: the pod's / kubeconfig's namespace)",
+                &f.lease_namespace);
+  set.addString("--lease-name", "NAME", "name of the Lease (default sticky-operator)",
+                &f.lease_name);
+  set.addValue("--lease-duration", "DUR", "how long a lease is held without renewal (default 15s)",
+               durationInto(f.lease_duration));
+  set.addValue("--renew-deadline", "DUR",
+               "the leader steps down when it could not renew for this long (default 10s)",
+               durationInto(f.renew_deadline));
+  set.addValue("--retry-period", "DUR", "how often the lease is renewed or tried (default 2s)",
+               durationInto(f.retry_period));
+  set.addString("--identity", "NAME",
+                "this replica's name in the Lease (default $POD_NAME or the hostname)",
+                &f.identity);
+  set.addValue("--proxy-poll", "DUR",
+               "how often the proxy is asked for its version and sessions (default 1s)",
+               durationInto(f.proxy_poll));
+  set.addValue("--status-interval", "DUR",
+               "minimum time between status writes that only change session counters (default "
+               "10s)",
+               durationInto(f.status_interval));
+
+  auto parsed = set.parse(argc, argv);
+  if (!parsed.exit_code) {
+    if (f.admin_socket.empty())
+      parsed = set.usageError("--admin-socket is required (the proxy's admin socket)");
+    else if (f.renew_deadline >= f.lease_duration)
+      parsed = set.usageError("--renew-deadline must be shorter than --lease-duration");
+    else if (f.retry_period >= f.renew_deadline)
+      parsed = set.usageError("--retry-period must be shorter than --renew-deadline");
   }
-  if (f.admin_socket.empty()) usageError("--admin-socket is required (the proxy's admin socket)");
+  if (parsed.exit_code) return parsed.finish();
   if (f.identity.empty()) f.identity = defaultIdentity();
-  if (f.renew_deadline >= f.lease_duration) {
-    usageError("--renew-deadline must be shorter than --lease-duration");
-  }
-  if (f.retry_period >= f.renew_deadline) {
-    usageError("--retry-period must be shorter than --renew-deadline");
-  }
-  return f;
+  setLogLevel(set.logLevel());
+  setLogFormat(set.logFormat());
+  return std::nullopt;
 }
 
 std::string joinList(const std::vector<std::string>& items) {
@@ -262,7 +229,7 @@ int serve(const Flags& flags, Logger& logger) {
 }
 
 int run(const Flags& flags) {
-  Logger logger(flags.log_level);
+  Logger logger;  // the process-wide level and format (the flags)
   int status = serve(flags, logger);
   if (status != 0) return status;
   // Every client is gone; let the HTTP library finish what it does after a call returns.
@@ -276,9 +243,11 @@ int run(const Flags& flags) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parseFlags(argc, argv));
+    Flags flags;
+    if (auto exit_code = parseFlags(argc, argv, flags)) return *exit_code;
+    return run(flags);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sticky-operator: %s\n", e.what());
-    return 1;
+    return kExitFailure;
   }
 }

@@ -12,8 +12,10 @@
 #include <string>
 #include <string_view>
 
-#include "config/proxy_config.h"
+#include "common/flags.h"
 #include "common/log.h"
+#include "common/version.h"
+#include "config/proxy_config.h"
 #include "server/server.h"
 
 namespace {
@@ -21,95 +23,67 @@ namespace {
 using namespace sticky;
 using namespace sticky::proxy;
 
-constexpr std::string_view kVersion = "0.1.0";
-
-constexpr std::string_view kUsage = R"(usage: sticky-proxy [flags]
-
-Sticky-session HTTP proxy: requests carrying the same session header value go to the same
+constexpr const char* kSummary =
+    R"(Sticky-session HTTP proxy: requests carrying the same session header value go to the same
 endpoint. Configured by a static file (--config), by sticky-operator over the admin socket
-(--admin-socket), or both.
+(--admin-socket), or both.)";
 
-flags:
-  --config FILE           proxy config, YAML or JSON (by extension; otherwise detected).
-                          Re-read on SIGHUP: a valid file replaces the config atomically, an
-                          invalid one is logged and the previous config keeps serving.
-  --listen HOST:PORT      address for client traffic when the config has no `listen`
-                          (default 0.0.0.0:8080; [::]:8080 for IPv6). Cannot change at runtime.
-  --admin-socket PATH     serve the admin API (config apply, stats, sessions, health) on a Unix
-                          socket at PATH (mode 0600; a stale socket file is replaced).
-  --metrics-listen HOST:PORT
-                          serve Prometheus metrics at GET /metrics on HOST:PORT (default: off).
-  --workers N             worker threads, each with its own event loop and listening socket
-                          (default: one per core).
-  --log-level LEVEL       debug, info, warn or error (default info). Logs go to stderr.
-  --help                  print this help and exit.
-  --version               print the version and exit.
-
-signals: SIGHUP reloads --config; SIGTERM or SIGINT stop accepting, let requests in flight
-finish (up to limits.drainTimeout) and exit 0.
-)";
+constexpr const char* kFooter =
+    R"(Exit status: 0 after a drain, 1 on a startup error, 2 on a usage error.
+Signals: SIGHUP reloads --config; SIGTERM or SIGINT stop accepting, let requests in flight
+finish (up to limits.drainTimeout) and exit 0.)";
 
 struct Flags {
   std::string config_file;
   ServerOptions server;
-  LogLevel log_level = LogLevel::Info;
 };
 
+/// A startup error: one line, exit 1.
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "sticky-proxy: %s\n", message.c_str());
-  std::exit(1);
+  std::exit(kExitFailure);
 }
 
-Flags parseFlags(int argc, char** argv) {
-  Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
-      std::exit(0);
-    }
-    if (arg == "--version") {
-      std::printf("sticky-proxy %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
-      std::exit(0);
-    }
-    std::string_view name = arg;
-    std::optional<std::string> value;
-    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-    }
-    auto take = [&]() -> std::string {
-      if (value) return *value;
-      if (i + 1 >= argc) die("flag " + std::string(name) + " needs a value; see --help.");
-      return argv[++i];
-    };
-    if (name == "--config") {
-      flags.config_file = take();
-    } else if (name == "--listen") {
-      flags.server.listen = take();
-    } else if (name == "--admin-socket") {
-      flags.server.admin_socket = take();
-    } else if (name == "--metrics-listen") {
-      flags.server.metrics_listen = take();
-    } else if (name == "--workers") {
-      std::string text = take();
-      unsigned n = 0;
-      auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-      if (r.ec != std::errc() || r.ptr != text.data() + text.size() || n == 0 || n > 1024)
-        die("--workers must be a number from 1 to 1024, got '" + text + "'.");
-      flags.server.workers = n;
-    } else if (name == "--log-level") {
-      std::string text = take();
-      auto level = parseLogLevel(text);
-      if (!level) die("--log-level must be debug, info, warn or error, got '" + text + "'.");
-      flags.log_level = *level;
-    } else {
-      die("unknown flag '" + std::string(arg) + "'; see --help.");
-    }
-  }
-  if (flags.config_file.empty() && flags.server.admin_socket.empty())
-    die("nothing would configure the proxy: give --config FILE, --admin-socket PATH, or both.");
-  return flags;
+/// The flags into `flags`; an exit code when the process should stop here (help, version, usage).
+std::optional<int> parseFlags(int argc, char** argv, Flags& flags) {
+  FlagSet set("sticky-proxy", kSummary, kFooter);
+  set.addString("--config", "FILE",
+                "proxy config, YAML or JSON (by extension; otherwise detected). Re-read on "
+                "SIGHUP: a valid file replaces the config atomically, an invalid one is logged "
+                "and the previous config keeps serving.",
+                &flags.config_file);
+  set.addString("--listen", "HOST:PORT",
+                "address for client traffic when the config has no `listen` (default "
+                "0.0.0.0:8080; [::]:8080 for IPv6). Cannot change at runtime.",
+                &flags.server.listen);
+  set.addString("--admin-socket", "PATH",
+                "serve the admin API (config apply, stats, sessions, health) on a Unix socket at "
+                "PATH (mode 0600; a stale socket file is replaced).",
+                &flags.server.admin_socket);
+  set.addString("--metrics-listen", "HOST:PORT",
+                "serve Prometheus metrics at GET /metrics, and /healthz and /readyz, on "
+                "HOST:PORT (default: off).",
+                &flags.server.metrics_listen);
+  set.addValue(
+      "--workers", "N",
+      "worker threads, each with its own event loop and listening socket (default: one "
+      "per core).",
+      [&flags](const std::string& text) -> Result<Ok> {
+        unsigned n = 0;
+        auto r = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (r.ec != std::errc() || r.ptr != text.data() + text.size() || n == 0 || n > 1024)
+          return fail("a number from 1 to 1024");
+        flags.server.workers = n;
+        return Ok{};
+      });
+  auto parsed = set.parse(argc, argv);
+  if (!parsed.exit_code && flags.config_file.empty() && flags.server.admin_socket.empty())
+    parsed = set.usageError(
+        "nothing would configure the proxy: give --config FILE, --admin-socket PATH, or both");
+  if (parsed.exit_code) return parsed.finish();
+  setLogLevel(set.logLevel());
+  setLogFormat(set.logFormat());
+  return std::nullopt;
 }
 
 ConfigFormat formatOf(const std::string& path) {
@@ -151,8 +125,8 @@ std::string describeListen(const Server& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Flags flags = parseFlags(argc, argv);
-  setLogLevel(flags.log_level);
+  Flags flags;
+  if (auto exit_code = parseFlags(argc, argv, flags)) return *exit_code;
 
   // Every thread inherits this mask; only the sigwait below sees these signals.
   sigset_t signals;
@@ -180,8 +154,8 @@ int main(int argc, char** argv) {
       extras += ", metrics on " +
                 flags.server.metrics_listen.substr(0, flags.server.metrics_listen.rfind(':')) +
                 ":" + std::to_string(*port);
-    logInfo("sticky-proxy " + std::string(kVersion) + " listening on " + describeListen(server) +
-            " (" + std::to_string(server.workerCount()) + " workers" + extras + ")");
+    logInfo(versionLine("sticky-proxy") + " listening on " + describeListen(server) + " (" +
+            std::to_string(server.workerCount()) + " workers" + extras + ")");
 
     while (true) {
       int sig = 0;

@@ -34,6 +34,9 @@ FIND_PACKAGE_DEBIAN = {
     "yaml-cpp": "libyaml-cpp-dev",
     "cpprestsdk": "libcpprest-dev",
     "OpenSSL": "libssl-dev",
+    "fmt": "libfmt-dev",
+    "CLI11": "libcli11-dev",
+    "Git": None,  # optional (QUIET): the revision --version prints
 }
 # Packages every debian:bookworm-slim image has (Priority: required) that binaries link.
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}

@@ -391,14 +391,14 @@ TEST_CASE("operator: a route over ready pods serves sticky sessions - status and
 
   // Status writes change the route object (and wake the reconciler) but not the desired config:
   // no push happens for them.
-  size_t pushes = s.op().count("msg=\"config pushed\"");
+  size_t pushes = s.op().count("info config pushed");
   CHECK(pushes >= 1);
   pin(s, keys("more", 9));
   s.waitForRoute(
       "chat", [](const json& r) { return r["status"].value("sessions", -1) == 40; },
       "the session count never reached 40");
-  CHECK(s.op().count("msg=\"status written\"") >= 2);
-  CHECK(s.op().count("msg=\"config pushed\"") == pushes);
+  CHECK(s.op().count("debug status written") >= 2);
+  CHECK(s.op().count("info config pushed") == pushes);
 
   // Events: Normal Accepted and Ready.
   std::string events = s.kube().kubectlOrThrow(
@@ -726,9 +726,9 @@ TEST_CASE("operator: two replicas - one leader writes status - a killed leader i
       "chat", [](const json& r) { return r["status"].value("readyEndpoints", -1) == 2; },
       "the leader never wrote the new endpoint");
   CHECK(lead->count("became leader") == 1);
-  CHECK(lead->count("msg=\"status written\"") >= 1);
+  CHECK(lead->count("debug status written") >= 1);
   CHECK(follow->count("became leader") == 0);
-  CHECK(follow->count("msg=\"status written\"") == 0);
+  CHECK(follow->count("debug status written") == 0);
   CHECK(follow->count("config pushed") >= 1);
   std::string reporters = kube.kubectlOrThrow(
       {"get", "events", "-n", s.ns(), "-o", "jsonpath={.items[*].reportingInstance}"});
@@ -748,7 +748,7 @@ TEST_CASE("operator: two replicas - one leader writes status - a killed leader i
   s.waitForRoute(
       "chat", [](const json& r) { return r["status"].value("readyEndpoints", -1) == 3; },
       "the new leader never wrote status");
-  CHECK(follow->count("msg=\"status written\"") >= 1);
+  CHECK(follow->count("debug status written") >= 1);
   CHECK(kube.kubectlOrThrow({"get", "lease", "sticky-operator", "-n", s.ns(), "-o",
                              "jsonpath={.spec.leaseTransitions}"}) == "1");
 

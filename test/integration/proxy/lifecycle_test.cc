@@ -5,8 +5,8 @@
 #include <future>
 #include <thread>
 
-#include "support/backend.h"
 #include "integration/proxy/proxy_harness.h"
+#include "support/backend.h"
 
 namespace sticky::test {
 namespace {
@@ -25,38 +25,45 @@ TEST_CASE("--help documents every flag and --version prints the version") {
   TempDir dir;
   auto [status, out] = runProxy(dir, {"--help"});
   CHECK(status == 0);
-  for (const char* flag : {"--config", "--listen", "--admin-socket", "--metrics-listen",
-                           "--workers", "--log-level", "--help", "--version", "SIGHUP", "SIGTERM"})
+  for (const char* flag :
+       {"--config", "--listen", "--admin-socket", "--metrics-listen", "--workers", "--log-level",
+        "--log-format", "--help", "--version", "SIGHUP", "SIGTERM"})
     CHECK_MESSAGE(out.find(flag) != std::string::npos, "help does not mention " << flag);
   auto [vstatus, vout] = runProxy(dir, {"--version"});
   CHECK(vstatus == 0);
   CHECK(vout.rfind("sticky-proxy ", 0) == 0);
 }
 
-TEST_CASE("startup errors exit 1 with one sentence saying what was wrong") {
+TEST_CASE(
+    "startup errors exit 1 and usage errors exit 2, with one sentence saying what was wrong") {
   TempDir dir;
   writeFile(dir.file("bad.yaml"), "routes:\n  - name: x\n    header: \"bad header\"\n");
   writeFile(dir.file("good.json"), R"({"routes": []})");
   Backend taken("127.0.0.1", 0, "taken");  // holds a port without SO_REUSEPORT
   struct Expect {
     std::vector<std::string> args;
+    int status;
     std::string says;
   };
   std::vector<Expect> cases = {
-      {{"--config", dir.file("bad.yaml")}, "is invalid"},
-      {{"--config", dir.file("missing.yaml")}, "cannot read the config file"},
-      {{"--config", dir.file("good.json"), "--listen", "nonsense"}, "invalid listen address"},
+      {{"--config", dir.file("bad.yaml")}, 1, "is invalid"},
+      {{"--config", dir.file("missing.yaml")}, 1, "cannot read the config file"},
+      {{"--config", dir.file("good.json"), "--listen", "nonsense"}, 1, "invalid listen address"},
       {{"--config", dir.file("good.json"), "--listen", "127.0.0.1:" + std::to_string(taken.port())},
+       1,
        "cannot listen on 127.0.0.1:" + std::to_string(taken.port())},
-      {{"--config", dir.file("good.json"), "--workers", "0"}, "--workers must be"},
-      {{"--config", dir.file("good.json"), "--log-level", "loud"}, "--log-level must be"},
-      {{"--config", dir.file("good.json"), "--bogus"}, "unknown flag '--bogus'"},
-      {{}, "give --config FILE, --admin-socket PATH, or both"},
+      // Usage errors (the command line itself is wrong): exit 2, as in sticky-operator.
+      {{"--config", dir.file("good.json"), "--workers", "0"}, 2, "--workers must be"},
+      {{"--config", dir.file("good.json"), "--log-level", "loud"}, 2, "--log-level must be"},
+      {{"--config", dir.file("good.json"), "--log-format", "xml"}, 2, "--log-format must be"},
+      {{"--config", dir.file("good.json"), "--bogus"}, 2, "unknown flag '--bogus'"},
+      {{"--config"}, 2, "--config needs a value"},
+      {{}, 2, "give --config FILE, --admin-socket PATH, or both"},
   };
   for (auto& c : cases) {
     INFO("expecting: " << c.says);
     auto [status, out] = runProxy(dir, c.args);
-    CHECK(status == 1);
+    CHECK(status == c.status);
     CHECK(out.find(c.says) != std::string::npos);
     CHECK(out.find("sticky-proxy: ") == 0);
     CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // one line

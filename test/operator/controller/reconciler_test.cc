@@ -189,7 +189,7 @@ TEST_CASE("reconciler: pushes when the desired config differs from the proxy's -
   f.reconciler->reconcileOnce();
   CHECK(f.reconciler->pushes() == 2);
   CHECK(f.endpoints() == 2);
-  CHECK(f.logged("msg=\"config pushed\"") == 2);
+  CHECK(f.logged("info config pushed") == 2);
 }
 
 TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pushed") {
@@ -203,8 +203,8 @@ TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pu
   f.proxy_process->wait(10s);
   f.reconciler->reconcileOnce();  // push fails: backoff
   CHECK(f.reconciler->pushes() == 1);
-  CHECK(f.logged("msg=\"proxy unreachable\"") == 1);
-  CHECK(f.logged("msg=\"config push failed\"") >= 1);
+  CHECK(f.logged("warn proxy unreachable") == 1);
+  CHECK(f.logged("warn config push failed") >= 1);
 
   f.startProxy();
   REQUIRE(waitFor(
@@ -215,7 +215,7 @@ TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pu
       30s, 20ms));
   CHECK(f.stats()->config_version == f.reconciler->desiredVersion());
   CHECK(f.logged("why=\"proxy has no config\"") == 2);
-  CHECK(f.logged("msg=\"proxy reachable\"") == 1);
+  CHECK(f.logged("info proxy reachable") == 1);
 }
 
 TEST_CASE("reconciler loop: cache changes reach the proxy on their own") {
