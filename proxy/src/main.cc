@@ -93,15 +93,6 @@ ConfigFormat formatOf(const std::string& path) {
   return ConfigFormat::Auto;
 }
 
-std::string joinErrors(const ConfigErrors& errors) {
-  std::string out;
-  for (auto& e : errors) {
-    if (!out.empty()) out += "; ";
-    out += e.toString();
-  }
-  return out;
-}
-
 /// Reads and parses the config file; the error is one sentence naming the file.
 Result<ProxyConfig> loadConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -111,7 +102,7 @@ Result<ProxyConfig> loadConfig(const std::string& path) {
   text << in.rdbuf();
   auto parsed = parseProxyConfig(text.str(), formatOf(path));
   if (!parsed)
-    return fail("the config file " + path + " is invalid: " + joinErrors(parsed.error()));
+    return fail("the config file " + path + " is invalid: " + describe(parsed.error()));
   return std::move(parsed).value();
 }
 
