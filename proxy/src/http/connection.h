@@ -1,12 +1,16 @@
 #pragma once
-// A client connection on the forwarding path, and the per-worker context it runs in.
+// The per-worker context of the forwarding path, and what it asks of a client connection.
 //
-// One coroutine per client connection, on its worker's io_context: read a request head (limits,
-// timeouts), route it (Router::match, Route::decide), forward it on a pooled or fresh upstream
-// connection with the body streamed through one fixed buffer, relay the response the same way,
-// and loop while both sides keep the connection alive. A 101 answer to an Upgrade turns the
-// connection into a raw byte tunnel. Nothing on this path throws: every operation reports an
-// error_code, and bad client input is answered 4xx and counted.
+// One coroutine per client connection, on its worker's io_context, in pieces:
+//   client_connection.h  the connection loop: keep-alive, head read (limits, timeouts), drain
+//   exchange.h           routing step, request body, upstream exchange, failover
+//   response_relay.h     response head rewrite and body relay
+//   tunnel.h             the raw byte tunnel after a 101 to an Upgrade
+//   local_reply.h        the one table of the proxy's own replies (status, counter, sentence)
+//   read_progress.h      the one "read until the parser makes progress" loop
+//   downstream.h         the client side's state the pieces share
+// Nothing on this path throws: every operation reports an error_code, and bad client input is
+// answered 4xx and counted.
 //
 // Timeouts cost nothing per operation: a connection keeps the time its pending operation must
 // finish by, and one sweep timer per worker (every kDeadlineTick, while connections exist)
@@ -24,9 +28,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/proxy_config.h"
+#include "http/server_stats.h"
 #include "http/upstream_pool.h"
 #include "routing/router.h"
-#include "http/server_stats.h"
 
 namespace sticky::proxy {
 

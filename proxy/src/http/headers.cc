@@ -205,10 +205,15 @@ void appendResponseHead(ByteBuffer& out, const MessageHead& head,
   out.append("\r\n");
 }
 
-RequestProblem checkRequestHead(const MessageHead& head) {
+namespace {
+Unexpected<LocalReply> refuse(LocalReason reason) {
+  return unexpected(localReply(reason));
+}
+}  // namespace
+
+Result<Ok, LocalReply> checkRequestHead(const MessageHead& head) {
   unsigned version = head.version();
-  if (head.methodString() == "CONNECT")
-    return {http::status::method_not_allowed, "CONNECT is not supported by this proxy"};
+  if (head.methodString() == "CONNECT") return refuse(LocalReason::ConnectMethod);
   size_t hosts = 0;
   size_t transfer_encodings = 0;
   bool content_length = false;
@@ -229,21 +234,15 @@ RequestProblem checkRequestHead(const MessageHead& head) {
         break;
     }
   }
-  if (version >= 11 && hosts == 0)
-    return {http::status::bad_request, "an HTTP/1.1 request must carry a Host header"};
-  if (hosts > 1)
-    return {http::status::bad_request, "the request carries more than one Host header"};
-  if (transfer_encodings == 0) return {};
-  if (content_length)
-    return {http::status::bad_request,
-            "the request carries both Content-Length and Transfer-Encoding"};
-  if (version < 11)
-    return {http::status::bad_request, "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+  if (version >= 11 && hosts == 0) return refuse(LocalReason::MissingHost);
+  if (hosts > 1) return refuse(LocalReason::RepeatedHost);
+  if (transfer_encodings == 0) return Ok{};
+  if (content_length) return refuse(LocalReason::LengthAndEncoding);
+  if (version < 11) return refuse(LocalReason::EncodingOnHttp10);
   if (codings.empty() || !iequals(codings.back(), "chunked"))
-    return {http::status::bad_request, "Transfer-Encoding must end with chunked"};
-  if (codings.size() > 1)
-    return {http::status::not_implemented, "only the chunked transfer coding is supported"};
-  return {};
+    return refuse(LocalReason::EncodingNotChunked);
+  if (codings.size() > 1) return refuse(LocalReason::UnsupportedCoding);
+  return Ok{};
 }
 
 }  // namespace sticky::proxy

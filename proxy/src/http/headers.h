@@ -11,7 +11,9 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "common/result.h"
 #include "http/head_parser.h"
+#include "http/local_reply.h"
 
 namespace sticky::proxy {
 
@@ -77,17 +79,13 @@ void appendRequestHead(ByteBuffer& out, const MessageHead& head, const RequestHe
 void appendResponseHead(ByteBuffer& out, const MessageHead& head,
                         const ResponseHeadRewrite& rewrite);
 
-/// A problem with a request head that the forwarding path refuses: status and one sentence.
-struct RequestProblem {
-  boost::beast::http::status status = boost::beast::http::status::ok;
-  std::string reason;
-
-  explicit operator bool() const { return status != boost::beast::http::status::ok; }
-};
-
 /// Checks what Beast's parser accepts but a proxy must not forward: Content-Length together
 /// with Transfer-Encoding, a Transfer-Encoding other than exactly "chunked", Transfer-Encoding
-/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT.
-RequestProblem checkRequestHead(const MessageHead& head);
+/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT. Ok, or the local reply that
+/// refuses the request (local_reply.h: one status, one sentence):
+///   "POST / HTTP/1.1" with Host, Content-Length: 3           -> Ok
+///   ... with Content-Length and Transfer-Encoding: chunked   -> LengthAndEncoding (400)
+///   "CONNECT h:443 HTTP/1.1"                                 -> ConnectMethod (405)
+Result<Ok, LocalReply> checkRequestHead(const MessageHead& head);
 
 }  // namespace sticky::proxy
