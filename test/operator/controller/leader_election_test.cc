@@ -227,13 +227,19 @@ TEST_CASE("leader elector: acquire, renew, lose on conflict, win back, release")
         api.patch(path, {{"metadata", {{"annotations", {{"touch", std::to_string(++touches)}}}}}});
     REQUIRE(touched.ok());
   });
+  auto reported = [&](size_t n) {
+    std::lock_guard lock(changes_mutex);
+    return changes.size() == n;
+  };
   REQUIRE(waitFor([&] { return !elector.isLeader(); }, 10s));
+  REQUIRE(waitFor([&] { return reported(2); }, 10s));  // the elector's own loop noticed too
   CHECK(touches.load() >= 1);
   CHECK(lease().holder == "a");  // nobody took it over: our writes just did not land
 
   // Writes go through again: the lease is still ours, so we lead again at once.
   api.beforeWrite({});
   REQUIRE(waitFor([&] { return elector.isLeader(); }, 10s));
+  REQUIRE(waitFor([&] { return reported(3); }, 10s));
   CHECK(lease().holder == "a");
 
   // Release on stop: an empty holder, so another replica need not wait out the duration.
