@@ -181,7 +181,7 @@ int serve(const Flags& flags, Logger& logger) {
   informer_options.report_error = [&logger](const std::string& message) {
     logger.warn("watch error", {{"error", message}});
   };
-  kube::Informer informer(kube_client, cache, informer_options);
+  kube::Informer informer(*kube_client, cache, informer_options);
 
   std::unique_ptr<LeaderElector> elector;
   if (flags.leader_elect) {
@@ -194,10 +194,10 @@ int serve(const Flags& flags, Logger& logger) {
     lease.renew_deadline = std::chrono::duration_cast<std::chrono::seconds>(flags.renew_deadline);
     if (lease.lease_duration.count() < 1) lease.lease_duration = std::chrono::seconds(1);
     lease.retry_period = flags.retry_period;
-    elector = std::make_unique<LeaderElector>(kube_client, lease, logger);
+    elector = std::make_unique<LeaderElector>(*kube_client, lease, logger);
   }
 
-  EventRecorder events(kube_client, "sticky-operator", flags.identity);
+  EventRecorder events(*kube_client, "sticky-operator", flags.identity);
   ReconcilerOptions options;
   options.admin_socket = flags.admin_socket;
   options.proxy_poll = flags.proxy_poll;
@@ -205,7 +205,7 @@ int serve(const Flags& flags, Logger& logger) {
       std::chrono::duration_cast<std::chrono::seconds>(flags.status_interval);
   LeaderElector* elector_ptr = elector.get();
   Reconciler reconciler(
-      cache, kube_client, [elector_ptr] { return !elector_ptr || elector_ptr->isLeader(); },
+      cache, *kube_client, [elector_ptr] { return !elector_ptr || elector_ptr->isLeader(); },
       &events, logger, options);
   if (elector) elector->onChange([&reconciler](bool) { reconciler.poke(); });
 

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "kube/rest_client.h"
+#include "kube/kube_api.h"
 
 namespace sticky::op {
 namespace {
@@ -89,36 +89,35 @@ json makeEvent(const ObjectReference& about, const EventSpec& event, const std::
           {"reportingInstance", instance}};
 }
 
-EventRecorder::EventRecorder(std::shared_ptr<kube::KubeClient> client, std::string component,
-                             std::string instance, Clock clock)
-    : client_(std::move(client)),
+EventRecorder::EventRecorder(kube::KubeApi& api, std::string component, std::string instance,
+                             Clock clock)
+    : api_(api),
       component_(std::move(component)),
       instance_(std::move(instance)),
       clock_(std::move(clock)) {}
 
-Result<bool, std::string> EventRecorder::record(const ObjectReference& about,
-                                                const EventSpec& event) {
+Result<bool> EventRecorder::record(const ObjectReference& about, const EventSpec& event) {
   std::lock_guard lock(mutex_);
   WallTime now = clock_();
   // Forget old entries so the map stays small; an event older than an hour starts afresh.
   std::erase_if(seen_,
                 [&](const auto& kv) { return now - kv.second.last_write > std::chrono::hours(1); });
   Key key{about.uid, event.type, event.reason, event.message};
-  std::string events = kube::collectionPath("/api/v1", "events", about.ns);
+  std::string events = kube::kEventResource.collectionPath(about.ns);
   auto it = seen_.find(key);
   if (it != seen_.end()) {
     Seen& s = it->second;
     s.unwritten += 1;
     if (now - s.last_write < min_repeat_interval_) return false;
     json patch = {{"count", s.count + s.unwritten}, {"lastTimestamp", formatTime(now)}};
-    auto r = client_->patch(events + "/" + s.name, patch);
+    auto r = api_.patch(events + "/" + s.name, patch);
     if (r) {
       s.count += s.unwritten;
       s.unwritten = 0;
       s.last_write = now;
       return true;
     }
-    if (!r.error().notFound()) return unexpected(r.error().message);
+    if (!r.error().notFound()) return fail(r.error().message);
     seen_.erase(it);  // expired on the server: create a new one below
   }
   Seen s;
@@ -126,9 +125,8 @@ Result<bool, std::string> EventRecorder::record(const ObjectReference& about,
   s.count = 1;
   s.first = now;
   s.last_write = now;
-  auto r =
-      client_->create(events, makeEvent(about, event, s.name, 1, now, now, component_, instance_));
-  if (!r) return unexpected(r.error().message);
+  auto r = api_.create(events, makeEvent(about, event, s.name, 1, now, now, component_, instance_));
+  if (!r) return fail(r.error().message);
   seen_[key] = s;
   return true;
 }

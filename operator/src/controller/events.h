@@ -21,7 +21,7 @@
 namespace sticky::op {
 
 namespace kube {
-class KubeClient;
+class KubeApi;
 }
 
 struct EventSpec {
@@ -63,15 +63,16 @@ nlohmann::json makeEvent(const ObjectReference& about, const EventSpec& event,
 class EventRecorder {
  public:
   using Clock = std::function<WallTime()>;
+  /// `api` must outlive the recorder.
   EventRecorder(
-      std::shared_ptr<kube::KubeClient> client, std::string component, std::string instance,
+      kube::KubeApi& api, std::string component, std::string instance,
       Clock clock = [] { return WallClock::now(); });
 
   /// Creates the event, or bumps count/lastTimestamp of the same one (same object, type,
   /// reason, message) recorded before. A repeat within `min_repeat_interval` of the previous
   /// write is only counted locally and written with the next one. Returns whether the API was
   /// written (false: counted locally), or the API error text.
-  Result<bool, std::string> record(const ObjectReference& about, const EventSpec& event);
+  Result<bool> record(const ObjectReference& about, const EventSpec& event);
 
   void setMinRepeatInterval(std::chrono::seconds interval) { min_repeat_interval_ = interval; }
 
@@ -85,7 +86,7 @@ class EventRecorder {
   };
   using Key = std::tuple<std::string, std::string, std::string, std::string>;
 
-  std::shared_ptr<kube::KubeClient> client_;
+  kube::KubeApi& api_;
   std::string component_;
   std::string instance_;
   Clock clock_;

@@ -1,12 +1,11 @@
 #include "controller/leader_election.h"
 
-#include "kube/rest_client.h"
+#include "kube/kube_api.h"
 
 namespace sticky::op {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kLeasePrefix = "/apis/coordination.k8s.io/v1";
 
 }  // namespace
 
@@ -125,9 +124,8 @@ bool LeaseDecider::isLeader(SteadyTime now) const {
   return last_renew_ && now < *last_renew_ + settings_.renew_deadline;
 }
 
-LeaderElector::LeaderElector(std::shared_ptr<kube::KubeClient> client, LeaseSettings settings,
-                             Logger& logger)
-    : client_(std::move(client)), decider_(std::move(settings)), logger_(logger) {}
+LeaderElector::LeaderElector(kube::KubeApi& api, LeaseSettings settings, Logger& logger)
+    : api_(api), decider_(std::move(settings)), logger_(logger) {}
 
 LeaderElector::~LeaderElector() {
   stop();
@@ -135,7 +133,7 @@ LeaderElector::~LeaderElector() {
 
 std::string LeaderElector::path() const {
   const auto& s = decider_.settings();
-  return kube::objectPath(kLeasePrefix, "leases", s.ns, s.name);
+  return kube::kLeaseResource.objectPath(s.ns, s.name);
 }
 
 void LeaderElector::start() {
@@ -178,7 +176,7 @@ void LeaderElector::run() {
 }
 
 void LeaderElector::tryAcquireOrRenew() {
-  auto current = client_->get(path());
+  auto current = api_.get(path());
   std::optional<LeaseRecord> record;
   std::unique_lock lock(mutex_);
   if (current) {
@@ -192,10 +190,10 @@ void LeaderElector::tryAcquireOrRenew() {
   if (plan.action == LeaseDecider::Action::Wait) return;
   const auto& s = decider_.settings();
   lock.unlock();
-  auto result = plan.action == LeaseDecider::Action::Create
-                    ? client_->create(kube::collectionPath(kLeasePrefix, "leases", s.ns),
-                                      plan.record.toJson(s.ns, s.name))
-                    : client_->replace(path(), plan.record.toJson(s.ns, s.name));
+  auto result =
+      plan.action == LeaseDecider::Action::Create
+          ? api_.create(kube::kLeaseResource.collectionPath(s.ns), plan.record.toJson(s.ns, s.name))
+          : api_.replace(path(), plan.record.toJson(s.ns, s.name));
   lock.lock();
   if (result) {
     decider_.written(LeaseRecord::fromJson(*result), std::chrono::steady_clock::now());
@@ -220,7 +218,7 @@ void LeaderElector::stop() {
   }
   if (!release) return;
   const auto& s = decider_.settings();
-  auto r = client_->replace(path(), release->toJson(s.ns, s.name));
+  auto r = api_.replace(path(), release->toJson(s.ns, s.name));
   if (r) {
     logger_.info("released lease", {{"lease", s.ns + "/" + s.name}, {"identity", s.identity}});
     std::lock_guard lock(mutex_);

@@ -33,7 +33,7 @@
 namespace sticky::op {
 
 namespace kube {
-class KubeClient;
+class KubeApi;
 }
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -98,7 +98,8 @@ class LeaseDecider {
 
 class LeaderElector {
  public:
-  LeaderElector(std::shared_ptr<kube::KubeClient> client, LeaseSettings settings, Logger& logger);
+  /// `api` and `logger` must outlive the elector.
+  LeaderElector(kube::KubeApi& api, LeaseSettings settings, Logger& logger);
   ~LeaderElector();  // stop()
   LeaderElector(const LeaderElector&) = delete;
   LeaderElector& operator=(const LeaderElector&) = delete;
@@ -115,7 +116,7 @@ class LeaderElector {
   void tryAcquireOrRenew();
   std::string path() const;
 
-  std::shared_ptr<kube::KubeClient> client_;
+  kube::KubeApi& api_;
   LeaseDecider decider_;
   Logger& logger_;
   std::function<void(bool)> on_change_;

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "kube/cache.h"
-#include "kube/rest_client.h"
+#include "kube/kube_api.h"
 
 namespace sticky::op {
 namespace {
@@ -13,8 +13,6 @@ namespace {
 using nlohmann::json;
 using Steady = std::chrono::steady_clock;
 
-constexpr const char* kRouteApi = "/apis/kubesticky.io/v1alpha1";
-constexpr const char* kRoutePlural = "stickyroutes";
 // How long a status we wrote may be missing from the cache before we stop assuming the watch
 // is merely behind.
 constexpr auto kEchoWait = std::chrono::seconds(3);
@@ -39,18 +37,18 @@ json statusOf(const json& object) {
 ClusterSnapshot clusterSnapshotOf(const kube::CacheSnapshot& snapshot) {
   ClusterSnapshot out;
   std::set<std::string> namespaces;
-  for (const auto& [key, object] : snapshot.objects("StickyRoute")) {
+  for (const auto& [key, object] : snapshot.objects(kube::kStickyRouteResource.kind)) {
     out.routes.push_back(*object);
     namespaces.insert(key.namespace_);
   }
   for (const auto& ns : namespaces) {
-    for (const auto& pod : snapshot.inNamespace("Pod", ns)) out.pods.push_back(*pod);
+    for (const auto& pod : snapshot.inNamespace(kube::kPodResource.kind, ns))
+      out.pods.push_back(*pod);
   }
   return out;
 }
 
-std::map<std::string, RouteSessions, std::less<>> sessionsOf(
-    const admin::ProxyStats& stats) {
+std::map<std::string, RouteSessions, std::less<>> sessionsOf(const admin::ProxyStats& stats) {
   std::map<std::string, RouteSessions, std::less<>> out;
   for (const auto& r : stats.routes) {
     RouteSessions s;
@@ -61,11 +59,11 @@ std::map<std::string, RouteSessions, std::less<>> sessionsOf(
   return out;
 }
 
-Reconciler::Reconciler(std::shared_ptr<kube::ObjectCache> cache,
-                       std::shared_ptr<kube::KubeClient> client, std::function<bool()> is_leader,
-                       EventRecorder* events, Logger& logger, ReconcilerOptions options)
+Reconciler::Reconciler(std::shared_ptr<kube::ObjectCache> cache, kube::KubeApi& api,
+                       std::function<bool()> is_leader, EventRecorder* events, Logger& logger,
+                       ReconcilerOptions options)
     : cache_(std::move(cache)),
-      client_(std::move(client)),
+      api_(api),
       is_leader_(std::move(is_leader)),
       events_(events),
       logger_(logger),
@@ -150,8 +148,9 @@ void Reconciler::reconcileOnce() {
       return;
     }
     if (logged_unsynced_) {
-      logger_.info("cache synced",
-                   {{"routes", std::to_string(snapshot->objects("StickyRoute").size())}});
+      logger_.info(
+          "cache synced",
+          {{"routes", std::to_string(snapshot->objects(kube::kStickyRouteResource.kind).size())}});
       logged_unsynced_ = false;
     }
     pass();
@@ -221,11 +220,10 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
   std::string why = !stats           ? "proxy unreachable"
                     : !stats->loaded ? "proxy has no config"
                                      : "proxy runs version " + hexVersion(stats->config_version);
-  std::string error;
-  PushOutcome outcome = push(desired.config, error);
+  auto pushed = push(desired.config);
   size_t endpoints = 0;
   for (const auto& r : desired.config.routes) endpoints += r.endpoints.size();
-  if (outcome == PushOutcome::Pushed) {
+  if (pushed) {
     ++pushes_;
     push_failures_ = 0;
     last_push_failure_.reset();
@@ -239,33 +237,39 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
                                    {"took_ms", std::to_string(millisSince(now))}});
     return obs;
   }
+  const PushFailure& failed = pushed.error();
   ++push_failures_;
   auto delay = backoff(push_failures_);
   next_push_ = Steady::now() + delay;
-  obs.state = outcome == PushOutcome::Rejected ? ProxyObservation::State::Rejected
-                                               : ProxyObservation::State::Unreachable;
-  obs.message = error;
+  obs.state =
+      failed.rejected ? ProxyObservation::State::Rejected : ProxyObservation::State::Unreachable;
+  obs.message = failed.message;
   ProxyObservation failure;
   failure.state = obs.state;
-  failure.message = error;
+  failure.message = failed.message;
   last_push_failure_ = failure;
-  logger_.warn(outcome == PushOutcome::Rejected ? "proxy refused the config" : "config push failed",
+  logger_.warn(failed.rejected ? "proxy refused the config" : "config push failed",
                {{"version", hexVersion(want)},
-                {"error", error},
+                {"error", failed.message},
                 {"attempt", std::to_string(push_failures_)},
                 {"retry_in_ms", std::to_string(delay.count())}});
   return obs;
 }
 
-Reconciler::PushOutcome Reconciler::push(const ProxyConfig& config, std::string& error) {
-  auto r = admin_.request("PUT", "/v1/config", toJsonString(config));
-  if (!r) {
-    error = r.error().message;
-    return PushOutcome::Unreachable;
+Result<Ok, Reconciler::PushFailure> Reconciler::push(const ProxyConfig& config) {
+  auto pushed = admin_.putConfig(config);
+  if (pushed) return Ok{};
+  // A 4xx (coded kRejected) means the config is wrong; anything else (no answer, another status)
+  // means the proxy cannot take it now. AdminClient words a refusal "the proxy rejected the
+  // config: <problems>"; the route's status carries the problems alone.
+  const Error& error = pushed.error();
+  if (error.code == admin::kRejected) {
+    constexpr std::string_view kPrefix = "the proxy rejected the config: ";
+    std::string_view message = error.message;
+    if (message.rfind(kPrefix, 0) == 0) message.remove_prefix(kPrefix.size());
+    return unexpected(PushFailure{true, std::string(message)});
   }
-  if (r->status >= 200 && r->status < 300) return PushOutcome::Pushed;
-  error = admin::errorMessageFromBody(r->body, "HTTP " + std::to_string(r->status));
-  return r->status >= 400 && r->status < 500 ? PushOutcome::Rejected : PushOutcome::Unreachable;
+  return unexpected(PushFailure{false, error.message});
 }
 
 void Reconciler::logVerdictChanges(const DesiredState& desired) {
@@ -309,7 +313,7 @@ void Reconciler::writeStatuses(const kube::CacheSnapshot& snapshot, const Desire
   std::set<std::string> present;
   for (const auto& v : desired.routes) {
     present.insert(v.key);
-    auto object = snapshot.find("StickyRoute", v.ns, v.name);
+    auto object = snapshot.find(kube::kStickyRouteResource.kind, v.ns, v.name);
     if (!object) continue;
     json current = statusOf(*object);
     json known = current;
@@ -340,7 +344,7 @@ void Reconciler::writeStatuses(const kube::CacheSnapshot& snapshot, const Desire
 
 void Reconciler::writeErrorStatuses(const kube::CacheSnapshot& snapshot,
                                     const std::string& message) {
-  for (const auto& [key, object] : snapshot.objects("StickyRoute")) {
+  for (const auto& [key, object] : snapshot.objects(kube::kStickyRouteResource.kind)) {
     json current = statusOf(*object);
     int64_t generation = object->at("metadata").value("generation", int64_t{0});
     json status = errorStatus(current, generation, message, WallClock::now());
@@ -355,8 +359,8 @@ bool Reconciler::patchStatus(const json& object, const json& status, const json&
   const json& meta = object.at("metadata");
   std::string ns = meta.value("namespace", "");
   std::string name = meta.value("name", "");
-  std::string path = kube::objectPath(kRouteApi, kRoutePlural, ns, name);
-  auto r = client_->patch(path, json{{"status", status}}, kube::PatchType::Merge, "status");
+  std::string path = kube::kStickyRouteResource.objectPath(ns, name);
+  auto r = api_.patch(path, json{{"status", status}}, kube::PatchType::Merge, "status");
   if (!r) {
     if (!r.error().notFound()) {
       logger_.warn("status write failed",
@@ -383,9 +387,9 @@ void Reconciler::recordEvent(const json& object, const EventSpec& event) {
   auto about = ObjectReference::of(object);
   auto r = events_->record(about, event);
   if (!r) {
-    logger_.warn(
-        "event not recorded",
-        {{"route", about.ns + "/" + about.name}, {"reason", event.reason}, {"error", r.error()}});
+    logger_.warn("event not recorded", {{"route", about.ns + "/" + about.name},
+                                        {"reason", event.reason},
+                                        {"error", r.error().message}});
     return;
   }
   if (!*r) return;  // a repeat, counted locally

@@ -34,7 +34,7 @@
 namespace sticky::op {
 
 namespace kube {
-class KubeClient;
+class KubeApi;
 class ObjectCache;
 class CacheSnapshot;
 }  // namespace kube
@@ -62,7 +62,8 @@ std::map<std::string, RouteSessions, std::less<>> sessionsOf(const admin::ProxyS
 class Reconciler {
  public:
   /// `is_leader` says whether this replica writes status and Events; `events` may be null.
-  Reconciler(std::shared_ptr<kube::ObjectCache> cache, std::shared_ptr<kube::KubeClient> client,
+  /// `api`, `events` and `logger` must outlive the reconciler.
+  Reconciler(std::shared_ptr<kube::ObjectCache> cache, kube::KubeApi& api,
              std::function<bool()> is_leader, EventRecorder* events, Logger& logger,
              ReconcilerOptions options);
   ~Reconciler();  // stop()
@@ -91,12 +92,16 @@ class Reconciler {
     nlohmann::json stored;   // the status as the server stored it (PATCH response)
     std::chrono::steady_clock::time_point at;
   };
-  enum class PushOutcome { Pushed, Rejected, Unreachable };
+  /// A push that did not take: refused (400: the config is wrong) or not delivered.
+  struct PushFailure {
+    bool rejected = false;
+    std::string message;
+  };
 
   void run();
   void pass();
   ProxyObservation observeAndPush(const DesiredState& desired);
-  PushOutcome push(const ProxyConfig& config, std::string& error);
+  Result<Ok, PushFailure> push(const ProxyConfig& config);
   void writeStatuses(const kube::CacheSnapshot& snapshot, const DesiredState& desired,
                      const ProxyObservation& proxy);
   void writeErrorStatuses(const kube::CacheSnapshot& snapshot, const std::string& message);
@@ -107,7 +112,7 @@ class Reconciler {
   std::chrono::milliseconds backoff(int failures) const;
 
   std::shared_ptr<kube::ObjectCache> cache_;
-  std::shared_ptr<kube::KubeClient> client_;
+  kube::KubeApi& api_;
   std::function<bool()> is_leader_;
   EventRecorder* events_;
   Logger& logger_;

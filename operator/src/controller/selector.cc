@@ -12,39 +12,41 @@ bool isAlnum(char c) {
 }
 
 // The "qualified name" part: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends.
-std::string checkName(std::string_view name, std::string_view what) {
-  if (name.empty()) return std::string(what) + " must not be empty";
-  if (name.size() > 63) return std::string(what) + " must be at most 63 characters";
+Result<Ok> checkName(std::string_view name, std::string_view what) {
+  if (name.empty()) return fail(std::string(what) + " must not be empty");
+  if (name.size() > 63) return fail(std::string(what) + " must be at most 63 characters");
   if (!isAlnum(name.front()) || !isAlnum(name.back())) {
-    return std::string(what) + " must start and end with a letter or digit";
+    return fail(std::string(what) + " must start and end with a letter or digit");
   }
   for (char c : name) {
     if (!isAlnum(c) && c != '-' && c != '_' && c != '.') {
-      return std::string(what) + " may contain only letters, digits, '-', '_' and '.'";
+      return fail(std::string(what) + " may contain only letters, digits, '-', '_' and '.'");
     }
   }
-  return {};
+  return Ok{};
 }
 
 // RFC 1123 DNS subdomain: lower-case labels of [a-z0-9-] joined by dots, at most 253 characters.
-std::string checkDnsSubdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return "prefix must be a DNS subdomain of 1-253 characters";
+Result<Ok> checkDnsSubdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253)
+    return fail("prefix must be a DNS subdomain of 1-253 characters");
   size_t start = 0;
   while (start <= s.size()) {
     size_t dot = s.find('.', start);
     std::string_view label = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
-    if (label.empty() || label.size() > 63) return "prefix must be a DNS subdomain (bad label)";
+    if (label.empty() || label.size() > 63)
+      return fail("prefix must be a DNS subdomain (bad label)");
     for (char c : label) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-      if (!ok) return "prefix must be a lower-case DNS subdomain";
+      if (!ok) return fail("prefix must be a lower-case DNS subdomain");
     }
     if (label.front() == '-' || label.back() == '-') {
-      return "prefix labels must not start or end with '-'";
+      return fail("prefix labels must not start or end with '-'");
     }
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
-  return {};
+  return Ok{};
 }
 
 std::string describe(std::string_view key, const std::string& problem) {
@@ -94,18 +96,19 @@ bool matchesOne(const LabelRequirement& r, const Labels& labels) {
 
 }  // namespace
 
-std::string checkLabelKey(std::string_view key) {
-  if (key.empty()) return "must not be empty";
+Result<Ok> checkLabelKey(std::string_view key) {
+  if (key.empty()) return fail("must not be empty");
   size_t slash = key.find('/');
   if (slash == std::string_view::npos) return checkName(key, "name");
-  if (key.find('/', slash + 1) != std::string_view::npos) return "must contain at most one '/'";
-  std::string problem = checkDnsSubdomain(key.substr(0, slash));
-  if (!problem.empty()) return problem;
+  if (key.find('/', slash + 1) != std::string_view::npos) {
+    return fail("must contain at most one '/'");
+  }
+  if (auto prefix = checkDnsSubdomain(key.substr(0, slash)); !prefix) return prefix;
   return checkName(key.substr(slash + 1), "name part");
 }
 
-std::string checkLabelValue(std::string_view value) {
-  if (value.empty()) return {};
+Result<Ok> checkLabelValue(std::string_view value) {
+  if (value.empty()) return Ok{};
   return checkName(value, "value");
 }
 
@@ -116,15 +119,15 @@ Result<Selector> Selector::fromJson(const nlohmann::json& j) {
   if (auto it = j.find("matchLabels"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return fail("selector.matchLabels must be an object of strings");
     for (const auto& [key, value] : it->items()) {
-      if (auto p = checkLabelKey(key); !p.empty()) {
-        return fail("selector.matchLabels: " + describe(key, p));
+      if (auto p = checkLabelKey(key); !p) {
+        return fail("selector.matchLabels: " + describe(key, p.error().message));
       }
       if (!value.is_string()) {
         return fail("selector.matchLabels[" + key + "]: value must be a string");
       }
       const auto& v = value.get_ref<const std::string&>();
-      if (auto p = checkLabelValue(v); !p.empty()) {
-        return fail("selector.matchLabels[" + key + "]: " + p);
+      if (auto p = checkLabelValue(v); !p) {
+        return fail("selector.matchLabels[" + key + "]: " + p.error().message);
       }
       from_labels.push_back({key, SelectorOperator::In, {v}});
     }
@@ -139,7 +142,9 @@ Result<Selector> Selector::fromJson(const nlohmann::json& j) {
       auto key_it = e.find("key");
       if (key_it == e.end() || !key_it->is_string()) return fail(where + ".key is required");
       const auto& key = key_it->get_ref<const std::string&>();
-      if (auto p = checkLabelKey(key); !p.empty()) return fail(where + ": " + describe(key, p));
+      if (auto p = checkLabelKey(key); !p) {
+        return fail(where + ": " + describe(key, p.error().message));
+      }
       auto op_it = e.find("operator");
       if (op_it == e.end() || !op_it->is_string()) return fail(where + ".operator is required");
       auto op = parseOperator(op_it->get<std::string>());
@@ -150,7 +155,9 @@ Result<Selector> Selector::fromJson(const nlohmann::json& j) {
         for (const auto& v : *v_it) {
           if (!v.is_string()) return fail(where + ".values must be a list of strings");
           const auto& text = v.get_ref<const std::string&>();
-          if (auto p = checkLabelValue(text); !p.empty()) return fail(where + ".values: " + p);
+          if (auto p = checkLabelValue(text); !p) {
+            return fail(where + ".values: " + p.error().message);
+          }
           r.values.push_back(text);
         }
       }

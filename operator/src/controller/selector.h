@@ -48,10 +48,9 @@ class Selector {
 };
 
 /// Kubernetes label key syntax: optional DNS-subdomain prefix and '/', then a name of at most 63
-/// characters of [A-Za-z0-9-_.], starting and ending alphanumeric. Empty string when valid,
-/// else a sentence saying what is wrong.
-std::string checkLabelKey(std::string_view key);
-/// Kubernetes label value syntax (empty allowed). Empty string when valid, else the problem.
-std::string checkLabelValue(std::string_view value);
+/// characters of [A-Za-z0-9-_.], starting and ending alphanumeric. The error says what is wrong.
+Result<Ok> checkLabelKey(std::string_view key);
+/// Kubernetes label value syntax (empty allowed); the error says what is wrong.
+Result<Ok> checkLabelValue(std::string_view value);
 
 }  // namespace sticky::op

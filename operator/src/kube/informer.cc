@@ -3,37 +3,27 @@
 namespace sticky::op::kube {
 namespace {
 
-/// "/api/v1" -> "v1", "/apis/kubesticky.io/v1alpha1" -> "kubesticky.io/v1alpha1".
-std::string apiVersionOf(const std::string& api_prefix) {
-  for (const char* root : {"/apis/", "/api/"}) {
-    const std::string r = root;
-    if (api_prefix.rfind(r, 0) == 0) return api_prefix.substr(r.size());
-  }
-  return api_prefix;
-}
-
 /// List items come without kind/apiVersion; watch events carry them. Store both alike so a
 /// relist does not report every object as modified.
 nlohmann::json normalized(nlohmann::json object, const ResourceType& resource) {
   if (object.is_object()) {
     object["kind"] = resource.kind;
-    object["apiVersion"] = apiVersionOf(resource.api_prefix);
+    object["apiVersion"] = resource.apiVersion();
   }
   return object;
 }
 
 }  // namespace
 
-Informer::Informer(std::shared_ptr<KubeClient> client, std::shared_ptr<ObjectCache> cache,
-                   InformerOptions options)
-    : client_(std::move(client)), cache_(std::move(cache)), options_(std::move(options)) {
+Informer::Informer(KubeApi& api, std::shared_ptr<ObjectCache> cache, InformerOptions options)
+    : api_(api), cache_(std::move(cache)), options_(std::move(options)) {
   std::vector<std::string> scopes = options_.namespaces;
   if (scopes.empty()) scopes.push_back("");
   for (const ResourceType& resource : options_.resources) {
     for (const std::string& ns : scopes) {
       cache_->registerSource(resource.kind, ns);
       WatcherOptions watcher_options;
-      watcher_options.path = collectionPath(resource.api_prefix, resource.plural, ns);
+      watcher_options.path = resource.collectionPath(ns);
       watcher_options.watch_timeout_seconds = options_.watch_timeout_seconds;
       watcher_options.backoff = options_.backoff;
       WatchSink sink;
@@ -52,7 +42,7 @@ Informer::Informer(std::shared_ptr<KubeClient> client, std::shared_ptr<ObjectCac
       };
       sink.report_error = options_.report_error;
       watchers_.push_back(
-          std::make_unique<Watcher>(client_, std::move(watcher_options), std::move(sink)));
+          std::make_unique<Watcher>(api_, std::move(watcher_options), std::move(sink)));
     }
   }
 }

@@ -7,21 +7,10 @@
 #include <vector>
 
 #include "kube/cache.h"
-#include "kube/rest_client.h"
+#include "kube/kube_api.h"
 #include "kube/watcher.h"
 
 namespace sticky::op::kube {
-
-/// A watched resource type.
-struct ResourceType {
-  std::string kind;        ///< cache key, e.g. "Pod"
-  std::string api_prefix;  ///< "/api/v1" or "/apis/<group>/<version>"
-  std::string plural;      ///< "pods"
-};
-
-inline const ResourceType kStickyRouteResource{"StickyRoute", "/apis/kubesticky.io/v1alpha1",
-                                               "stickyroutes"};
-inline const ResourceType kPodResource{"Pod", "/api/v1", "pods"};
 
 struct InformerOptions {
   std::vector<ResourceType> resources{kStickyRouteResource, kPodResource};
@@ -34,8 +23,8 @@ struct InformerOptions {
 
 class Informer {
  public:
-  Informer(std::shared_ptr<KubeClient> client, std::shared_ptr<ObjectCache> cache,
-           InformerOptions options = {});
+  /// `api` must outlive the informer.
+  Informer(KubeApi& api, std::shared_ptr<ObjectCache> cache, InformerOptions options = {});
   ~Informer();  ///< stops the watchers
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;
@@ -49,7 +38,7 @@ class Informer {
   const std::vector<std::unique_ptr<Watcher>>& watchers() const { return watchers_; }
 
  private:
-  std::shared_ptr<KubeClient> client_;
+  KubeApi& api_;
   std::shared_ptr<ObjectCache> cache_;
   InformerOptions options_;
   std::vector<std::unique_ptr<Watcher>> watchers_;

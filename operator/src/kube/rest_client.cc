@@ -22,88 +22,6 @@ using nlohmann::json;
 namespace http = web::http;
 namespace http_client = web::http::client;
 
-// ---------------------------------------------------------------------------------------------
-// CancelToken
-
-void CancelToken::cancel() {
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;
-  {
-    std::lock_guard lock(mutex_);
-    if (cancelled_) return;
-    cancelled_ = true;
-    callbacks.swap(callbacks_);
-  }
-  for (auto& [id, fn] : callbacks) fn();
-}
-
-bool CancelToken::cancelled() const {
-  std::lock_guard lock(mutex_);
-  return cancelled_;
-}
-
-std::uint64_t CancelToken::onCancel(std::function<void()> fn) {
-  std::unique_lock lock(mutex_);
-  const std::uint64_t id = next_id_++;
-  if (cancelled_) {
-    lock.unlock();
-    fn();
-    return id;
-  }
-  callbacks_.emplace_back(id, std::move(fn));
-  return id;
-}
-
-void CancelToken::unregister(std::uint64_t id) {
-  std::lock_guard lock(mutex_);
-  std::erase_if(callbacks_, [id](const auto& entry) { return entry.first == id; });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-const char* watchEventTypeName(WatchEventType type) {
-  switch (type) {
-    case WatchEventType::Added:
-      return "ADDED";
-    case WatchEventType::Modified:
-      return "MODIFIED";
-    case WatchEventType::Deleted:
-      return "DELETED";
-    case WatchEventType::Bookmark:
-      return "BOOKMARK";
-    case WatchEventType::Error:
-      return "ERROR";
-  }
-  return "UNKNOWN";
-}
-
-std::string collectionPath(const std::string& group_version_prefix, const std::string& plural,
-                           const std::string& ns) {
-  std::string path = group_version_prefix;
-  if (!ns.empty()) path += "/namespaces/" + ns;
-  return path + "/" + plural;
-}
-
-std::string objectPath(const std::string& group_version_prefix, const std::string& plural,
-                       const std::string& ns, const std::string& name) {
-  return collectionPath(group_version_prefix, plural, ns) + "/" + name;
-}
-
-std::string urlEncode(const std::string& value) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(char(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 namespace {
 
 std::string withSubresource(const std::string& path, const std::string& subresource) {
@@ -316,8 +234,8 @@ class KubeClient::Impl {
     return request;
   }
 
-  KubeResult<json> send(const http::method& method, const std::string& path, const json* body,
-                        const char* content_type) {
+  Result<json, KubeError> send(const http::method& method, const std::string& path,
+                               const json* body, const char* content_type) {
     const std::string what = method + " " + path;
     try {
       bool retried = false;
@@ -347,9 +265,9 @@ class KubeClient::Impl {
     }
   }
 
-  KubeResult<WatchEnd> watch(const std::string& collection, const WatchOptions& options,
-                             const std::function<void(const WatchEvent&)>& on_event,
-                             CancelToken& cancel) {
+  Result<WatchEnd, KubeError> watch(const std::string& collection, const WatchOptions& options,
+                                    const std::function<void(const WatchEvent&)>& on_event,
+                                    CancelToken& cancel) {
     std::string path = collection;
     addQuery(path, "watch", "true");
     if (!options.resource_version.empty()) {
@@ -424,8 +342,8 @@ class KubeClient::Impl {
   }
 
   /// One line of a watch stream; nullopt for a blank line.
-  static KubeResult<std::optional<WatchEvent>> decodeLine(std::string_view line,
-                                                          const std::string& what) {
+  static Result<std::optional<WatchEvent>, KubeError> decodeLine(std::string_view line,
+                                                                 const std::string& what) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (line.empty()) return std::optional<WatchEvent>();
     json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -491,11 +409,11 @@ const ClusterConfig& KubeClient::config() const {
   return impl_->config_;
 }
 
-KubeResult<json> KubeClient::get(const std::string& path) {
+Result<json, KubeError> KubeClient::get(const std::string& path) {
   return impl_->send(http::methods::GET, path, nullptr, nullptr);
 }
 
-KubeResult<json> KubeClient::list(const std::string& path, const ListOptions& options) {
+Result<json, KubeError> KubeClient::list(const std::string& path, const ListOptions& options) {
   json result;
   json items = json::array();
   std::string continue_token;
@@ -526,29 +444,29 @@ KubeResult<json> KubeClient::list(const std::string& path, const ListOptions& op
   return result;
 }
 
-KubeResult<json> KubeClient::create(const std::string& collection_path, const json& object) {
+Result<json, KubeError> KubeClient::create(const std::string& collection_path, const json& object) {
   return impl_->send(http::methods::POST, collection_path, &object, "application/json");
 }
 
-KubeResult<json> KubeClient::replace(const std::string& path, const json& object,
-                                     const std::string& subresource) {
+Result<json, KubeError> KubeClient::replace(const std::string& path, const json& object,
+                                            const std::string& subresource) {
   return impl_->send(http::methods::PUT, withSubresource(path, subresource), &object,
                      "application/json");
 }
 
-KubeResult<json> KubeClient::patch(const std::string& path, const json& body, PatchType type,
-                                   const std::string& subresource) {
+Result<json, KubeError> KubeClient::patch(const std::string& path, const json& body, PatchType type,
+                                          const std::string& subresource) {
   return impl_->send(http::methods::PATCH, withSubresource(path, subresource), &body,
                      contentType(type));
 }
 
-KubeResult<json> KubeClient::remove(const std::string& path) {
+Result<json, KubeError> KubeClient::remove(const std::string& path) {
   return impl_->send(http::methods::DEL, path, nullptr, nullptr);
 }
 
-KubeResult<WatchEnd> KubeClient::watch(const std::string& path, const WatchOptions& options,
-                                       const std::function<void(const WatchEvent&)>& on_event,
-                                       CancelToken& cancel) {
+Result<WatchEnd, KubeError> KubeClient::watch(
+    const std::string& path, const WatchOptions& options,
+    const std::function<void(const WatchEvent&)>& on_event, CancelToken& cancel) {
   return impl_->watch(path, options, on_event, cancel);
 }
 

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
+
+#include "common/log.h"
 
 namespace sticky::op::kube {
 namespace {
@@ -142,8 +143,8 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
 // ---------------------------------------------------------------------------------------------
 // Watcher: the driver thread.
 
-Watcher::Watcher(std::shared_ptr<KubeClient> client, WatcherOptions options, WatchSink sink)
-    : client_(std::move(client)), options_(std::move(options)), sink_(std::move(sink)) {
+Watcher::Watcher(KubeApi& api, WatcherOptions options, WatchSink sink)
+    : api_(api), options_(std::move(options)), sink_(std::move(sink)) {
   if (!options_.initial_resource_version.empty()) {
     state_.phase = WatchPhase::Watching;
     state_.resource_version = options_.initial_resource_version;
@@ -156,7 +157,7 @@ Watcher::Watcher(std::shared_ptr<KubeClient> client, WatcherOptions options, Wat
   }
   if (!sink_.report_error) {
     sink_.report_error = [path = options_.path](const std::string& message) {
-      std::cerr << "sticky-operator: watch " << path << ": " << message << "\n";
+      logWarn("sticky-operator: watch " + path + ": " + message);
     };
   }
 }
@@ -218,7 +219,7 @@ void Watcher::run() {
 void Watcher::runList() {
   ListOptions list_options;
   list_options.label_selector = options_.label_selector;
-  auto list = client_->list(options_.path, list_options);
+  auto list = api_.list(options_.path, list_options);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -247,7 +248,7 @@ void Watcher::runWatch() {
 
   const auto started = std::chrono::steady_clock::now();
   bool received_events = false;
-  auto result = client_->watch(
+  auto result = api_.watch(
       options_.path, watch_options,
       [&](const WatchEvent& event) {
         received_events = true;

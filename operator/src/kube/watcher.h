@@ -7,7 +7,7 @@
 //   any other failure --> Backoff(delay, then NeedList or Watching(rv)) <----------+
 //
 // The transition function is pure (state + input -> state + actions) and unit-tested without a
-// server; Watcher is the thread that runs it against a KubeClient.
+// server; Watcher is the thread that runs it against a KubeApi.
 
 #include <chrono>
 #include <condition_variable>
@@ -23,7 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kube/rest_client.h"
+#include "kube/kube_api.h"
 
 namespace sticky::op::kube {
 
@@ -109,8 +109,9 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
 /// Where a watcher delivers what it learns. Called on the watcher's thread, one at a time.
 struct WatchSink {
   std::function<void(const nlohmann::json& items, const std::string& resource_version)> replace_all;
-  std::function<void(const WatchEvent& event)> apply;            ///< ADDED/MODIFIED/DELETED only
-  std::function<void(const std::string& message)> report_error;  ///< optional; default stderr
+  std::function<void(const WatchEvent& event)> apply;  ///< ADDED/MODIFIED/DELETED only
+  std::function<void(const std::string& message)>
+      report_error;  ///< optional; default the shared log (warn)
 };
 
 struct WatcherOptions {
@@ -128,7 +129,8 @@ struct WatcherOptions {
 /// Runs the state machine on its own thread until stop() (or destruction).
 class Watcher {
  public:
-  Watcher(std::shared_ptr<KubeClient> client, WatcherOptions options, WatchSink sink);
+  /// `api` must outlive the watcher.
+  Watcher(KubeApi& api, WatcherOptions options, WatchSink sink);
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
@@ -149,7 +151,7 @@ class Watcher {
   void runBackoff();
   void feed(const WatchInput& input);
 
-  std::shared_ptr<KubeClient> client_;
+  KubeApi& api_;
   WatcherOptions options_;
   WatchSink sink_;
 

@@ -7,13 +7,13 @@
 #include <optional>
 #include <thread>
 
-#include "support/kube_cluster.h"
-#include "support/process.h"
 #include "kube/cache.h"
 #include "kube/informer.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
 #include "kube/watcher.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 
 // GCC 12 at -O2 reports std::string temporaries built from literals in initializer lists as out
 // of bounds (GCC bug 105329), here in installCrd's kubectl arguments; a false positive.
@@ -127,7 +127,7 @@ class WatchRecorder {
     std::lock_guard lock(mutex_);
     return result_.has_value();
   }
-  std::optional<KubeResult<WatchEnd>> result() const {
+  std::optional<Result<WatchEnd, KubeError>> result() const {
     std::lock_guard lock(mutex_);
     return result_;
   }
@@ -138,7 +138,7 @@ class WatchRecorder {
   CancelToken cancel_;
   mutable std::mutex mutex_;
   std::vector<WatchEvent> events_;
-  std::optional<KubeResult<WatchEnd>> result_;
+  std::optional<Result<WatchEnd, KubeError>> result_;
   std::thread thread_;
 };
 
@@ -417,7 +417,7 @@ TEST_CASE("kube client: a watch from an expired resourceVersion gets 410 and the
     applied.push_back(std::string(watchEventTypeName(e.type)) + " " +
                       str(e.object["metadata"]["name"]));
   };
-  Watcher watcher(client, watcher_options, sink);
+  Watcher watcher(*client, watcher_options, sink);
   watcher.start();
   REQUIRE(waitFor([&] { return watcher.listCount() == 1; }, kEventually));
   {
@@ -461,7 +461,7 @@ TEST_CASE("informer: the cache follows StickyRoutes and Pods across an API serve
     std::lock_guard lock(errors_mutex);
     errors.push_back(message);
   };
-  Informer informer(client, cache, options);
+  Informer informer(*client, cache, options);
   CHECK(informer.watchers().size() == 2);
   CHECK_FALSE(informer.synced());
   informer.start();
@@ -548,12 +548,12 @@ TEST_CASE("informer: watching all namespaces, and one watcher per namespace othe
   cluster.createReadyPod(c, "pc", labels, "127.0.0.9", {{"", 80}});
 
   auto everything = std::make_shared<ObjectCache>();
-  Informer all(client, everything, InformerOptions{});
+  Informer all(*client, everything, InformerOptions{});
   CHECK(all.watchers().size() == 2);  // StickyRoutes, Pods: one cluster-wide watch each
   auto some = std::make_shared<ObjectCache>();
   InformerOptions two;
   two.namespaces = {a, b};
-  Informer listed(client, some, two);
+  Informer listed(*client, some, two);
   CHECK(listed.watchers().size() == 4);
   all.start();
   listed.start();

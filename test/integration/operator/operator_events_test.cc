@@ -15,10 +15,10 @@
 #include "controller/events.h"
 #include "controller/leader_election.h"
 #include "controller/log.h"
-#include "support/kube_cluster.h"
-#include "support/process.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
+#include "support/kube_cluster.h"
+#include "support/process.h"
 
 namespace sticky::op {
 namespace {
@@ -63,12 +63,13 @@ TEST_CASE("operator events: created once, repeats fold into count, re-created wh
   REQUIRE_FALSE(about.uid.empty());
 
   auto now = *parseTime("2026-11-21T10:00:00Z");
-  EventRecorder recorder(clientFor(cluster), "sticky-operator", "op-test", [&] { return now; });
+  auto client = clientFor(cluster);
+  EventRecorder recorder(*client, "sticky-operator", "op-test", [&] { return now; });
   recorder.setMinRepeatInterval(0s);
   EventSpec warning{"Warning", "InvalidSpec", "spec.ttl: must be a duration"};
 
   auto first = recorder.record(about, warning);
-  REQUIRE_MESSAGE(first.ok(), (first.ok() ? "" : first.error()));
+  REQUIRE_MESSAGE(first.ok(), (first.ok() ? "" : first.error().message));
   CHECK(*first);
   now += 5s;
   REQUIRE(recorder.record(about, warning).ok());
@@ -128,8 +129,10 @@ TEST_CASE("operator leader election: one of two electors leads - release hands o
     s.retry_period = 200ms;
     return s;
   };
-  auto a = std::make_unique<LeaderElector>(clientFor(cluster), settings("a"), quiet);
-  auto b = std::make_unique<LeaderElector>(clientFor(cluster), settings("b"), quiet);
+  auto client_a = clientFor(cluster);
+  auto client_b = clientFor(cluster);
+  auto a = std::make_unique<LeaderElector>(*client_a, settings("a"), quiet);
+  auto b = std::make_unique<LeaderElector>(*client_b, settings("b"), quiet);
   a->start();
   b->start();
   REQUIRE(waitFor([&] { return a->isLeader() || b->isLeader(); }, 30s, 20ms));

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "operator/kube/in_memory_kube_api.h"
+
 namespace sticky::op {
 namespace {
 
@@ -88,6 +90,80 @@ TEST_CASE("makeEvent builds a core/v1 Event about the route") {
   CHECK(e["lastTimestamp"] == "2026-11-21T10:05:00Z");
   CHECK(e["source"]["component"] == "sticky-operator");
   CHECK(e["reportingInstance"] == "op-0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventRecorder against an in-memory API: the Event objects it leaves behind.
+
+TEST_CASE("event recorder: creates the event, then folds repeats into its count") {
+  using namespace std::chrono_literals;
+  kube::test::InMemoryKubeApi api;
+  WallTime now = *parseTime("2026-11-21T10:00:00Z");
+  EventRecorder recorder(api, "sticky-operator", "op-test", [&] { return now; });
+  ObjectReference about{"kubesticky.io/v1alpha1", "StickyRoute", "shop", "chat", "u1", "7"};
+  EventSpec warning{"Warning", "InvalidSpec", "spec.ttl: must be a duration"};
+  auto events = [&] {
+    auto listed = api.list(kube::kEventResource.collectionPath("shop"));
+    REQUIRE(listed.ok());
+    return (*listed)["items"];
+  };
+
+  auto first = recorder.record(about, warning);
+  REQUIRE(first.ok());
+  CHECK(*first);
+  REQUIRE(events().size() == 1);
+  json created = events()[0];
+  CHECK(created["type"] == "Warning");
+  CHECK(created["reason"] == "InvalidSpec");
+  CHECK(created["message"] == "spec.ttl: must be a duration");
+  CHECK(created["count"] == 1);
+  CHECK(created["involvedObject"]["kind"] == "StickyRoute");
+  CHECK(created["involvedObject"]["name"] == "chat");
+  CHECK(created["involvedObject"]["uid"] == "u1");
+  CHECK(created["firstTimestamp"] == "2026-11-21T10:00:00Z");
+  CHECK(created["source"]["component"] == "sticky-operator");
+
+  // A repeat within the minimum interval is counted here and written with the next one.
+  now += 1s;
+  auto counted = recorder.record(about, warning);
+  REQUIRE(counted.ok());
+  CHECK_FALSE(*counted);
+  CHECK(events()[0]["count"] == 1);
+  now += 10s;
+  auto folded = recorder.record(about, warning);
+  REQUIRE(folded.ok());
+  CHECK(*folded);
+  REQUIRE(events().size() == 1);
+  CHECK(events()[0]["count"] == 3);
+  CHECK(events()[0]["firstTimestamp"] == "2026-11-21T10:00:00Z");
+  CHECK(events()[0]["lastTimestamp"] == "2026-11-21T10:00:11Z");
+
+  // Another reason is another event.
+  REQUIRE(recorder.record(about, {"Normal", "Accepted", "1 active endpoint"}).ok());
+  CHECK(events().size() == 2);
+
+  // The event expired on the server: the next repeat creates it afresh.
+  const std::string name = created["metadata"]["name"];
+  REQUIRE(api.remove(kube::kEventResource.objectPath("shop", name)).ok());
+  now += 10s;
+  auto again = recorder.record(about, warning);
+  REQUIRE(again.ok());
+  CHECK(*again);
+  int warnings = 0;
+  for (const auto& e : events()) {
+    if (e["reason"] == "InvalidSpec") {
+      ++warnings;
+      CHECK(e["count"] == 1);
+    }
+  }
+  CHECK(warnings == 1);
+
+  // An API failure is reported in the server's words.
+  api.failNext("create",
+               kube::test::InMemoryKubeApi::error(403, "Forbidden", "events is forbidden"));
+  auto refused = recorder.record(about, {"Warning", "PortNotFound", "no port"});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("forbidden") != std::string::npos);
 }
 
 }  // namespace

@@ -2,6 +2,13 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "operator/kube/in_memory_kube_api.h"
+#include "support/process.h"
+
 namespace sticky::op {
 namespace {
 
@@ -162,6 +169,108 @@ TEST_CASE("LeaseRecord JSON round trip") {
   auto back = LeaseRecord::fromJson(j);
   CHECK(back.sameSpec(r));
   CHECK(back.resource_version == "77");
+}
+
+// ---------------------------------------------------------------------------------------------
+// LeaderElector against an in-memory API: what the Lease says, and who leads.
+
+LeaseSettings fast(const std::string& identity) {
+  LeaseSettings s = settings(identity);
+  s.lease_duration = 2s;
+  s.renew_deadline = 1s;
+  s.retry_period = 50ms;
+  return s;
+}
+
+TEST_CASE("leader elector: acquire, renew, lose on conflict, win back, release") {
+  using sticky::test::waitFor;
+  kube::test::InMemoryKubeApi api;
+  Logger quiet(LogLevel::Error);
+  const LeaseSettings s = fast("a");
+  const std::string path = kube::kLeaseResource.objectPath(s.ns, s.name);
+  auto lease = [&] {
+    auto r = api.get(path);
+    REQUIRE(r.ok());
+    return LeaseRecord::fromJson(*r);
+  };
+  std::mutex changes_mutex;
+  std::vector<bool> changes;
+  LeaderElector elector(api, s, quiet);
+  elector.onChange([&](bool leading) {
+    std::lock_guard lock(changes_mutex);
+    changes.push_back(leading);
+  });
+  elector.start();
+
+  // Acquire: no lease yet, so it is created with us as holder.
+  REQUIRE(waitFor([&] { return elector.isLeader(); }, 10s));
+  LeaseRecord first = lease();
+  CHECK(first.holder == "a");
+  CHECK(first.lease_duration_seconds == 2);
+  CHECK(first.transitions == 0);
+  CHECK(api.calls("create") == 1);
+
+  // Renew: the same holder writes renewTime again, nothing else changes.
+  REQUIRE(waitFor([&] { return lease().renew_time != first.renew_time; }, 10s));
+  LeaseRecord renewed = lease();
+  CHECK(renewed.holder == "a");
+  CHECK(renewed.acquire_time == first.acquire_time);
+  CHECK(renewed.transitions == 0);
+  CHECK(elector.isLeader());
+
+  // Lose on conflict: someone writes the Lease between each read and our PUT, so every renewal
+  // carries a stale resourceVersion and gets 409; past renewDeadline we stop leading.
+  std::atomic<int> touches{0};
+  api.beforeWrite([&](const std::string& operation, const std::string& target) {
+    if (operation != "replace" || target != path) return;
+    auto touched =
+        api.patch(path, {{"metadata", {{"annotations", {{"touch", std::to_string(++touches)}}}}}});
+    REQUIRE(touched.ok());
+  });
+  auto reported = [&](size_t n) {
+    std::lock_guard lock(changes_mutex);
+    return changes.size() == n;
+  };
+  REQUIRE(waitFor([&] { return !elector.isLeader(); }, 10s));
+  REQUIRE(waitFor([&] { return reported(2); }, 10s));  // the elector's own loop noticed too
+  CHECK(touches.load() >= 1);
+  CHECK(lease().holder == "a");  // nobody took it over: our writes just did not land
+
+  // Writes go through again: the lease is still ours, so we lead again at once.
+  api.beforeWrite({});
+  REQUIRE(waitFor([&] { return elector.isLeader(); }, 10s));
+  REQUIRE(waitFor([&] { return reported(3); }, 10s));
+  CHECK(lease().holder == "a");
+
+  // Release on stop: an empty holder, so another replica need not wait out the duration.
+  elector.stop();
+  CHECK_FALSE(elector.isLeader());
+  CHECK(lease().holder == "");
+  std::lock_guard lock(changes_mutex);
+  CHECK(changes == std::vector<bool>{true, false, true});
+}
+
+TEST_CASE("leader elector: two replicas - one leads, the other takes over on release") {
+  using sticky::test::waitFor;
+  kube::test::InMemoryKubeApi api;
+  Logger quiet(LogLevel::Error);
+  const std::string path = kube::kLeaseResource.objectPath("kube-sticky", "sticky-operator");
+  auto a = std::make_unique<LeaderElector>(api, fast("a"), quiet);
+  auto b = std::make_unique<LeaderElector>(api, fast("b"), quiet);
+  a->start();
+  b->start();
+  REQUIRE(waitFor([&] { return a->isLeader() || b->isLeader(); }, 10s));
+  CHECK_FALSE((a->isLeader() && b->isLeader()));
+  LeaderElector* leader = a->isLeader() ? a.get() : b.get();
+  LeaderElector* other = leader == a.get() ? b.get() : a.get();
+  const std::string other_id = leader == a.get() ? "b" : "a";
+  leader->stop();
+  REQUIRE(waitFor([&] { return other->isLeader(); }, 10s));
+  auto taken = api.get(path);
+  REQUIRE(taken.ok());
+  CHECK(LeaseRecord::fromJson(*taken).holder == other_id);
+  CHECK(LeaseRecord::fromJson(*taken).transitions == 1);
+  other->stop();
 }
 
 }  // namespace

@@ -7,14 +7,15 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include "support/process.h"
 #include "kube/cache.h"
-#include "kube/rest_client.h"
+#include "operator/kube/in_memory_kube_api.h"
+#include "support/process.h"
 
 namespace sticky::op {
 namespace {
@@ -108,23 +109,21 @@ struct Fixture {
                   std::lock_guard lock(lines_mutex);
                   lines.push_back(l);
                 }};
+  kube::test::InMemoryKubeApi api;  // status and Events go here when this replica leads
+  std::atomic<bool> leader{false};
   std::unique_ptr<Reconciler> reconciler;
 
   Fixture() {
     startProxy();
     cache->registerSource("StickyRoute", "");
     cache->registerSource("Pod", "");
-    kube::ClusterConfig unused;  // never called: this replica is not the leader
-    unused.server = "https://127.0.0.1:1";
-    auto client = kube::KubeClient::create(unused);
-    REQUIRE(client.ok());
     ReconcilerOptions options;
     options.admin_socket = socket;
     options.retry_initial = 20ms;
     options.retry_max = 200ms;
     options.proxy_poll = 100ms;
     reconciler = std::make_unique<Reconciler>(
-        cache, *client, [] { return false; }, nullptr, logger, options);
+        cache, api, [this] { return leader.load(); }, nullptr, logger, options);
   }
 
   void startProxy() {
@@ -216,6 +215,59 @@ TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pu
   CHECK(f.stats()->config_version == f.reconciler->desiredVersion());
   CHECK(f.logged("why=\"proxy has no config\"") == 2);
   CHECK(f.logged("info proxy reachable") == 1);
+}
+
+TEST_CASE("reconciler as leader: status written with conditions and observedGeneration") {
+  Fixture f;
+  f.leader = true;
+  const std::string path = kube::kStickyRouteResource.objectPath("shop", "chat");
+  auto created = f.api.create(kube::kStickyRouteResource.collectionPath("shop"), route());
+  REQUIRE(created.ok());
+  f.cache->replaceAll("StickyRoute", "", json::array({*created}), "1");
+  f.cache->replaceAll("Pod", "", json::array({pod("chat-0", "127.0.0.2")}), "2");
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->pushes() == 1);
+  CHECK(f.reconciler->statusWrites() == 1);
+
+  auto stored = f.api.get(path);
+  REQUIRE(stored.ok());
+  json status = (*stored)["status"];
+  CHECK(status["observedGeneration"] == 1);
+  CHECK(status["readyEndpoints"] == 1);
+  const json* accepted = findCondition(status, "Accepted");
+  REQUIRE(accepted);
+  CHECK((*accepted)["status"] == "True");
+  CHECK((*accepted)["reason"] == "Accepted");
+  CHECK((*accepted)["observedGeneration"] == 1);
+  const json* ready = findCondition(status, "Ready");
+  REQUIRE(ready);
+  CHECK((*ready)["status"] == "True");
+  CHECK((*ready)["reason"] == "Ready");
+  CHECK((*ready)["observedGeneration"] == 1);
+
+  // Nothing changed: nothing written.
+  f.cache->upsert("StickyRoute", *stored);
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->statusWrites() == 1);
+
+  // A refused spec (generation 2): Accepted=False with the reason, the new generation observed,
+  // the last good spec still served.
+  auto bad = f.api.patch(path, {{"spec", {{"port", "Not_A_Port"}}}});
+  REQUIRE(bad.ok());
+  REQUIRE((*bad)["metadata"]["generation"] == 2);
+  f.cache->upsert("StickyRoute", *bad);
+  f.reconciler->reconcileOnce();
+  CHECK(f.reconciler->statusWrites() == 2);
+  stored = f.api.get(path);
+  REQUIRE(stored.ok());
+  status = (*stored)["status"];
+  CHECK(status["observedGeneration"] == 2);
+  accepted = findCondition(status, "Accepted");
+  REQUIRE(accepted);
+  CHECK((*accepted)["status"] == "False");
+  CHECK((*accepted)["reason"] == "InvalidSpec");
+  CHECK((*accepted)["observedGeneration"] == 2);
+  CHECK(f.endpoints() == 1);
 }
 
 TEST_CASE("reconciler loop: cache changes reach the proxy on their own") {

@@ -2,6 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "operator/kube/in_memory_kube_api.h"
+#include "support/process.h"
+
 namespace sticky::op::kube {
 namespace {
 
@@ -227,6 +236,128 @@ TEST_CASE("watcher: inputs that do not fit the phase change nothing") {
   // A stream that ends after the machine already decided to back off is ignored.
   CHECK(nextWatchStep(backing_off, WatchClosed{}, kPolicy, 0).state == backing_off);
   CHECK(nextWatchStep(backing_off, WatchFailed{KubeError{}}, kPolicy, 0).state == backing_off);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Watcher thread against an in-memory API: what reaches the sink.
+
+// What a sink has been told, as the set of names it holds now.
+struct Mirror {
+  std::mutex mutex;
+  std::set<std::string> names;
+  int replaced = 0;
+  std::vector<std::string> errors;
+
+  WatchSink sink() {
+    WatchSink s;
+    s.replace_all = [this](const json& items, const std::string&) {
+      std::lock_guard lock(mutex);
+      names.clear();
+      for (const auto& item : items) names.insert(item["metadata"]["name"].get<std::string>());
+      ++replaced;
+    };
+    s.apply = [this](const WatchEvent& e) {
+      std::lock_guard lock(mutex);
+      const std::string name = e.object["metadata"]["name"];
+      if (e.type == WatchEventType::Deleted) {
+        names.erase(name);
+      } else {
+        names.insert(name);
+      }
+    };
+    s.report_error = [this](const std::string& message) {
+      std::lock_guard lock(mutex);
+      errors.push_back(message);
+    };
+    return s;
+  }
+  bool holds(const std::set<std::string>& want) {
+    std::lock_guard lock(mutex);
+    return names == want;
+  }
+};
+
+json pod(const std::string& name) {
+  return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", name}}}};
+}
+
+WatcherOptions podWatch() {
+  WatcherOptions options;
+  options.path = kPodResource.collectionPath("shop");
+  options.backoff = BackoffPolicy{milliseconds(10), milliseconds(50), 2.0, 0.0};
+  options.random = [] { return 0.0; };
+  return options;
+}
+
+TEST_CASE("watcher: list, then watch, then 410 Gone - list again and carry on") {
+  using sticky::test::waitFor;
+  using namespace std::chrono_literals;
+  test::InMemoryKubeApi api;
+  const std::string pods = kPodResource.collectionPath("shop");
+  REQUIRE(api.create(pods, pod("a")).ok());
+  REQUIRE(api.create(kPodResource.collectionPath("other"), pod("elsewhere")).ok());
+  Mirror mirror;
+  Watcher watcher(api, podWatch(), mirror.sink());
+  watcher.start();
+
+  // The list: what exists now, in this namespace only.
+  REQUIRE(waitFor([&] { return mirror.holds({"a"}); }, 10s));
+  CHECK(watcher.listCount() == 1);
+  REQUIRE(api.waitForWatches(1, 10s));
+  CHECK(watcher.state().phase == WatchPhase::Watching);
+  CHECK(watcher.state().resource_version == api.resourceVersion());
+
+  // The watch: changes as they happen.
+  REQUIRE(api.create(pods, pod("b")).ok());
+  CHECK(waitFor([&] { return mirror.holds({"a", "b"}); }, 10s));
+  REQUIRE(api.remove(kPodResource.objectPath("shop", "a")).ok());
+  CHECK(waitFor([&] { return mirror.holds({"b"}); }, 10s));
+  CHECK(watcher.listCount() == 1);
+
+  // The history is compacted and the stream ends: resuming is 410 Gone, so the watcher lists
+  // again (and sees what changed meanwhile), then watches from the new version.
+  api.expireHistory();
+  api.closeWatches();
+  REQUIRE(api.create(pods, pod("c")).ok());
+  CHECK(waitFor([&] { return watcher.listCount() == 2; }, 10s));
+  CHECK(waitFor([&] { return mirror.holds({"b", "c"}); }, 10s));
+  REQUIRE(api.create(pods, pod("d")).ok());
+  CHECK(waitFor([&] { return mirror.holds({"b", "c", "d"}); }, 10s));
+  CHECK(watcher.listCount() == 2);
+  {
+    std::lock_guard lock(mirror.mutex);
+    CHECK(std::any_of(mirror.errors.begin(), mirror.errors.end(), [](const std::string& m) {
+      return m.find("listing again") != std::string::npos;
+    }));
+  }
+  watcher.stop();
+  CHECK(api.calls("list") == 2);
+}
+
+TEST_CASE("watcher: a failed list backs off and lists again - a 410 on the watch call relists") {
+  using sticky::test::waitFor;
+  using namespace std::chrono_literals;
+  test::InMemoryKubeApi api;
+  const std::string pods = kPodResource.collectionPath("shop");
+  REQUIRE(api.create(pods, pod("a")).ok());
+  api.failNext("list", test::InMemoryKubeApi::error(500, "InternalError", "etcd is down"));
+  Mirror mirror;
+  Watcher watcher(api, podWatch(), mirror.sink());
+  watcher.start();
+  REQUIRE(waitFor([&] { return mirror.holds({"a"}); }, 10s));
+  CHECK(api.calls("list") == 2);
+  CHECK(watcher.listCount() == 1);
+  REQUIRE(api.waitForWatches(1, 10s));
+
+  // The next watch call itself answers 410: list again.
+  api.failNext("watch", test::InMemoryKubeApi::gone());
+  REQUIRE(api.create(pods, pod("b")).ok());
+  CHECK(waitFor([&] { return mirror.holds({"a", "b"}); }, 10s));
+  api.closeWatches();
+  CHECK(waitFor([&] { return watcher.listCount() == 2; }, 10s));
+  CHECK(waitFor([&] { return mirror.holds({"a", "b"}); }, 10s));
+  watcher.stop();
+  watcher.stop();  // idempotent
 }
 
 }  // namespace
