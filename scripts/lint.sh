@@ -5,7 +5,7 @@
 #   3. clang-tidy: the bug-finding checks of .clang-tidy over lib/, proxy/src, operator/src
 # clang-tidy is the slow part (Beast and the static analyzer): a file's clean result is cached
 # under $STICKY_CACHE_DIR/clang-tidy, keyed by the file, every project header, .clang-tidy, the
-# compile command and the clang-tidy version, so an unchanged tree re-checks nothing.
+# build files and the clang-tidy version, so an unchanged tree (or a clone of it) re-checks nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -33,13 +33,15 @@ cmake -S . -B build/lint -G Ninja -DSTICKY_PCH=OFF -DSTICKY_BUILD_TESTS=OFF \
 mkdir -p "$CACHE"
 # Boost 1.74 enables co_await for clang only with libc++; ours is libstdc++'s <coroutine>.
 extra=(--extra-arg=-DBOOST_ASIO_HAS_CO_AWAIT --extra-arg=-DBOOST_ASIO_HAS_STD_COROUTINE --quiet)
+# Everything but the file itself that decides a file's findings: the checks, the tool, every
+# project header, and the build files (compile flags).
 headers_sum=$( (cat .clang-tidy; "$TIDY" --version; git ls-files 'lib/*.h' 'proxy/src/*.h' \
-  'operator/src/*.h' | sort | xargs cat) | sha256sum | cut -c1-64)
+  'operator/src/*.h' '*CMakeLists.txt' CMakePresets.json | sort | xargs cat) |
+  sha256sum | cut -c1-64)
 export TIDY CACHE headers_sum
 tidy_one() {
   local f=$1 key
-  key=$( (echo "$headers_sum"; cat "$f"; grep -F "\"$PWD/$f\"" build/lint/compile_commands.json) |
-    sha256sum | cut -c1-64)
+  key=$( (echo "$headers_sum"; echo "$f"; cat "$f") | sha256sum | cut -c1-64)
   [ -f "$CACHE/$key" ] && return 0
   local out
   if out=$("$TIDY" -p build/lint "${@:2}" "$f" 2>&1); then

@@ -100,7 +100,7 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
       json arr = json::array();
       size_t i = 0;
       for (const auto& entry : node) {
-        const YAML::Node item = entry;
+        const YAML::Node& item = entry;  // the iterator's value, alive for this pass
         arr.push_back(yamlToJson(item, path + "[" + std::to_string(i) + "]", errors));
         ++i;
       }
@@ -117,7 +117,7 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
                                       "); fix the YAML there"});
           continue;
         }
-        const std::string key = k.Scalar();
+        const std::string& key = k.Scalar();
         std::string child = path.empty() ? key : path + "." + key;
         if (obj.contains(key)) {
           errors.push_back(

@@ -101,8 +101,7 @@ Result<ProxyConfig> loadConfig(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   auto parsed = parseProxyConfig(text.str(), formatOf(path));
-  if (!parsed)
-    return fail("the config file " + path + " is invalid: " + describe(parsed.error()));
+  if (!parsed) return fail("the config file " + path + " is invalid: " + describe(parsed.error()));
   return std::move(parsed).value();
 }
 

@@ -26,9 +26,8 @@ void ProxyProcess::start(uint16_t port) {
   if (!options_.config_file.empty()) {
     argv.insert(argv.end(), {"--config", options_.config_file});
   }
-  if (options_.config_file.empty()) {
-    argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
-  }
+  // The proxy uses --listen only where the config has no `listen` of its own.
+  argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
   if (!options_.admin_socket.empty()) {
     argv.insert(argv.end(), {"--admin-socket", options_.admin_socket});
   }

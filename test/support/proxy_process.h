@@ -14,17 +14,19 @@
 
 namespace sticky::test {
 
+// Every member has an initializer so designated initializers may name only what they set.
 struct ProxyOptions {
   /// Where the log (and a config written by the caller) goes; required.
-  std::string log_path;
-  /// --config FILE (its `listen` is used), else --listen 127.0.0.1:0.
-  std::string config_file;
+  std::string log_path = {};
+  /// --config FILE. The proxy gets --listen 127.0.0.1:0 too (the port it had, on a restart),
+  /// which it uses when the config has no `listen`.
+  std::string config_file = {};
   /// --admin-socket PATH; the launcher then also waits until the socket answers /healthz.
-  std::string admin_socket;
+  std::string admin_socket = {};
   /// --metrics-listen 127.0.0.1:0 (read back with metricsPort()).
   bool metrics = false;
   int workers = 2;
-  std::vector<std::string> extra_args;
+  std::vector<std::string> extra_args = {};
   std::chrono::milliseconds start_timeout = std::chrono::seconds(20);
 };
 
@@ -33,8 +35,8 @@ class ProxyProcess {
   /// Starts the proxy and waits until it serves (REQUIREs it, with the log, in doctest).
   explicit ProxyProcess(ProxyOptions options);
 
-  /// Starts it again after kill()/stop(): on the port it had when it listens by --listen; with a
-  /// config file, where that file's `listen` says.
+  /// Starts it again after kill()/stop(): on the port it had, unless a config file's `listen`
+  /// says otherwise.
   void restart();
   void kill();
   void stop() { process_->stop(); }

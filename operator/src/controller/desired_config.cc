@@ -89,9 +89,9 @@ std::string describeMatch(const RouteMatch& m) {
 
 struct Endpoints {
   std::vector<EndpointConfig> list;  // sorted by pod name
-  size_t selected = 0;                      // pods that matched and could serve
-  size_t missing_port = 0;                  // of those, without the named port
-  size_t bad_address = 0;                   // of those, with a pod IP the proxy refuses
+  size_t selected = 0;               // pods that matched and could serve
+  size_t missing_port = 0;           // of those, without the named port
+  size_t bad_address = 0;            // of those, with a pod IP the proxy refuses
 };
 
 Endpoints computeEndpoints(const RouteSpec& spec, const std::string& ns,
@@ -115,11 +115,7 @@ Endpoints computeEndpoints(const RouteSpec& spec, const std::string& ns,
     e.port = *port;
     e.state = phase == PodPhase::Active ? EndpointState::Active : EndpointState::Draining;
     // The proxy's own validation decides what an acceptable address is.
-    ProxyConfig probe;
-    RouteConfig r = spec.route;
-    r.endpoints = {e};
-    probe.routes = {std::move(r)};
-    if (!validate(probe).empty()) {
+    if (!validateEndpoint(e, "endpoints[0]").empty()) {
       ++out.bad_address;
       continue;
     }
@@ -318,17 +314,8 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
   }
 
   // Whatever the proxy itself would refuse (the one schema, the one validator).
-  ProxyConfig probe;
-  probe.routes = {out.route};
-  auto errors = validate(probe);
-  if (!errors.empty()) {
-    std::string message;
-    for (const auto& e : errors) {
-      std::string text = e.toString();
-      if (text.rfind("routes[0].", 0) == 0) text = "spec." + text.substr(10);
-      message += (message.empty() ? "" : "; ") + text;
-    }
-    return specError(RouteReason::InvalidSpec, message);
+  if (auto errors = validateRoute(out.route, "spec"); !errors.empty()) {
+    return specError(RouteReason::InvalidSpec, describe(errors));
   }
   return out;
 }

@@ -61,8 +61,8 @@ struct PortRef {
 struct RouteSpec {
   Selector selector;
   PortRef port;
-  RouteConfig route;  // endpoints empty
-  int64_t generation = 0;    // metadata.generation of the object this spec came from
+  RouteConfig route;       // endpoints empty
+  int64_t generation = 0;  // metadata.generation of the object this spec came from
 
   bool operator==(const RouteSpec&) const = default;
 };
@@ -118,7 +118,7 @@ struct ClusterSnapshot {
 };
 
 struct DesiredState {
-  ProxyConfig config;         // version set to configVersion(config)
+  ProxyConfig config;                // version set to configVersion(config)
   std::vector<RouteVerdict> routes;  // every StickyRoute in the snapshot, sorted by key
   LastGoodRoutes last_good;          // keep and pass back in on the next call
 

@@ -115,6 +115,10 @@ class CountingScheduler final : public pplx::scheduler_interface {
 
   explicit CountingScheduler(std::shared_ptr<pplx::scheduler_interface> inner)
       : inner_(std::move(inner)) {}
+  // pplx's interface has no virtual destructor; ours is, for whoever deletes through a base.
+  virtual ~CountingScheduler() = default;
+  CountingScheduler(const CountingScheduler&) = delete;
+  CountingScheduler& operator=(const CountingScheduler&) = delete;
 
   void schedule(pplx::TaskProc_t proc, void* param) override {
     {

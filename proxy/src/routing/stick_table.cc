@@ -460,7 +460,9 @@ class LocalStickTable final : public StickTable {
   static void lruPushFront(Shard& s, Node* n) {
     n->lru_prev = &s.lru;
     n->lru_next = s.lru.lru_next;
-    s.lru.lru_next->lru_prev = n;
+    // The list is circular around the shard's sentinel: lru_next is never null (the analyzer
+    // cannot see the invariant the constructor sets up).
+    s.lru.lru_next->lru_prev = n;  // NOLINT(clang-analyzer-core.NullDereference)
     s.lru.lru_next = n;
   }
 

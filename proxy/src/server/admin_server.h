@@ -20,8 +20,8 @@
 #include "admin_api/admin_api.h"
 #include "common/result.h"
 #include "config/proxy_config.h"
-#include "routing/router.h"
 #include "http/server_stats.h"
+#include "routing/router.h"
 
 namespace sticky::proxy {
 

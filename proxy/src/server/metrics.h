@@ -12,8 +12,8 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "common/result.h"
-#include "routing/router.h"
 #include "http/server_stats.h"
+#include "routing/router.h"
 
 namespace sticky::proxy {
 

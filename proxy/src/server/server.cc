@@ -6,8 +6,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "server/admin_server.h"
 #include "common/log.h"
+#include "server/admin_server.h"
 #include "server/metrics.h"
 #include "server/worker.h"
 

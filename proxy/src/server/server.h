@@ -19,8 +19,8 @@
 
 #include "common/result.h"
 #include "config/proxy_config.h"
-#include "routing/router.h"
 #include "http/server_stats.h"
+#include "routing/router.h"
 
 namespace sticky::proxy {
 

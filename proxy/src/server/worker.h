@@ -13,8 +13,8 @@
 
 #include "common/result.h"
 #include "http/connection.h"
-#include "routing/router.h"
 #include "http/server_stats.h"
+#include "routing/router.h"
 
 namespace sticky::proxy {
 

@@ -26,6 +26,7 @@
 #include "support/http_client.h"
 #include "support/kube_cluster.h"
 #include "support/process.h"
+#include "support/proxy_process.h"
 
 namespace sticky::test {
 namespace {
@@ -82,41 +83,18 @@ struct BackendProcess {
   std::unique_ptr<Process> process;
 };
 
-class ProxyProcess {
+/// The proxy container of the kube-sticky pod: the shared launcher with one worker and an admin
+/// socket in the test's directory. The first start lets the proxy pick its port (0); a restart
+/// asks for the same one.
+class PodProxy : public ProxyProcess {
  public:
-  explicit ProxyProcess(const TempDir& dir, const std::string& id)
-      : socket_(dir.file(id + "-admin.sock")), log_(dir.file(id + ".log")) {
-    start();
-  }
-
-  /// The first start lets the proxy pick its port (0) and reads it from the start line; a
-  /// restart asks for the same one.
-  void start() {
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
-                                 "--admin-socket", socket_, "--workers", "1"},
-        log_);
-    admin::AdminClient admin(socket_, 1s);
-    bool up =
-        waitFor([&] { return admin.healthy() && listeningPort(process_->log()); }, kDeadline, 20ms);
-    REQUIRE_MESSAGE(up, "sticky-proxy did not come up: " << process_->log());
-    port_ = *listeningPort(process_->log());
-  }
-  void kill() {
-    process_->signal(SIGKILL);
-    process_->wait(10s);
-  }
-
-  const std::string& socket() const { return socket_; }
-  int port() const { return port_; }
-  admin::AdminClient admin() const { return admin::AdminClient(socket_, 2s); }
-  std::string log() const { return process_->log(); }
-
- private:
-  std::string socket_;
-  std::string log_;
-  int port_ = 0;
-  std::unique_ptr<Process> process_;
+  PodProxy(const TempDir& dir, const std::string& id)
+      : ProxyProcess({.log_path = dir.file(id + ".log"),
+                      .admin_socket = dir.file(id + "-admin.sock"),
+                      .workers = 1,
+                      .start_timeout = kDeadline}) {}
+  void start() { restart(); }
+  const std::string& socket() const { return options().admin_socket; }
 };
 
 class OperatorProcess {
@@ -195,7 +173,7 @@ class Stack {
   KubeCluster& kube() { return kube_; }
   const std::string& ns() const { return ns_; }
   const TempDir& dir() const { return dir_; }
-  ProxyProcess& proxy() { return proxy_; }
+  PodProxy& proxy() { return proxy_; }
   OperatorProcess& op() { return *op_; }
 
   /// Starts a backend on a fresh loopback address and creates a Ready pod pointing at it, with
@@ -285,7 +263,7 @@ class Stack {
   KubeCluster& kube_;
   std::string ns_;
   TempDir dir_;
-  ProxyProcess proxy_;
+  PodProxy proxy_;
   std::unique_ptr<OperatorProcess> op_;
   std::map<std::string, BackendProcess> backends_;
   HttpClient client_{"127.0.0.1", static_cast<uint16_t>(proxy_.port()), 5s};
@@ -676,7 +654,7 @@ TEST_CASE("operator: two replicas - one leader writes status - a killed leader i
   KubeCluster& kube = clusterWithCrd();
   Stack s("op-leader", /*start_operator=*/false);
   TempDir dir;
-  ProxyProcess proxy_b(dir, "proxy-b");
+  PodProxy proxy_b(dir, "proxy-b");
   std::vector<std::string> election = {"--leader-elect",
                                        "--lease-namespace",
                                        s.ns(),

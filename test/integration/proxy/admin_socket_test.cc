@@ -15,6 +15,7 @@
 #include "support/backend.h"
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/proxy_process.h"
 
 namespace sticky::proxy {
 namespace {
@@ -25,29 +26,17 @@ using namespace std::chrono_literals;
 // (or `config_file` is given).
 struct ProxyProcess {
   test::TempDir dir;
-  uint16_t port = 0;  // both picked by the proxy (port 0) and read from its start line
-  uint16_t metrics_port = 0;
-  std::string socket = dir.file("admin.sock");
-  std::unique_ptr<test::Process> process;
-  admin::AdminClient admin{socket, 10s};
+  test::ProxyProcess launched;
+  uint16_t port = launched.port();  // picked by the proxy (port 0), read from its start line
+  uint16_t metrics_port = launched.metricsPort();
+  admin::AdminClient admin = launched.admin(10s);
 
-  explicit ProxyProcess(const std::string& config_file = {}) {
-    std::vector<std::string> argv = {STICKY_PROXY_BIN, "--listen", "127.0.0.1:0",
-                                     "--admin-socket", socket,     "--metrics-listen",
-                                     "127.0.0.1:0"};
-    if (!config_file.empty()) {
-      argv.push_back("--config");
-      argv.push_back(config_file);
-    }
-    process = std::make_unique<test::Process>(argv, dir.file("proxy.log"));
-    bool up = test::waitFor(
-        [&] { return admin.healthy() && test::listeningPort(process->log()).has_value(); }, 20s);
-    REQUIRE_MESSAGE(up, "sticky-proxy did not serve its admin socket; log:\n" << process->log());
-    port = *test::listeningPort(process->log());
-    auto metrics = test::metricsPortIn(process->log());
-    REQUIRE_MESSAGE(metrics.has_value(), "no metrics port in the log:\n" << process->log());
-    metrics_port = *metrics;
-  }
+  explicit ProxyProcess(const std::string& config_file = {})
+      : launched({.log_path = dir.file("proxy.log"),
+                  .config_file = config_file,
+                  .admin_socket = dir.file("admin.sock"),
+                  .metrics = true,
+                  .workers = 2}) {}
 
   std::string metrics() {
     test::HttpClient client("127.0.0.1", metrics_port);

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "support/backend.h"
 #include "integration/proxy/proxy_harness.h"
+#include "support/backend.h"
 
 namespace sticky::test {
 namespace {
@@ -254,9 +254,8 @@ TEST_CASE("HTTP/1.0 clients, Expect: 100-continue and pipelined requests") {
 }
 
 TEST_CASE("an upstream slower than upstreamResponseTimeout gets 504") {
-  OneBackend f([](ProxyConfig& c) {
-    c.limits.upstream_response_timeout = std::chrono::milliseconds(300);
-  });
+  OneBackend f(
+      [](ProxyConfig& c) { c.limits.upstream_response_timeout = std::chrono::milliseconds(300); });
   auto client = f.proxy.client();
   auto res = client.get("/slow?ms=5000", key("1"));
   CHECK(res.status == 504);

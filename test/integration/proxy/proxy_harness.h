@@ -25,6 +25,7 @@
 #include "config/proxy_config.h"
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/proxy_process.h"
 
 namespace sticky::test {
 
@@ -81,9 +82,8 @@ class BackendProc {
 };
 
 /// A route on header `client-id` with the given endpoints (any host, path /).
-inline RouteConfig stickyRoute(
-    std::string name, std::vector<EndpointConfig> endpoints,
-    Placement placement = Placement::LeastSessions) {
+inline RouteConfig stickyRoute(std::string name, std::vector<EndpointConfig> endpoints,
+                               Placement placement = Placement::LeastSessions) {
   RouteConfig r;
   r.name = std::move(name);
   r.header = "client-id";
@@ -103,29 +103,25 @@ inline ProxyConfig configOf(uint64_t version, std::vector<RouteConfig> routes) {
 /// The real sticky-proxy with `--config <file>` (JSON written from a ProxyConfig).
 class ProxyProc {
  public:
-  ProxyProc(const TempDir& dir, const ProxyConfig& config,
-            std::vector<std::string> extra_args = {})
+  ProxyProc(const TempDir& dir, const ProxyConfig& config, std::vector<std::string> extra_args = {})
       : config_path_(dir.file("proxy-" + std::to_string(++counter()) + ".json")),
         log_path_(config_path_ + ".log") {
     writeFile(config_path_, toJsonString(config, 2));
-    std::vector<std::string> argv = {STICKY_PROXY_BIN, "--config", config_path_, "--workers", "2"};
-    for (auto& a : extra_args) argv.push_back(a);
-    process_ = std::make_unique<Process>(argv, log_path_);
-    std::optional<uint16_t> port;
-    bool up = waitFor([&] { return (port = listeningPort(process_->log())).has_value(); }, 10s);
-    REQUIRE_MESSAGE(up, "sticky-proxy did not start; log:\n" << process_->log());
-    port_ = *port;
+    ProxyOptions options;
+    options.log_path = log_path_;
+    options.config_file = config_path_;
+    options.workers = 2;
+    options.extra_args = std::move(extra_args);
+    options.start_timeout = 10s;
+    process_ = std::make_unique<ProxyProcess>(std::move(options));
+    port_ = process_->port();
   }
 
   uint16_t port() const { return port_; }
   /// The metrics port, for a proxy started with --metrics-listen (port 0 picks a free one).
-  uint16_t metricsPort() const {
-    auto port = metricsPortIn(process_->log());
-    REQUIRE_MESSAGE(port.has_value(), "no metrics port in the log:\n" << process_->log());
-    return *port;
-  }
+  uint16_t metricsPort() const { return process_->metricsPort(); }
   int pid() const { return process_->pid(); }
-  Process& process() { return *process_; }
+  Process& process() { return process_->process(); }
   std::string log() const { return process_->log(); }
   const std::string& configPath() const { return config_path_; }
 
@@ -136,7 +132,7 @@ class ProxyProc {
   /// Rewrites the config file, sends SIGHUP and waits until the log reports it applied.
   void reload(const ProxyConfig& config) {
     writeFile(config_path_, toJsonString(config, 2));
-    process_->signal(SIGHUP);
+    process_->process().signal(SIGHUP);
     std::string applied = "config applied: version " + std::to_string(config.version) + " ";
     bool ok = waitFor([&] { return log().find(applied) != std::string::npos; }, 10s);
     REQUIRE_MESSAGE(ok, "config version " << config.version << " was not applied; log:\n" << log());
@@ -145,7 +141,7 @@ class ProxyProc {
   /// Rewrites the config file with raw text and sends SIGHUP; waits for `log_line` in the log.
   void reloadRaw(const std::string& text, const std::string& log_line) {
     writeFile(config_path_, text);
-    process_->signal(SIGHUP);
+    process_->process().signal(SIGHUP);
     bool seen = waitFor([&] { return log().find(log_line) != std::string::npos; }, 10s);
     REQUIRE_MESSAGE(seen, "no '" << log_line << "' after SIGHUP; log:\n" << log());
   }
@@ -168,7 +164,7 @@ class ProxyProc {
 
   std::string config_path_;
   std::string log_path_;
-  std::unique_ptr<Process> process_;
+  std::unique_ptr<ProxyProcess> process_;
   uint16_t port_ = 0;
 };
 

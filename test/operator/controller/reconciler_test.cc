@@ -4,7 +4,6 @@
 #include "controller/reconciler.h"
 
 #include <doctest/doctest.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,14 +15,15 @@
 #include "kube/cache.h"
 #include "operator/kube/in_memory_kube_api.h"
 #include "support/process.h"
+#include "support/proxy_process.h"
 
 namespace sticky::op {
 namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-using sticky::test::freePort;
-using sticky::test::Process;
+using sticky::test::ProxyOptions;
+using sticky::test::ProxyProcess;
 using sticky::test::TempDir;
 using sticky::test::waitFor;
 
@@ -100,8 +100,7 @@ json pod(const std::string& name, const std::string& ip) {
 struct Fixture {
   TempDir dir;
   std::string socket = dir.file("admin.sock");
-  int port = freePort();
-  std::unique_ptr<Process> proxy_process;
+  std::unique_ptr<ProxyProcess> proxy_process;
   std::shared_ptr<kube::ObjectCache> cache = std::make_shared<kube::ObjectCache>();
   std::mutex lines_mutex;
   std::vector<std::string> lines;
@@ -126,12 +125,16 @@ struct Fixture {
         cache, api, [this] { return leader.load(); }, nullptr, logger, options);
   }
 
+  /// Starts the proxy, or starts it again (on the same port) after it was killed.
   void startProxy() {
-    proxy_process = std::make_unique<Process>(
-        std::vector<std::string>{STICKY_PROXY_BIN, "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--admin-socket", socket, "--workers", "1"},
-        dir.file("proxy.log"));
-    REQUIRE(waitFor([&] { return admin().healthy(); }, 30s));
+    if (proxy_process) {
+      proxy_process->restart();
+      return;
+    }
+    proxy_process = std::make_unique<ProxyProcess>(ProxyOptions{.log_path = dir.file("proxy.log"),
+                                                                .admin_socket = socket,
+                                                                .workers = 1,
+                                                                .start_timeout = 30s});
   }
   admin::AdminClient admin() const { return admin::AdminClient(socket, 2s); }
   std::optional<admin::ProxyStats> stats() const {
@@ -198,8 +201,7 @@ TEST_CASE("reconciler: a proxy that restarts without config is noticed and re-pu
   f.reconciler->reconcileOnce();
   REQUIRE(f.reconciler->pushes() == 1);
 
-  f.proxy_process->signal(SIGKILL);
-  f.proxy_process->wait(10s);
+  f.proxy_process->kill();
   f.reconciler->reconcileOnce();  // push fails: backoff
   CHECK(f.reconciler->pushes() == 1);
   CHECK(f.logged("warn proxy unreachable") == 1);
