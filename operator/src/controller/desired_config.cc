@@ -22,21 +22,7 @@ std::string lower(std::string s) {
 }
 
 const json* field(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-std::string stringAt(const json& obj, std::string_view key) {
-  const json* f = field(obj, key);
-  return f && f->is_string() ? f->get<std::string>() : std::string();
-}
-
-const json& metadata(const json& obj) {
-  static const json kEmpty = json::object();
-  const json* m = field(obj, "metadata");
-  return m ? *m : kEmpty;
+  return presentField(obj, key);
 }
 
 // IANA_SVC_NAME as Kubernetes checks container port names: 1-15 chars of [a-z0-9-], at least
@@ -94,15 +80,13 @@ struct Endpoints {
   size_t bad_address = 0;            // of those, with a pod IP the proxy refuses
 };
 
-Endpoints computeEndpoints(const RouteSpec& spec, const std::string& ns,
-                           const std::vector<const json*>& pods_in_namespace) {
+Endpoints computeEndpoints(const RouteSpec& spec,
+                           const std::vector<const Pod*>& pods_in_namespace) {
   Endpoints out;
-  for (const json* pod : pods_in_namespace) {
+  for (const Pod* pod : pods_in_namespace) {
     PodPhase phase = podPhase(*pod);
     if (phase == PodPhase::Skip) continue;
-    const json& meta = metadata(*pod);
-    const json* labels = field(meta, "labels");
-    if (!spec.selector.matches(labels ? *labels : json())) continue;
+    if (!spec.selector.matches(pod->metadata.labels)) continue;
     ++out.selected;
     auto port = resolvePort(*pod, spec.port);
     if (!port) {
@@ -110,8 +94,8 @@ Endpoints computeEndpoints(const RouteSpec& spec, const std::string& ns,
       continue;
     }
     EndpointConfig e;
-    e.name = stringAt(meta, "name");
-    e.address = stringAt(*field(*pod, "status"), "podIP");
+    e.name = pod->metadata.name;
+    e.address = pod->pod_ip;
     e.port = *port;
     e.state = phase == PodPhase::Active ? EndpointState::Active : EndpointState::Draining;
     // The proxy's own validation decides what an acceptable address is.
@@ -142,19 +126,7 @@ std::string summary(const RouteVerdict& v, const Endpoints& eps) {
   return s;
 }
 
-// The route's own status says it was accepted (written by whichever replica led then).
-bool acceptedInStatus(const json& route) {
-  const json* status = field(route, "status");
-  const json* conditions = status ? field(*status, "conditions") : nullptr;
-  if (!conditions || !conditions->is_array()) return false;
-  for (const auto& c : *conditions) {
-    if (stringAt(c, "type") == "Accepted") return stringAt(c, "status") == "True";
-  }
-  return false;
-}
-
 struct Candidate {
-  const json* object = nullptr;
   RouteVerdict verdict;
   std::string created;
   bool incumbent = false;  // served before (last good here, or Accepted=True in its status)
@@ -320,39 +292,20 @@ Result<RouteSpec, SpecError> parseRouteSpec(const json& spec, const std::string&
   return out;
 }
 
-PodPhase podPhase(const json& pod) {
-  const json* status = field(pod, "status");
-  if (!status) return PodPhase::Skip;
-  std::string phase = stringAt(*status, "phase");
-  if (phase == "Succeeded" || phase == "Failed") return PodPhase::Skip;
-  if (stringAt(*status, "podIP").empty()) return PodPhase::Skip;
-  if (field(metadata(pod), "deletionTimestamp")) return PodPhase::Draining;
-  bool ready = false;
-  if (const json* conditions = field(*status, "conditions"); conditions && conditions->is_array()) {
-    for (const auto& c : *conditions) {
-      if (stringAt(c, "type") == "Ready") ready = stringAt(c, "status") == "True";
-    }
-  }
-  if (ready) return PodPhase::Active;
-  if (phase == "Running") return PodPhase::Draining;
+PodPhase podPhase(const Pod& pod) {
+  if (pod.phase == "Succeeded" || pod.phase == "Failed") return PodPhase::Skip;
+  if (pod.pod_ip.empty()) return PodPhase::Skip;
+  if (pod.metadata.deleting) return PodPhase::Draining;
+  if (pod.ready.value_or(false)) return PodPhase::Active;
+  if (pod.phase == "Running") return PodPhase::Draining;
   return PodPhase::Skip;
 }
 
-std::optional<uint16_t> resolvePort(const json& pod, const PortRef& port) {
+std::optional<uint16_t> resolvePort(const Pod& pod, const PortRef& port) {
   if (port.number != 0) return port.number;
-  const json* spec = field(pod, "spec");
-  const json* containers = spec ? field(*spec, "containers") : nullptr;
-  if (!containers || !containers->is_array()) return std::nullopt;
-  for (const auto& c : *containers) {
-    const json* ports = field(c, "ports");
-    if (!ports || !ports->is_array()) continue;
-    for (const auto& p : *ports) {
-      if (stringAt(p, "name") != port.name) continue;
-      const json* number = field(p, "containerPort");
-      if (number && number->is_number_integer() && number->get<int64_t>() >= 1 &&
-          number->get<int64_t>() <= 65535) {
-        return static_cast<uint16_t>(number->get<int64_t>());
-      }
+  for (const auto& p : pod.ports) {
+    if (p.name == port.name && p.number >= 1 && p.number <= 65535) {
+      return static_cast<uint16_t>(p.number);
     }
   }
   return std::nullopt;
@@ -360,17 +313,14 @@ std::optional<uint16_t> resolvePort(const json& pod, const PortRef& port) {
 
 DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGoodRoutes& previous,
                                  const ProxySettings& settings) {
-  std::map<std::string, std::vector<const json*>, std::less<>> pods_by_namespace;
-  for (const auto& pod : snapshot.pods) {
-    pods_by_namespace[stringAt(metadata(pod), "namespace")].push_back(&pod);
-  }
+  std::map<std::string, std::vector<const Pod*>, std::less<>> pods_by_namespace;
+  for (const auto& pod : snapshot.pods) pods_by_namespace[pod.metadata.ns].push_back(&pod);
   for (auto& [ns, pods] : pods_by_namespace) {
-    std::sort(pods.begin(), pods.end(), [](const json* a, const json* b) {
-      return stringAt(metadata(*a), "name") < stringAt(metadata(*b), "name");
-    });
+    std::sort(pods.begin(), pods.end(),
+              [](const Pod* a, const Pod* b) { return a->metadata.name < b->metadata.name; });
   }
-  static const std::vector<const json*> kNoPods;
-  auto podsIn = [&](const std::string& ns) -> const std::vector<const json*>& {
+  static const std::vector<const Pod*> kNoPods;
+  auto podsIn = [&](const std::string& ns) -> const std::vector<const Pod*>& {
     auto it = pods_by_namespace.find(ns);
     return it == pods_by_namespace.end() ? kNoPods : it->second;
   };
@@ -378,26 +328,22 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
   // 1. Each route on its own: parse the current spec, find its last good one.
   std::vector<Candidate> candidates;
   for (const auto& object : snapshot.routes) {
-    const json& meta = metadata(object);
+    const ObjectMeta& meta = object.metadata;
     Candidate c;
-    c.object = &object;
-    c.verdict.ns = stringAt(meta, "namespace");
-    c.verdict.name = stringAt(meta, "name");
+    c.verdict.ns = meta.ns;
+    c.verdict.name = meta.name;
     if (c.verdict.name.empty()) continue;
-    c.verdict.key = c.verdict.ns + "/" + c.verdict.name;
-    c.verdict.uid = stringAt(meta, "uid");
-    if (const json* g = field(meta, "generation"); g && g->is_number_integer()) {
-      c.verdict.generation = g->get<int64_t>();
-    }
-    c.created = stringAt(meta, "creationTimestamp");
+    c.verdict.key = meta.key();
+    c.verdict.uid = meta.uid;
+    c.verdict.generation = meta.generation;
+    c.created = meta.creation_timestamp;
     if (auto it = previous.find(c.verdict.key);
         it != previous.end() && it->second.uid == c.verdict.uid) {
       c.fallback = it->second.spec;
     }
-    c.incumbent = c.fallback.has_value() || acceptedInStatus(object);
+    c.incumbent = c.fallback.has_value() || object.accepted_in_status;
     try {
-      const json* spec = field(object, "spec");
-      auto parsed = parseRouteSpec(spec ? *spec : json(), c.verdict.key);
+      auto parsed = parseRouteSpec(object.spec, c.verdict.key);
       if (parsed) {
         c.current = std::move(*parsed);
         c.current->generation = c.verdict.generation;
@@ -433,7 +379,7 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
     RouteVerdict& v = c.verdict;
     std::optional<RouteSpec> serve;
     if (c.current) {
-      Endpoints eps = computeEndpoints(*c.current, v.ns, podsIn(v.ns));
+      Endpoints eps = computeEndpoints(*c.current, podsIn(v.ns));
       std::string rival = conflictWith(c.current->route.match);
       if (!rival.empty()) {
         v.reason = RouteReason::ConflictingMatch;
@@ -456,7 +402,7 @@ DesiredState computeDesiredState(const ClusterSnapshot& snapshot, const LastGood
     if (!v.accepted && c.fallback) {
       out.last_good[v.key] = LastGoodRoute{v.uid, *c.fallback};
       if (conflictWith(c.fallback->route.match).empty()) {
-        Endpoints eps = computeEndpoints(*c.fallback, v.ns, podsIn(v.ns));
+        Endpoints eps = computeEndpoints(*c.fallback, podsIn(v.ns));
         v.endpoints = std::move(eps.list);
         v.served_generation = c.fallback->generation;
         serve = c.fallback;

@@ -36,6 +36,7 @@
 
 #include "common/result.h"
 #include "config/proxy_config.h"
+#include "controller/objects.h"
 #include "controller/selector.h"
 
 namespace sticky::op {
@@ -73,10 +74,10 @@ Result<RouteSpec, SpecError> parseRouteSpec(const nlohmann::json& spec, const st
 
 enum class PodPhase { Skip, Active, Draining };
 /// How a pod counts as an endpoint, from its status and deletionTimestamp (ignores labels).
-PodPhase podPhase(const nlohmann::json& pod);
+PodPhase podPhase(const Pod& pod);
 /// The pod's port for `port`: the number itself, or the named container port; nullopt if the
 /// pod has no container port with that name.
-std::optional<uint16_t> resolvePort(const nlohmann::json& pod, const PortRef& port);
+std::optional<uint16_t> resolvePort(const Pod& pod, const PortRef& port);
 
 struct LastGoodRoute {
   std::string uid;
@@ -113,8 +114,8 @@ struct ProxySettings {
 };
 
 struct ClusterSnapshot {
-  std::vector<nlohmann::json> routes;  // StickyRoute objects
-  std::vector<nlohmann::json> pods;    // Pod objects (any namespaces)
+  std::vector<StickyRoute> routes;
+  std::vector<Pod> pods;  // any namespaces
 };
 
 struct DesiredState {

@@ -38,12 +38,12 @@ ClusterSnapshot clusterSnapshotOf(const kube::CacheSnapshot& snapshot) {
   ClusterSnapshot out;
   std::set<std::string> namespaces;
   for (const auto& [key, object] : snapshot.objects(kube::kStickyRouteResource.kind)) {
-    out.routes.push_back(*object);
+    out.routes.push_back(decodeStickyRoute(*object));
     namespaces.insert(key.namespace_);
   }
   for (const auto& ns : namespaces) {
     for (const auto& pod : snapshot.inNamespace(kube::kPodResource.kind, ns))
-      out.pods.push_back(*pod);
+      out.pods.push_back(decodePod(*pod));
   }
   return out;
 }

@@ -53,14 +53,14 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
     next.delay = backoffDelay(policy, state.failures, unit_random);
     next.failures = state.failures + 1;
     next.relist_after_backoff = relist;
-    step.actions.emplace_back(std::in_place_type<ReportErrorAction>,
-                              why + "; retrying in " + std::to_string(next.delay.count()) + " ms");
+    step.actions.emplace_back(
+        ReportErrorAction{why + "; retrying in " + std::to_string(next.delay.count()) + " ms"});
   };
   auto relist = [&](const std::string& why) {
     next.phase = WatchPhase::NeedList;
     next.resource_version.clear();
     next.delay = std::chrono::milliseconds(0);
-    step.actions.emplace_back(std::in_place_type<ReportErrorAction>, why + "; listing again");
+    step.actions.emplace_back(ReportErrorAction{why + "; listing again"});
   };
 
   std::visit(Overloaded{
@@ -69,8 +69,7 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
                    next.phase = WatchPhase::Watching;
                    next.resource_version = in.resource_version;
                    next.failures = 0;
-                   step.actions.emplace_back(std::in_place_type<ReplaceAllAction>, in.items,
-                                             in.resource_version);
+                   step.actions.emplace_back(ReplaceAllAction{in.items, in.resource_version});
                  },
                  [&](const ListFailed& in) {
                    if (state.phase != WatchPhase::NeedList) return;
@@ -86,7 +85,7 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
                        const std::string rv = resourceVersionOf(event.object);
                        if (!rv.empty()) next.resource_version = rv;
                        next.failures = 0;
-                       step.actions.emplace_back(std::in_place_type<ApplyEventAction>, event);
+                       step.actions.emplace_back(ApplyEventAction{event});
                        return;
                      }
                      case WatchEventType::Bookmark: {
@@ -96,7 +95,7 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
                        return;
                      }
                      case WatchEventType::Error: {
-                       step.actions.emplace_back(std::in_place_type<StopStreamAction>);
+                       step.actions.emplace_back(StopStreamAction{});
                        const std::string message =
                            event.object.is_object() ? event.object.value("message", "") : "";
                        if (isExpired(event.object)) {

@@ -47,12 +47,21 @@ json chatPod(const std::string& name, const std::string& ip, bool ready = true) 
   return pod("shop", name, {{"app", "chat"}}, ip, ready);
 }
 
-DesiredState compute(const ClusterSnapshot& s, const LastGoodRoutes& previous = {}) {
-  return computeDesiredState(s, previous, ProxySettings{});
+// The cluster as the API server returns it; compute() decodes it as clusterSnapshotOf does.
+struct Cluster {
+  std::vector<json> routes;
+  std::vector<json> pods;
+};
+
+DesiredState compute(const Cluster& s, const LastGoodRoutes& previous = {}) {
+  ClusterSnapshot snapshot;
+  for (const auto& r : s.routes) snapshot.routes.push_back(decodeStickyRoute(r));
+  for (const auto& p : s.pods) snapshot.pods.push_back(decodePod(p));
+  return computeDesiredState(snapshot, previous, ProxySettings{});
 }
 
 TEST_CASE("one route - ready pods become Active endpoints sorted by pod name") {
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", chatSpec())};
   s.pods = {chatPod("chat-1", "10.0.0.6"), chatPod("chat-0", "10.0.0.5"),
             pod("shop", "other", {{"app", "other"}}, "10.0.0.9"),
@@ -103,7 +112,7 @@ TEST_CASE("every spec field maps onto the route config") {
 }
 
 TEST_CASE("terminating pods and running-but-not-ready pods are Draining - others skipped") {
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", chatSpec())};
   json terminating = chatPod("chat-2", "10.0.0.7");
   terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z";
@@ -128,24 +137,25 @@ TEST_CASE("terminating pods and running-but-not-ready pods are Draining - others
 }
 
 TEST_CASE("podPhase on its own") {
-  CHECK(podPhase(chatPod("a", "10.0.0.1")) == PodPhase::Active);
-  CHECK(podPhase(chatPod("a", "10.0.0.1", false)) == PodPhase::Draining);
-  CHECK(podPhase(chatPod("a", "")) == PodPhase::Skip);
-  CHECK(podPhase(json{{"metadata", {{"name", "a"}}}}) == PodPhase::Skip);
+  CHECK(podPhase(decodePod(chatPod("a", "10.0.0.1"))) == PodPhase::Active);
+  CHECK(podPhase(decodePod(chatPod("a", "10.0.0.1", false))) == PodPhase::Draining);
+  CHECK(podPhase(decodePod(chatPod("a", ""))) == PodPhase::Skip);
+  CHECK(podPhase(decodePod(json{{"metadata", {{"name", "a"}}}})) == PodPhase::Skip);
   json p = chatPod("a", "10.0.0.1");
   p["status"].erase("conditions");
-  CHECK(podPhase(p) == PodPhase::Draining);  // Running, readiness unknown: no new sessions
+  CHECK(podPhase(decodePod(p)) ==
+        PodPhase::Draining);  // Running, readiness unknown: no new sessions
   p["status"]["phase"] = "Pending";
-  CHECK(podPhase(p) == PodPhase::Skip);
+  CHECK(podPhase(decodePod(p)) == PodPhase::Skip);
   p["status"]["phase"] = "Failed";
   p["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
-  CHECK(podPhase(p) == PodPhase::Skip);
+  CHECK(podPhase(decodePod(p)) == PodPhase::Skip);
 }
 
 TEST_CASE("named ports resolve per pod - pods without the name are skipped") {
   json spec = chatSpec();
   spec["port"] = "http";
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", spec)};
   json other_port = chatPod("chat-1", "10.0.0.6");
   other_port["spec"]["containers"][0]["ports"][0]["containerPort"] = 9100;
@@ -173,7 +183,7 @@ TEST_CASE("a numeric port given as a string is a number - not a name") {
 TEST_CASE("PortNotFound when pods are selected but none has the port name") {
   json spec = chatSpec();
   spec["port"] = "grpc";
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", spec)};
   s.pods = {chatPod("chat-0", "10.0.0.5")};
   auto d = compute(s);
@@ -187,7 +197,7 @@ TEST_CASE("PortNotFound when pods are selected but none has the port name") {
 TEST_CASE("a route selecting no pods is Accepted with zero endpoints") {
   json spec = chatSpec();
   spec["port"] = "grpc";
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", spec)};
   auto d = compute(s);
   CHECK(d.routes[0].accepted);
@@ -245,7 +255,7 @@ TEST_CASE("invalid specs get a reason and a message naming the field") {
 }
 
 TEST_CASE("a spec of the wrong JSON types is InvalidSpec - never an exception") {
-  ClusterSnapshot s;
+  Cluster s;
   json weird = chatSpec();
   weird["match"] = {{"hosts", {1, 2}}};
   s.routes = {route("shop", "a", weird), route("shop", "b", json::array())};
@@ -257,7 +267,7 @@ TEST_CASE("a spec of the wrong JSON types is InvalidSpec - never an exception") 
 }
 
 TEST_CASE("conflicting matches: the older route wins - the newer is ConflictingMatch") {
-  ClusterSnapshot s;
+  Cluster s;
   json spec = chatSpec();
   spec["match"] = {{"hosts", {"chat.example.com"}}};
   json other = chatSpec();
@@ -281,7 +291,7 @@ TEST_CASE("conflicting matches: the older route wins - the newer is ConflictingM
 }
 
 TEST_CASE("two any-host routes with the same prefix conflict - any-host and a host do not") {
-  ClusterSnapshot s;
+  Cluster s;
   json with_host = chatSpec();
   with_host["match"] = {{"hosts", {"chat.example.com"}}};
   s.routes = {route("a", "first", chatSpec(), "2026-01-01T00:00:00Z"),
@@ -297,7 +307,7 @@ TEST_CASE("two any-host routes with the same prefix conflict - any-host and a ho
 TEST_CASE("within one second of creation a served route keeps its match against a newcomer") {
   json spec = chatSpec();
   spec["match"] = {{"hosts", {"chat.example.com"}}};
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "zeta", spec, "2026-01-01T00:00:00Z")};
   auto first = compute(s);
   REQUIRE(first.find("shop/zeta")->accepted);
@@ -318,7 +328,7 @@ TEST_CASE("within one second of creation a served route keeps its match against 
 }
 
 TEST_CASE("an invalid update keeps serving the last good spec with current pods") {
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", chatSpec(), "2026-01-01T00:00:00Z", 1)};
   s.pods = {chatPod("chat-0", "10.0.0.5")};
   auto first = compute(s);
@@ -353,7 +363,7 @@ TEST_CASE("an invalid update keeps serving the last good spec with current pods"
 TEST_CASE("a port rename to a missing name keeps serving the old port") {
   json spec = chatSpec();
   spec["port"] = "http";
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", spec, "2026-01-01T00:00:00Z", 1)};
   s.pods = {chatPod("chat-0", "10.0.0.5")};
   auto first = compute(s);
@@ -367,7 +377,7 @@ TEST_CASE("a port rename to a missing name keeps serving the old port") {
 }
 
 TEST_CASE("a route never valid is left out - a re-created route does not inherit last good") {
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", chatSpec())};
   auto first = compute(s);
   json broken = chatSpec();
@@ -382,7 +392,7 @@ TEST_CASE("a route never valid is left out - a re-created route does not inherit
 }
 
 TEST_CASE("deleted routes drop out of the config and of last good") {
-  ClusterSnapshot s;
+  Cluster s;
   s.routes = {route("shop", "chat", chatSpec())};
   auto first = compute(s);
   s.routes.clear();
@@ -394,14 +404,14 @@ TEST_CASE("deleted routes drop out of the config and of last good") {
 }
 
 TEST_CASE("the version is a stable content hash: same content - same version - any input order") {
-  ClusterSnapshot a;
+  Cluster a;
   a.routes = {route("shop", "chat", chatSpec()), route("shop", "b", [] {
                 json s = chatSpec();
                 s["match"] = {{"pathPrefix", "/b"}};
                 return s;
               }())};
   a.pods = {chatPod("chat-0", "10.0.0.5"), chatPod("chat-1", "10.0.0.6")};
-  ClusterSnapshot b = a;
+  Cluster b = a;
   std::reverse(b.routes.begin(), b.routes.end());
   std::reverse(b.pods.begin(), b.pods.end());
   auto da = compute(a);

@@ -49,7 +49,7 @@ TEST_CASE("clusterSnapshotOf takes every route and only the pods of route namesp
   CHECK(s.routes.size() == 2);
   REQUIRE(s.pods.size() == 2);
   std::vector<std::string> names;
-  for (const auto& p : s.pods) names.push_back(p["metadata"]["name"]);
+  for (const auto& p : s.pods) names.push_back(p.metadata.name);
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"chat-0", "feed-0"});
 }
