@@ -35,6 +35,7 @@ finish (up to limits.drainTimeout) and exit 0.)";
 
 struct Flags {
   std::string config_file;
+  Duration shutdown_delay{0};
   ServerOptions server;
   RedisConfig redis;  // used when --redis-address or --redis-sentinels is given
 };
@@ -130,6 +131,18 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& flags) {
         flags.server.workers = n;
         return Ok{};
       });
+  set.addValue(
+      "--shutdown-delay", "DURATION",
+      "on SIGTERM, fail /readyz at once but keep accepting connections this long (so the "
+      "endpoints of the Service drop this pod first), then drain (default 0s: drain at once). "
+      "A second SIGTERM or SIGINT cuts the delay short.",
+      [&flags](const std::string& text) -> Result<Ok> {
+        auto d = parseDuration(text);
+        if (!d || d->count() < 0) return fail("a duration such as 5s (0s: no delay)");
+        flags.shutdown_delay = *d;
+        return Ok{};
+      },
+      "STICKY_SHUTDOWN_DELAY");
   addRedisFlags(set, flags.redis);
   auto parsed = set.parse(argc, argv);
   if (!parsed.exit_code && (!flags.redis.address.empty() || !flags.redis.sentinels.empty())) {
@@ -227,7 +240,22 @@ int main(int argc, char** argv) {
         (void)server.apply(std::move(loaded).value());  // logs applied / rejected
         continue;
       }
-      logInfo(std::string("draining: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (flags.shutdown_delay.count() > 0) {
+        server.stats().shutting_down.store(true, std::memory_order_relaxed);
+        logInfo(std::string(name) + " received; /readyz fails from now, still accepting for " +
+                formatDuration(flags.shutdown_delay) + " before draining");
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(flags.shutdown_delay);
+        timespec wait{static_cast<time_t>(ns.count() / 1'000'000'000),
+                      static_cast<long>(ns.count() % 1'000'000'000)};
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        if (sigtimedwait(&stop_signals, nullptr, &wait) > 0)
+          logInfo("second signal: shutdown delay cut short");
+      }
+      logInfo(std::string("draining: ") + name +
               " received; no new connections, finishing requests in flight");
       bool clean = server.drain();
       logInfo(clean ? "drained; exiting" : "drain timeout cut connections; exiting");

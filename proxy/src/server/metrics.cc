@@ -384,6 +384,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
         if (self->stopped) return errorText(http::status::service_unavailable, "shutting down");
         if (path == "/healthz") return textResponse(http::status::ok, "ok\n");
         if (path == "/readyz") {
+          if (self->stats->shutting_down.load(std::memory_order_relaxed)) {
+            return errorText(http::status::service_unavailable,
+                             "shutting down; still serving while endpoints are updated");
+          }
           if (!self->routers->loaded()) {
             return errorText(http::status::service_unavailable, "no config loaded yet");
           }

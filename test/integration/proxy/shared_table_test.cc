@@ -268,14 +268,59 @@ TEST_CASE("shared table - a hung Redis delays new sessions by the timeout, fails
   RedisServer redis;
   BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
   Replicas replicas(dir, threeBackends(b1, b2, b3), redis, 1);
-  redis.pause();  // SIGSTOP: connections stay open, nothing answers
+  redis.freeze();  // SIGSTOP: connections stay open, nothing answers
   auto client = replicas[0].client(5s);
   for (int i = 0; i < 20; ++i) {
     auto res = client.get("/", key("hung" + std::to_string(i)));
     CHECK(res.status == 200);
   }
-  redis.resume();
+  redis.thaw();
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 1);
+}
+
+TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failover") {
+  TempDir dir;
+  RedisSentinelSet redis("s3cret");
+  writeFile(dir.file("redis-password"), "s3cret\n");
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  std::string sentinels;
+  for (const auto& s : redis.sentinelAddresses()) sentinels += (sentinels.empty() ? "" : ",") + s;
+  std::vector<std::string> args{"--redis-sentinels", sentinels, "--redis-master-name",
+                                redis.masterName(), "--redis-password-file",
+                                dir.file("redis-password"), "--metrics-listen", "127.0.0.1:0"};
+  ProxyConfig config = threeBackends(b1, b2, b3, Placement::RoundRobin);
+  std::vector<std::unique_ptr<ProxyProc>> proxies;
+  for (int i = 0; i < 2; ++i) {
+    proxies.push_back(std::make_unique<ProxyProc>(dir, config, args));
+    REQUIRE(waitFor([&] { return metricValue(proxies.back()->metricsPort(),
+                                             "sticky_shared_table_connected") == 1; },
+                    15s));
+  }
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 60; ++i) {
+    std::string k = "s" + std::to_string(i);
+    where[k] = via(*proxies[i % 2], k);
+  }
+  // Let the replica catch up, then lose the primary.
+  REQUIRE(waitFor([&] { return redisCommand(redis.primaryPort(), {"WAIT", "1", "1000"}, "",
+                                            "s3cret").integer == 1; },
+                  10s));
+  redis.failover();
+  REQUIRE(waitFor([&] { return metricValue(proxies[0]->metricsPort(),
+                                           "sticky_redis_connects_total") >= 2 &&
+                               metricValue(proxies[1]->metricsPort(),
+                                           "sticky_redis_connects_total") >= 2; },
+                  30s));
+  // A fresh replica knows nothing locally: every answer comes from the new primary.
+  ProxyProc fresh(dir, config, args);
+  REQUIRE(waitFor([&] { return metricValue(fresh.metricsPort(),
+                                           "sticky_shared_table_connected") == 1; },
+                  15s));
+  for (auto& [k, backend] : where) {
+    INFO("key " << k);
+    CHECK(via(fresh, k) == backend);
+    CHECK(via(*proxies[0], k) == backend);
+  }
 }
 
 }  // namespace
