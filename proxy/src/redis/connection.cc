@@ -103,6 +103,7 @@ void Connection::finishConnect(Result<Ok> result) {
     readMore();
     // Commands sent before the connection was up are written now.
     if (!out_.empty()) scheduleFlush();
+    armTimer();
   } else {
     closed_once_ = true;
     failPending(disconnected(result.error().message));
@@ -223,16 +224,20 @@ void Connection::deliver(RespValue value) {
 
 // ---- deadlines --------------------------------------------------------------------------------
 
-// Wakes at the earlier of the next live command's deadline and the oldest command's stall.
+// Wakes at the earlier of the next live command's deadline and the oldest command's stall. A
+// wait armed earlier for a later time (the handshake's longer timeouts) is replaced.
 void Connection::armTimer() {
-  if (timer_armed_ || pending_.empty() || !open_) return;
+  if (pending_.empty() || !open_) return;
   auto wake = pending_.front().queued + timeouts_.stall;
   if (expired_ < pending_.size()) wake = std::min(wake, pending_[expired_].deadline);
+  if (timer_armed_ && timer_wake_ <= wake) return;
   timer_armed_ = true;
+  timer_wake_ = wake;
+  uint64_t generation = ++timer_generation_;
   timer_.expires_at(wake);
-  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  timer_.async_wait([weak = weak_from_this(), generation](boost::system::error_code ec) {
     auto self = weak.lock();
-    if (!self) return;
+    if (!self || generation != self->timer_generation_) return;  // replaced
     self->timer_armed_ = false;
     if (ec || !self->open_) return;
     self->timerFired();

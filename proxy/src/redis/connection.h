@@ -30,6 +30,7 @@
 // connection (send, close); the connection keeps itself alive across them.
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -132,6 +133,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Pending> pending_;
   size_t expired_ = 0;  // the first expired_ of pending_ completed with Timeout already
   bool timer_armed_ = false;
+  Clock::time_point timer_wake_;
+  uint64_t timer_generation_ = 0;
 
   PushFn push_;
   ClosedFn closed_;
