@@ -85,8 +85,8 @@ RespValue redisCommand(uint16_t port, const std::vector<std::string>& command,
                        std::chrono::milliseconds timeout) {
   BlockingConnection conn(port, timeout);
   if (!password.empty()) {
-    RespValue auth = username.empty() ? conn.call({"AUTH", password})
-                                      : conn.call({"AUTH", username, password});
+    RespValue auth =
+        username.empty() ? conn.call({"AUTH", password}) : conn.call({"AUTH", username, password});
     if (auth.isError()) throw std::runtime_error("redis AUTH failed: " + auth.text);
   }
   return conn.call(command);
@@ -111,9 +111,17 @@ RespValue RedisServer::command(const std::vector<std::string>& command) const {
 
 void RedisServer::start() {
   if (process_ && process_->running()) return;
-  std::vector<std::string> argv = {"/usr/bin/redis-server", "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                   "--dir", dir_.path()};
+  std::vector<std::string> argv = {"/usr/bin/redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   dir_.path()};
   if (!options_.password.empty()) {
     if (options_.username.empty()) {
       argv.insert(argv.end(), {"--requirepass", options_.password});
@@ -142,7 +150,8 @@ void RedisServer::start() {
         }
       },
       std::chrono::seconds(10), std::chrono::milliseconds(20));
-  if (!up) throw std::runtime_error("redis-server did not start on port " + address() + ": " + log());
+  if (!up)
+    throw std::runtime_error("redis-server did not start on port " + address() + ": " + log());
 }
 
 void RedisServer::stop() {
@@ -157,7 +166,9 @@ void RedisServer::kill() {
   frozen_ = false;
 }
 
-bool RedisServer::running() { return process_ && process_->running(); }
+bool RedisServer::running() {
+  return process_ && process_->running();
+}
 
 void RedisServer::freeze() {
   if (!process_) return;
@@ -182,7 +193,9 @@ void RedisServer::pause(std::chrono::milliseconds duration) {
   frozen_ = false;  // the helper thread thaws it
 }
 
-std::string RedisServer::log() const { return readFile(dir_.file("redis.log")); }
+std::string RedisServer::log() const {
+  return readFile(dir_.file("redis.log"));
+}
 
 // ---- RedisSentinelSet -------------------------------------------------------------------------
 
@@ -223,16 +236,16 @@ RedisSentinelSet::~RedisSentinelSet() {
 void RedisSentinelSet::startSentinel(size_t i) {
   std::string conf = dir_.file("sentinel-" + std::to_string(i) + ".conf");
   std::string name = masterName();
-  writeFile(conf, "port " + std::to_string(sentinel_ports_[i]) +
-                      "\nbind 127.0.0.1\ndir " + dir_.path() + "\nsentinel monitor " + name +
-                      " 127.0.0.1 " + std::to_string(servers_[0]->port()) +
-                      " 2\nsentinel down-after-milliseconds " + name +
-                      " 1000\nsentinel failover-timeout " + name +
-                      " 5000\nsentinel parallel-syncs " + name + " 1\n" +
-                      (password_.empty() ? "" : "sentinel auth-pass " + name + " " + password_ + "\n"));
-  sentinels_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{"/usr/bin/redis-sentinel", conf},
-      dir_.file("sentinel-" + std::to_string(i) + ".log")));
+  writeFile(conf,
+            "port " + std::to_string(sentinel_ports_[i]) + "\nbind 127.0.0.1\ndir " + dir_.path() +
+                "\nsentinel monitor " + name + " 127.0.0.1 " + std::to_string(servers_[0]->port()) +
+                " 2\nsentinel down-after-milliseconds " + name +
+                " 1000\nsentinel failover-timeout " + name + " 5000\nsentinel parallel-syncs " +
+                name + " 1\n" +
+                (password_.empty() ? "" : "sentinel auth-pass " + name + " " + password_ + "\n"));
+  sentinels_.push_back(
+      std::make_unique<Process>(std::vector<std::string>{"/usr/bin/redis-sentinel", conf},
+                                dir_.file("sentinel-" + std::to_string(i) + ".log")));
 }
 
 std::vector<std::string> RedisSentinelSet::sentinelAddresses() const {
@@ -245,7 +258,8 @@ uint16_t RedisSentinelSet::primaryPort() const {
   for (uint16_t port : sentinel_ports_) {
     try {
       RespValue reply = redisCommand(port, {"SENTINEL", "get-master-addr-by-name", masterName()});
-      if (reply.elements.size() == 2) return static_cast<uint16_t>(std::stoi(reply.elements[1].text));
+      if (reply.elements.size() == 2)
+        return static_cast<uint16_t>(std::stoi(reply.elements[1].text));
     } catch (const std::exception&) {
     }
   }

@@ -27,8 +27,8 @@
 namespace sticky::test {
 
 struct RedisServerOptions {
-  std::string password = {};  // requirepass (the default user's password)
-  std::string username = {};  // with a password: an ACL user with all rights instead
+  std::string password = {};                // requirepass (the default user's password)
+  std::string username = {};                // with a password: an ACL user with all rights instead
   std::optional<uint16_t> replica_of = {};  // --replicaof 127.0.0.1 <port>
   std::vector<std::string> extra_args = {};
 };

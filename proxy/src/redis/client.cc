@@ -52,10 +52,9 @@ Result<Address> Address::parse(std::string_view text, uint16_t default_port) {
     unsigned value = 0;
     auto [end, ec] =
         std::from_chars(port_text->data(), port_text->data() + port_text->size(), value);
-    if (port_text->empty() || ec != std::errc() ||
-        end != port_text->data() + port_text->size() || value == 0 || value > 65535) {
-      return fail("the port in the Redis address " + quoted +
-                  " is not a number from 1 to 65535");
+    if (port_text->empty() || ec != std::errc() || end != port_text->data() + port_text->size() ||
+        value == 0 || value > 65535) {
+      return fail("the port in the Redis address " + quoted + " is not a number from 1 to 65535");
     }
     port = static_cast<uint16_t>(value);
   }
@@ -78,8 +77,9 @@ Result<Ok> ClientOptions::validate() const {
         "a master name, not both");
   }
   if (!sentinels.empty() && master_name.empty()) {
-    problems.push_back("sentinel mode needs master_name, the name the sentinels know the "
-                       "primary by");
+    problems.push_back(
+        "sentinel mode needs master_name, the name the sentinels know the "
+        "primary by");
   }
   if (sentinels.empty() && !master_name.empty() && !addresses.empty()) {
     problems.push_back("master_name is only used with sentinels: remove it or give sentinels");
@@ -133,7 +133,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   };
 
   Impl(asio::io_context& i, ClientOptions o, std::shared_ptr<RedisStats> s)
-      : io(i), options(std::move(o)), stats(std::move(s)), command(i, false), pubsub(i, true) {
+      : io(i),
+        options(std::move(o)),
+        stats(std::move(s)),
+        command(i, false),
+        pubsub(i, true),
+        keepalive(i) {
     if (!stats) stats = std::make_shared<RedisStats>();
     command.backoff = pubsub.backoff = options.reconnect_min;
   }
@@ -143,6 +148,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::shared_ptr<RedisStats> stats;
   Link command;
   Link pubsub;
+  // The pub/sub connection waits for nothing, so a hung server would go unnoticed: it is sent a
+  // PING every stall_timeout / 4 and closed when nothing came for stall_timeout.
+  asio::steady_timer keepalive;
+  Clock::time_point pubsub_seen;
 
   // Set before start(), read on the io thread only while `callbacks_mutex` is held, so that once
   // stop() returns none of them runs again.
@@ -170,8 +179,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (stopped) return;
     size_t attempt = link.attempt++;
     openPrimary(io, options, attempt,
-                [weak = weak_from_this(), pubsub = link.pubsub](
-                    Result<std::shared_ptr<Connection>> opened) {
+                [weak = weak_from_this(),
+                 pubsub = link.pubsub](Result<std::shared_ptr<Connection>> opened) {
                   auto self = weak.lock();
                   if (!self) {
                     if (opened) (*opened)->close(Error{"the client is gone", "Disconnected"});
@@ -229,12 +238,36 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Command command{"SUBSCRIBE"};
     command.insert(command.end(), options.channels.begin(), options.channels.end());
     link.conn->sendUnanswered(command);
-    logInfo("redis pubsub connected", {{"primary", link.conn->address().toString()},
-                                       {"channels", options.channels.size()}});
+    pubsub_seen = Clock::now();
+    keepAlive();
+    logInfo("redis pubsub connected",
+            {{"primary", link.conn->address().toString()}, {"channels", options.channels.size()}});
   }
 
-  // A pub/sub push: ["subscribe", channel, count] or ["message", channel, payload].
+  void keepAlive() {
+    keepalive.expires_after(std::max(options.stall_timeout / 4, std::chrono::milliseconds(1)));
+    keepalive.async_wait([weak = weak_from_this(),
+                          conn = std::weak_ptr(pubsub.conn)](boost::system::error_code ec) {
+      auto self = weak.lock();
+      auto c = conn.lock();
+      if (ec || !self || self->stopped || !c || c != self->pubsub.conn) return;
+      if (Clock::now() - self->pubsub_seen > self->options.stall_timeout) {
+        Error error{"Redis at " + c->address().toString() + " answered nothing on the pub/sub " +
+                        "connection for " + std::to_string(self->options.stall_timeout.count()) +
+                        " ms; taken for dead",
+                    "Disconnected"};
+        c->close(error);
+        self->closed(self->pubsub, error);
+        return;
+      }
+      c->sendUnanswered({"PING"});
+      self->keepAlive();
+    });
+  }
+
+  // A pub/sub push: ["subscribe", channel, count], ["message", channel, payload], ["pong", ""].
   void pushed(RespValue value) {
+    pubsub_seen = Clock::now();
     if (!value.isList() || value.elements.empty() || !value.elements[0].isString()) return;
     const std::string& kind = value.elements[0].text;
     if (kind == "message" && value.elements.size() == 3) {
@@ -291,10 +324,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     stats->commands++;
-    bool readonly_check = true;
     command.conn->send(cmd, [weak = weak_from_this(), conn = std::weak_ptr(command.conn),
-                             queued = Clock::now(), done = std::move(done),
-                             readonly_check](CommandResult result) {
+                             queued = Clock::now(), done = std::move(done)](CommandResult result) {
       auto self = weak.lock();
       bool demoted = false;
       if (self) {
@@ -303,7 +334,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - queued);
           s.latency_count++;
           s.latency_sum_us += static_cast<uint64_t>(us.count());
-          demoted = readonly_check && result->isError() && result->text.rfind("READONLY", 0) == 0;
+          demoted = result->isError() && result->text.rfind("READONLY", 0) == 0;
         } else {
           s.errors++;
           if (result.error().code == "Timeout") s.timeouts++;
@@ -314,7 +345,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (auto c = conn.lock(); c && c->isOpen()) {
           logWarn("redis primary was demoted (READONLY); reconnecting",
                   {{"primary", c->address().toString()}});
-          // Through die(): the link learns of it and reconnects.
+          // The link reconnects; the next connection asks for the primary again.
           self->demote(c);
         }
       }
@@ -333,6 +364,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     ran_on_io = true;
     command.timer.cancel();
     pubsub.timer.cancel();
+    keepalive.cancel();
     Error error{"the Redis client stopped", "Disconnected"};
     for (Link* link : {&command, &pubsub}) {
       if (auto conn = std::move(link->conn)) conn->close(error);
@@ -346,12 +378,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 Client::Client(asio::io_context& io, ClientOptions options, std::shared_ptr<RedisStats> stats)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(stats))) {}
 
-Client::~Client() { stop(); }
+Client::~Client() {
+  stop();
+}
 
-void Client::onConnected(std::function<void(uint64_t)> fn) { impl_->on_connected = std::move(fn); }
-void Client::onDisconnected(std::function<void()> fn) { impl_->on_disconnected = std::move(fn); }
-void Client::onMessage(MessageFn fn) { impl_->on_message = std::move(fn); }
-void Client::onSubscribed(std::function<void()> fn) { impl_->on_subscribed = std::move(fn); }
+void Client::onConnected(std::function<void(uint64_t)> fn) {
+  impl_->on_connected = std::move(fn);
+}
+void Client::onDisconnected(std::function<void()> fn) {
+  impl_->on_disconnected = std::move(fn);
+}
+void Client::onMessage(MessageFn fn) {
+  impl_->on_message = std::move(fn);
+}
+void Client::onSubscribed(std::function<void()> fn) {
+  impl_->on_subscribed = std::move(fn);
+}
 
 void Client::start() {
   if (impl_->started.exchange(true)) return;
@@ -387,9 +429,13 @@ void Client::stop() {
   }
 }
 
-bool Client::connected() const { return impl_->stats->connected.load() == 1; }
+bool Client::connected() const {
+  return impl_->stats->connected.load() == 1;
+}
 
-uint64_t Client::epoch() const { return impl_->epoch.load(); }
+uint64_t Client::epoch() const {
+  return impl_->epoch.load();
+}
 
 std::string Client::primary() const {
   std::lock_guard lock(impl_->primary_mutex);
@@ -397,39 +443,39 @@ std::string Client::primary() const {
 }
 
 void Client::execute(Command command, Done done) {
-  asio::post(impl_->io, [self = impl_, command = std::move(command),
-                         done = std::move(done)]() mutable {
-    self->send(std::move(command), std::move(done));
-  });
+  asio::post(impl_->io,
+             [self = impl_, command = std::move(command), done = std::move(done)]() mutable {
+               self->send(std::move(command), std::move(done));
+             });
 }
 
 void Client::executeBatch(std::vector<Command> commands, BatchDone done) {
-  asio::post(impl_->io, [self = impl_, commands = std::move(commands),
-                         done = std::move(done)]() mutable {
-    if (commands.empty()) {
-      done({});
-      return;
-    }
-    struct Batch {
-      std::vector<std::optional<CommandResult>> results;
-      size_t remaining;
-      BatchDone done;
-    };
-    auto batch = std::make_shared<Batch>();
-    batch->results.resize(commands.size());
-    batch->remaining = commands.size();
-    batch->done = std::move(done);
-    for (size_t i = 0; i < commands.size(); ++i) {
-      self->send(std::move(commands[i]), [batch, i](CommandResult r) {
-        batch->results[i] = std::move(r);
-        if (--batch->remaining > 0) return;
-        std::vector<CommandResult> out;
-        out.reserve(batch->results.size());
-        for (auto& r : batch->results) out.push_back(std::move(*r));
-        batch->done(std::move(out));
-      });
-    }
-  });
+  asio::post(impl_->io,
+             [self = impl_, commands = std::move(commands), done = std::move(done)]() mutable {
+               if (commands.empty()) {
+                 done({});
+                 return;
+               }
+               struct Batch {
+                 std::vector<std::optional<CommandResult>> results;
+                 size_t remaining;
+                 BatchDone done;
+               };
+               auto batch = std::make_shared<Batch>();
+               batch->results.resize(commands.size());
+               batch->remaining = commands.size();
+               batch->done = std::move(done);
+               for (size_t i = 0; i < commands.size(); ++i) {
+                 self->send(std::move(commands[i]), [batch, i](CommandResult r) {
+                   batch->results[i] = std::move(r);
+                   if (--batch->remaining > 0) return;
+                   std::vector<CommandResult> out;
+                   out.reserve(batch->results.size());
+                   for (auto& r : batch->results) out.push_back(std::move(*r));
+                   batch->done(std::move(out));
+                 });
+               }
+             });
 }
 
 }  // namespace sticky::proxy::redis

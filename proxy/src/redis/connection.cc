@@ -60,8 +60,8 @@ void Connection::connect(const Address& address, std::chrono::milliseconds timeo
       [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
         if (ec) {
           std::string why = self->connect_timed_out_ ? "timed out" : ec.message();
-          self->finishConnect(fail("cannot resolve " + self->address_.toString() + ": " + why,
-                                   "Unreachable"));
+          self->finishConnect(
+              fail("cannot resolve " + self->address_.toString() + ": " + why, "Unreachable"));
           return;
         }
         self->resolved(r);
@@ -73,18 +73,17 @@ void Connection::resolved(const tcp::resolver::results_type& endpoints) {
     finishConnect(fail("connecting to " + address_.toString() + " timed out", "Unreachable"));
     return;
   }
-  asio::async_connect(socket_, endpoints,
-                      [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
-                        if (ec) {
-                          std::string why =
-                              self->connect_timed_out_ ? "timed out" : ec.message();
-                          self->finishConnect(fail(
-                              "cannot connect to " + self->address_.toString() + ": " + why,
-                              "Unreachable"));
-                          return;
-                        }
-                        self->finishConnect(Ok{});
-                      });
+  asio::async_connect(
+      socket_, endpoints,
+      [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
+        if (ec) {
+          std::string why = self->connect_timed_out_ ? "timed out" : ec.message();
+          self->finishConnect(
+              fail("cannot connect to " + self->address_.toString() + ": " + why, "Unreachable"));
+          return;
+        }
+        self->finishConnect(Ok{});
+      });
 }
 
 void Connection::finishConnect(Result<Ok> result) {
@@ -147,37 +146,36 @@ void Connection::flush() {
   write_busy_ = true;
   writing_.clear();
   std::swap(writing_, out_);
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                      self->write_busy_ = false;
-                      if (ec) {
-                        if (self->open_) {
-                          self->die(disconnected("writing to Redis at " +
-                                                 self->address_.toString() +
-                                                 " failed: " + ec.message()));
-                        }
-                        return;
-                      }
-                      self->flush();
-                    });
+  asio::async_write(
+      socket_, asio::buffer(writing_),
+      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+        self->write_busy_ = false;
+        if (ec) {
+          if (self->open_) {
+            self->die(disconnected("writing to Redis at " + self->address_.toString() +
+                                   " failed: " + ec.message()));
+          }
+          return;
+        }
+        self->flush();
+      });
 }
 
 // ---- reading ----------------------------------------------------------------------------------
 
 void Connection::readMore() {
-  socket_.async_read_some(
-      asio::buffer(chunk_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-        if (!self->open_) return;
-        if (ec) {
-          std::string why = ec == asio::error::eof ? "the server closed the connection"
-                                                   : ec.message();
-          self->die(disconnected("Redis at " + self->address_.toString() + ": " + why));
-          return;
-        }
-        self->in_.append(self->chunk_.data(), n);
-        self->consume();
-        if (self->open_) self->readMore();
-      });
+  socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
+                                                    boost::system::error_code ec, size_t n) {
+    if (!self->open_) return;
+    if (ec) {
+      std::string why = ec == asio::error::eof ? "the server closed the connection" : ec.message();
+      self->die(disconnected("Redis at " + self->address_.toString() + ": " + why));
+      return;
+    }
+    self->in_.append(self->chunk_.data(), n);
+    self->consume();
+    if (self->open_) self->readMore();
+  });
 }
 
 // Parses every whole value received. A callback may close the connection: stop then.
@@ -208,9 +206,9 @@ void Connection::deliver(RespValue value) {
       push_(std::move(value));
       return;
     }
-    die(Error{"Redis at " + address_.toString() + " sent a reply nobody asked for: " +
-                  describe(value),
-              "Protocol"});
+    die(Error{
+        "Redis at " + address_.toString() + " sent a reply nobody asked for: " + describe(value),
+        "Protocol"});
     return;
   }
   Pending front = std::move(pending_.front());

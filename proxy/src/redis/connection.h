@@ -126,7 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool write_busy_ = false;
   bool flush_scheduled_ = false;
 
-  std::string in_;         // received, not yet parsed (from in_start_)
+  std::string in_;  // received, not yet parsed (from in_start_)
   size_t in_start_ = 0;
   std::vector<char> chunk_;
 

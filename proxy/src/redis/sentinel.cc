@@ -41,33 +41,34 @@ struct Credentials {
 void connectAndAuth(boost::asio::io_context& io, const Address& address,
                     const ClientOptions& options, Credentials creds, Opened done) {
   auto conn = Connection::create(io, handshakeTimeouts(options));
-  conn->connect(address, options.connect_timeout, [conn, creds = std::move(creds),
-                                                   done = std::move(done)](Result<Ok> connected) {
-    if (!connected) {
-      done(unexpected(connected.error()));
-      return;
-    }
-    if (creds.password.empty()) {
-      done(conn);
-      return;
-    }
-    conn->send(authCommand(creds.username, creds.password),
-               [conn, lenient = creds.lenient, done](Result<RespValue> reply) {
-                 if (!reply) {
-                   conn->close(reply.error());
-                   done(unexpected(reply.error()));
-                   return;
-                 }
-                 if (reply->isError() && !(lenient && noPasswordSet(*reply))) {
-                   Error error{"AUTH failed at " + conn->address().toString() + ": " + reply->text,
-                               "AuthFailed"};
-                   conn->close(error);
-                   done(unexpected(std::move(error)));
-                   return;
-                 }
-                 done(conn);
-               });
-  });
+  conn->connect(address, options.connect_timeout,
+                [conn, creds = std::move(creds), done = std::move(done)](Result<Ok> connected) {
+                  if (!connected) {
+                    done(unexpected(connected.error()));
+                    return;
+                  }
+                  if (creds.password.empty()) {
+                    done(conn);
+                    return;
+                  }
+                  conn->send(authCommand(creds.username, creds.password),
+                             [conn, lenient = creds.lenient, done](Result<RespValue> reply) {
+                               if (!reply) {
+                                 conn->close(reply.error());
+                                 done(unexpected(reply.error()));
+                                 return;
+                               }
+                               if (reply->isError() && !(lenient && noPasswordSet(*reply))) {
+                                 Error error{"AUTH failed at " + conn->address().toString() + ": " +
+                                                 reply->text,
+                                             "AuthFailed"};
+                                 conn->close(error);
+                                 done(unexpected(std::move(error)));
+                                 return;
+                               }
+                               done(conn);
+                             });
+                });
 }
 
 // Connects to `address`, authenticates, and checks ROLE says master.
@@ -105,15 +106,16 @@ struct SentinelQuery : std::enable_shared_from_this<SentinelQuery> {
 
   void askNext() {
     if (next >= options.sentinels.size()) {
-      done(fail("no sentinel named a primary for '" + options.master_name + "' (last: " +
-                    last_error + ")",
+      done(fail("no sentinel named a primary for '" + options.master_name +
+                    "' (last: " + last_error + ")",
                 "NoPrimary"));
       return;
     }
     const Address& sentinel = options.sentinels[next++];
-    Credentials creds = options.sentinel_password.empty()
-                            ? Credentials{options.username, options.password, true}
-                            : Credentials{options.sentinel_username, options.sentinel_password, true};
+    Credentials creds =
+        options.sentinel_password.empty()
+            ? Credentials{options.username, options.password, true}
+            : Credentials{options.sentinel_username, options.sentinel_password, true};
     connectAndAuth(io, sentinel, options, creds,
                    [self = shared_from_this()](Result<ConnectionPtr> opened) {
                      if (!opened) {
@@ -131,9 +133,9 @@ struct SentinelQuery : std::enable_shared_from_this<SentinelQuery> {
       Result<Address> primary =
           reply ? parseMasterAddr(*reply, self->options.master_name) : unexpected(reply.error());
       if (!primary) {
-        self->failed(Error{"sentinel " + conn->address().toString() + ": " +
-                               primary.error().message,
-                           primary.error().code});
+        self->failed(
+            Error{"sentinel " + conn->address().toString() + ": " + primary.error().message,
+                  primary.error().code});
         return;
       }
       self->done(std::move(primary));

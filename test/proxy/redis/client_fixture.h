@@ -50,7 +50,8 @@ inline ClientOptions directOptions(const std::string& address) {
 inline CommandResult run(Client& client, Command command) {
   auto promise = std::make_shared<std::promise<CommandResult>>();
   auto future = promise->get_future();
-  client.execute(std::move(command), [promise](CommandResult r) { promise->set_value(std::move(r)); });
+  client.execute(std::move(command),
+                 [promise](CommandResult r) { promise->set_value(std::move(r)); });
   if (future.wait_for(20s) != std::future_status::ready) {
     return fail("the test waited 20 s for a completion", "TestHang");
   }

@@ -276,7 +276,26 @@ TEST_CASE("redis client: pub/sub delivers messages and resubscribes after a rest
   CHECK(stats->messages == 3);
 }
 
-TEST_CASE("redis client: stop fails pending commands - destroying it with handlers queued is safe") {
+TEST_CASE("redis client: a hung server is noticed on the pub/sub connection too") {
+  RedisServer server;
+  IoThread io;
+  ClientOptions options = directOptions(server.address());
+  options.stall_timeout = 1000ms;
+  options.channels = {"sticky:a"};
+  LogCapture log;
+  Client client(io.io(), options, nullptr);
+  std::atomic<int> subscribed{0};
+  client.onSubscribed([&] { subscribed++; });
+  client.start();
+  REQUIRE(waitFor([&] { return subscribed == 1; }, 10s));
+  server.freeze();
+  CHECK(waitFor([&] { return log.contains("answered nothing on the pub/sub connection"); }, 10s));
+  server.thaw();
+  CHECK(waitFor([&] { return subscribed == 2; }, 10s));
+}
+
+TEST_CASE(
+    "redis client: stop fails pending commands - destroying it with handlers queued is safe") {
   RedisServer server;
   IoThread io;
   std::atomic<int> disconnected{0};

@@ -31,7 +31,9 @@ RespValue value(RespType type, std::string text = {}) {
   return v;
 }
 
-RespValue bulk(std::string text) { return value(RespType::BulkString, std::move(text)); }
+RespValue bulk(std::string text) {
+  return value(RespType::BulkString, std::move(text));
+}
 
 RespValue array(std::vector<RespValue> elements) {
   RespValue v = value(RespType::Array);
@@ -54,8 +56,7 @@ TEST_CASE("redis sentinel: parsing ROLE and get-master-addr-by-name") {
   Result<Address> primary = parseMasterAddr(array({bulk("10.0.0.9"), bulk("6380")}), "m");
   REQUIRE(primary.ok());
   CHECK(primary->toString() == "10.0.0.9:6380");
-  CHECK(parseMasterAddr(RespValue{}, "m").error().message ==
-        "it monitors no primary named 'm'");
+  CHECK(parseMasterAddr(RespValue{}, "m").error().message == "it monitors no primary named 'm'");
   CHECK(parseMasterAddr(array({bulk("h"), bulk("x")}), "m").error().code == "Protocol");
   CHECK(parseMasterAddr(array({bulk("h")}), "m").error().code == "Protocol");
 }
