@@ -78,16 +78,17 @@ class ConfigReader : public JsonReader {
   }
 
   void readRedis(const json& j, const std::string& path, RedisConfig& r) {
-    if (!objectOf(j, path,
-                  {"address", "sentinels", "masterName", "username", "passwordFile", "tls",
-                   "keyPrefix", "connectTimeout", "commandTimeout"},
-                  "such as {address: redis.kube-sticky:6379} or {sentinels: [redis-sentinel:26379], "
-                  "masterName: mymaster}")) {
+    if (!objectOf(
+            j, path,
+            {"address", "sentinels", "masterName", "username", "passwordFile", "tls", "keyPrefix",
+             "connectTimeout", "commandTimeout"},
+            "such as {address: redis.kube-sticky:6379} or {sentinels: [redis-sentinel:26379], "
+            "masterName: mymaster}")) {
       return;
     }
     std::pair<const char*, std::string*> strings[] = {
-        {"address", &r.address},          {"masterName", &r.master_name},
-        {"username", &r.username},        {"passwordFile", &r.password_file},
+        {"address", &r.address},      {"masterName", &r.master_name},
+        {"username", &r.username},    {"passwordFile", &r.password_file},
         {"keyPrefix", &r.key_prefix},
     };
     for (auto& [name, out] : strings) {
@@ -210,8 +211,7 @@ class ConfigReader : public JsonReader {
     if (auto* v = optional(j, "listen")) readString(*v, "listen", c.listen);
     if (auto* v = optional(j, "limits")) readLimits(*v, "limits", c.limits);
     if (auto* v = optional(j, "headers")) readHeaders(*v, "headers", c.headers);
-    if (auto* v = optional(j, "sharedTable"))
-      readSharedTable(*v, "sharedTable", c.shared_table);
+    if (auto* v = optional(j, "sharedTable")) readSharedTable(*v, "sharedTable", c.shared_table);
     if (auto* v = optional(j, "routes")) {
       if (!v->is_array()) {
         fail("routes", "must be a list of routes, not " + std::string(typeName(*v)));

@@ -133,10 +133,11 @@ void validateRedis(const RedisConfig& r, ConfigErrors& errors) {
     return "must be \"host:port\" such as " + std::string(example) + ", not " + quote(value);
   };
   if (r.address.empty() == r.sentinels.empty()) {
-    errors.push_back({path, "give either address (one Redis primary, such as "
-                            "\"redis.kube-sticky:6379\") or sentinels and masterName (a primary "
-                            "found through Redis Sentinel), not " +
-                                std::string(r.address.empty() ? "neither" : "both")});
+    errors.push_back({path,
+                      "give either address (one Redis primary, such as "
+                      "\"redis.kube-sticky:6379\") or sentinels and masterName (a primary "
+                      "found through Redis Sentinel), not " +
+                          std::string(r.address.empty() ? "neither" : "both")});
   }
   if (!r.address.empty() && !isListenAddress(r.address)) {
     errors.push_back({path + ".address", bad_address("\"redis:6379\"", r.address)});
@@ -160,8 +161,8 @@ void validateRedis(const RedisConfig& r, ConfigErrors& errors) {
   for (auto [name, d] : {std::pair{"connectTimeout", r.connect_timeout},
                          std::pair{"commandTimeout", r.command_timeout}}) {
     if (d.count() <= 0) {
-      errors.push_back({path + "." + name,
-                        "must be a positive duration " + std::string(schema::kDurationHint)});
+      errors.push_back(
+          {path + "." + name, "must be a positive duration " + std::string(schema::kDurationHint)});
     }
   }
 }

@@ -248,9 +248,10 @@ void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId can
     }
   } else if (reply) {
     // An error reply: most likely a Redis older than 7.0, which has no SET ... NX GET.
-    logWarn("shared table: Redis refused SET NX GET (it needs Redis >= 7.0 or Valkey); "
-            "placing locally",
-            {{"reply", redis::describe(*reply)}});
+    logWarn(
+        "shared table: Redis refused SET NX GET (it needs Redis >= 7.0 or Valkey); "
+        "placing locally",
+        {{"reply", redis::describe(*reply)}});
   }
   std::vector<ClaimDone> waiters;
   {
@@ -276,7 +277,9 @@ void RedisSessionStore::moved(std::string_view route, std::string_view key, Endp
   std::string to_value = to ? endpointValue(to) : std::string();
   std::string event = std::string(to ? "moved" : "erased") + "\n" + replica_id_ + "\n" +
                       std::string(route) + "\n" + to_value + "\n" + std::string(key);
-  redis::Command command{"EVAL",          std::string(kMoveScript), "1",
+  redis::Command command{"EVAL",
+                         std::string(kMoveScript),
+                         "1",
                          sessionKey(prefix_, route, key),
                          endpointValue(from),
                          to_value,
@@ -313,9 +316,10 @@ void RedisSessionStore::scanAndDelete(std::string route, std::string pattern, st
   redis::Command scan{"SCAN", cursor, "MATCH", pattern, "COUNT", std::string(kScanCount)};
   client_->execute(std::move(scan), [this, route, pattern, value](redis::CommandResult reply) {
     if (!reply || !reply->isList() || reply->elements.size() != 2) {
-      logWarn("shared table: could not scan Redis to evict an endpoint's sessions; replicas "
-              "dropped their copies and the keys expire with their TTL",
-              {{"route", route}});
+      logWarn(
+          "shared table: could not scan Redis to evict an endpoint's sessions; replicas "
+          "dropped their copies and the keys expire with their TTL",
+          {{"route", route}});
       return;
     }
     std::string next = reply->elements[0].text;
@@ -439,24 +443,23 @@ void RedisSessionStore::reassert(std::string route, std::vector<SessionEntry> en
                         "PX", std::to_string(left.count()), "GET"});
   }
   auto shared = std::make_shared<std::vector<SessionEntry>>(std::move(entries));
-  client_->executeBatch(
-      std::move(commands),
-      [this, route, shared, from, to](std::vector<redis::CommandResult> replies) {
-        bool failed = false;
-        for (size_t i = 0; i < replies.size(); ++i) {
-          const redis::CommandResult& reply = replies[i];
-          const SessionEntry& e = (*shared)[from + i];
-          if (!reply) {
-            failed = true;
-          } else if (reply->isNull()) {
-            stats_.reasserted.fetch_add(1, std::memory_order_relaxed);
-          } else if (reply->isString() && reply->text != endpointValue(e.endpoint)) {
-            adopt(route, e.key, reply->text);
-          }
-        }
-        // Disconnected again: the next connection re-asserts everything anyway.
-        if (!failed && to < shared->size()) reassert(route, std::move(*shared), to);
-      });
+  client_->executeBatch(std::move(commands), [this, route, shared, from,
+                                              to](std::vector<redis::CommandResult> replies) {
+    bool failed = false;
+    for (size_t i = 0; i < replies.size(); ++i) {
+      const redis::CommandResult& reply = replies[i];
+      const SessionEntry& e = (*shared)[from + i];
+      if (!reply) {
+        failed = true;
+      } else if (reply->isNull()) {
+        stats_.reasserted.fetch_add(1, std::memory_order_relaxed);
+      } else if (reply->isString() && reply->text != endpointValue(e.endpoint)) {
+        adopt(route, e.key, reply->text);
+      }
+    }
+    // Disconnected again: the next connection re-asserts everything anyway.
+    if (!failed && to < shared->size()) reassert(route, std::move(*shared), to);
+  });
 }
 
 }  // namespace sticky::proxy

@@ -102,8 +102,7 @@ class RedisSessionStore final : public SessionStore {
   void refreshRound();
   void reassert(std::string route, std::vector<SessionEntry> entries, size_t from);
   void adopt(std::string_view route, std::string_view key, std::string_view value);
-  void scanAndDelete(std::string route, std::string pattern, std::string value,
-                     std::string cursor);
+  void scanAndDelete(std::string route, std::string pattern, std::string value, std::string cursor);
 
   std::string prefix_;
   std::string channel_;

@@ -84,7 +84,7 @@ struct RouteDecision {
   /// name. Forward: add HeaderNames::moved_from to the request and session_moved to the
   /// response. Reject (onEndpointLost: Reject): add session_moved to the 503.
   std::string moved_from;
-  bool pinned = false;  // a session entry exists for this request (false: unpinned balance)
+  bool pinned = false;       // a session entry exists for this request (false: unpinned balance)
   EndpointId candidate = 0;  // Claim: this replica's choice, if the store has none
 };
 

@@ -52,8 +52,8 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <limits>
 #include <cassert>
+#include <limits>
 #include <mutex>
 #include <new>
 
@@ -440,8 +440,8 @@ class LocalStickTable final : public StickTable {
       std::lock_guard lock(s.mu);
       for (Node* n = s.lru.lru_next; n != &s.lru && out.size() < limit; n = n->lru_next) {
         if (n->last_used < horizon || expired(n, t)) break;
-        const bool due = n->synced == kNeverSynced ||
-                         (n->last_used > n->synced && t - n->synced >= age);
+        const bool due =
+            n->synced == kNeverSynced || (n->last_used > n->synced && t - n->synced >= age);
         if (!due) continue;
         n->synced = t;
         auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(

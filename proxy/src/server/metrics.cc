@@ -243,8 +243,7 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
   const RedisStoreStats& t = store.stats();
   std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> table[] = {
       {"sticky_shared_table_refreshed_total",
-       {"Idle timers extended in Redis (batched, at most once per key per margin).",
-        &t.refreshed}},
+       {"Idle timers extended in Redis (batched, at most once per key per margin).", &t.refreshed}},
       {"sticky_shared_table_reasserted_total",
        {"Local entries written back to Redis (after a reconnect, or found missing).",
         &t.reasserted}},
@@ -394,9 +393,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
           return textResponse(http::status::ok, "ready\n");
         }
         auto router = self->routers->current();
-        return control::makeResponse(http::status::ok, renderMetrics(router.get(), *self->stats,
-                                                                   SteadyClock::now(), self->store),
-                                     kContentType);
+        return control::makeResponse(
+            http::status::ok,
+            renderMetrics(router.get(), *self->stats, SteadyClock::now(), self->store),
+            kContentType);
       },
       &errorText, options);
   impl->http->start();

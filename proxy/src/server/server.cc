@@ -67,8 +67,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (!listen) return fail(listen.error().message);
   s->listen_endpoint_ = *listen;
 
-  s->shared_table_ = options.shared_table.enabled() || !config ? options.shared_table
-                                                                : config->shared_table;
+  s->shared_table_ =
+      options.shared_table.enabled() || !config ? options.shared_table : config->shared_table;
   if (const auto& redis = s->shared_table_.redis) {
     auto store = RedisSessionStore::start(*redis, s->routers_);
     if (!store) return fail(store.error().message);
@@ -106,7 +106,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (!options.metrics_listen.empty()) {
     auto at = parseListenAddress(options.metrics_listen);
     if (!at) return fail("--metrics-listen: " + at.error().message);
-    auto metrics = MetricsServer::start(s->control_io_, *at, s->routers_, s->stats_, s->store_.get());
+    auto metrics =
+        MetricsServer::start(s->control_io_, *at, s->routers_, s->stats_, s->store_.get());
     if (!metrics) return fail("cannot start the metrics server: " + metrics.error().message);
     s->metrics_ = std::move(*metrics);
   }
@@ -164,8 +165,9 @@ Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
   }
   if (config.shared_table.enabled() && config.shared_table != shared_table_) {
     stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);
-    ConfigErrors errors{{"sharedTable", "sharedTable cannot change at runtime; restart the proxy "
-                                        "with the new Redis settings"}};
+    ConfigErrors errors{{"sharedTable",
+                         "sharedTable cannot change at runtime; restart the proxy "
+                         "with the new Redis settings"}};
     logWarn("config rejected: " + sticky::describe(errors));
     return unexpected(std::move(errors));
   }

@@ -60,14 +60,18 @@ TEST_CASE(
       {{"--config", dir.file("good.json"), "--bogus"}, 2, "unknown flag '--bogus'"},
       {{"--config"}, 2, "--config needs a value"},
       {{}, 2, "give --config FILE, --admin-socket PATH, or both"},
-      {{"--config", dir.file("good.json"), "--redis-address", "redis"}, 2,
+      {{"--config", dir.file("good.json"), "--redis-address", "redis"},
+       2,
        "sharedTable.redis.address: must be \"host:port\""},
-      {{"--config", dir.file("good.json"), "--redis-sentinels", "s:26379"}, 2,
+      {{"--config", dir.file("good.json"), "--redis-sentinels", "s:26379"},
+       2,
        "sharedTable.redis.masterName: is required with sentinels"},
       {{"--config", dir.file("good.json"), "--redis-address", "127.0.0.1:6379",
         "--redis-password-file", dir.file("no-such-password")},
-       1, "cannot read the Redis password file"},
-      {{"--config", dir.file("good.json"), "--shutdown-delay", "soon"}, 2,
+       1,
+       "cannot read the Redis password file"},
+      {{"--config", dir.file("good.json"), "--shutdown-delay", "soon"},
+       2,
        "--shutdown-delay must be"},
   };
   for (auto& c : cases) {
@@ -145,7 +149,8 @@ TEST_CASE("SIGTERM drains: the request in flight finishes, new connections are r
 TEST_CASE("--shutdown-delay: SIGTERM fails /readyz at once, keeps serving, then drains") {
   TempDir dir;
   Backend backend("127.0.0.2", 0, "b");
-  ProxyProc proxy(dir, configOf(1, {stickyRoute("shop/chat", {{"b", "127.0.0.2", backend.port()}})}),
+  ProxyProc proxy(dir,
+                  configOf(1, {stickyRoute("shop/chat", {{"b", "127.0.0.2", backend.port()}})}),
                   {"--shutdown-delay", "2s", "--metrics-listen", "127.0.0.1:0"});
   HttpClient probe("127.0.0.1", proxy.metricsPort());
   REQUIRE(probe.get("/readyz").status == 200);

@@ -35,14 +35,16 @@ double metricValue(uint16_t port, const std::string& name) {
 struct Replicas {
   Replicas(const TempDir& dir, const ProxyConfig& config, const RedisServer& redis, int n = 3,
            std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--redis-address", redis.address(), "--redis-command-timeout",
-                                  "200ms", "--metrics-listen", "127.0.0.1:0"};
+    std::vector<std::string> args{"--redis-address", redis.address(),    "--redis-command-timeout",
+                                  "200ms",           "--metrics-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     for (int i = 0; i < n; ++i) {
       proxies.push_back(std::make_unique<ProxyProc>(dir, config, args));
-      REQUIRE(waitFor([&] { return metricValue(proxies.back()->metricsPort(),
-                                               "sticky_shared_table_connected") == 1; },
-                      10s));
+      REQUIRE(waitFor(
+          [&] {
+            return metricValue(proxies.back()->metricsPort(), "sticky_shared_table_connected") == 1;
+          },
+          10s));
     }
   }
   ProxyProc& operator[](size_t i) { return *proxies[i]; }
@@ -60,8 +62,8 @@ std::string via(ProxyProc& proxy, const std::string& k) {
 
 ProxyConfig threeBackends(BackendProc& b1, BackendProc& b2, BackendProc& b3,
                           Placement placement = Placement::LeastSessions) {
-  return configOf(1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint(), b3.endpoint()},
-                                  placement)});
+  return configOf(
+      1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint(), b3.endpoint()}, placement)});
 }
 
 TEST_CASE("shared table - three replicas send every key to the same pod") {
@@ -128,7 +130,8 @@ TEST_CASE("shared table - a restarted replica and a new one keep every session")
   ProxyConfig config = threeBackends(b1, b2, b3);
   Replicas replicas(dir, config, redis, 1);
   std::map<std::string, std::string> where;
-  for (int i = 0; i < 200; ++i) where["k" + std::to_string(i)] = via(replicas[0], "k" + std::to_string(i));
+  for (int i = 0; i < 200; ++i)
+    where["k" + std::to_string(i)] = via(replicas[0], "k" + std::to_string(i));
 
   replicas[0].process().signal(SIGKILL);
   replicas.proxies.clear();
@@ -140,21 +143,24 @@ TEST_CASE("shared table - a restarted replica and a new one keep every session")
   }
 }
 
-TEST_CASE("shared table - Redis down - no request fails - back empty - local sessions re-asserted") {
+TEST_CASE(
+    "shared table - Redis down - no request fails - back empty - local sessions re-asserted") {
   TempDir dir;
   RedisServer redis;
   BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
   Replicas replicas(dir, threeBackends(b1, b2, b3), redis, 2);
   std::map<std::string, std::string> where;
-  for (int i = 0; i < 50; ++i) where["old" + std::to_string(i)] = via(replicas[0], "old" + std::to_string(i));
+  for (int i = 0; i < 50; ++i)
+    where["old" + std::to_string(i)] = via(replicas[0], "old" + std::to_string(i));
 
   redis.kill();
-  REQUIRE(waitFor([&] { return metricValue(replicas[0].metricsPort(),
-                                           "sticky_shared_table_connected") == 0; },
-                  10s));
+  REQUIRE(waitFor(
+      [&] { return metricValue(replicas[0].metricsPort(), "sticky_shared_table_connected") == 0; },
+      10s));
   // Known keys are served from the local table; new keys are placed locally. Nothing fails.
   for (auto& [k, backend] : where) CHECK(via(replicas[0], k) == backend);
-  for (int i = 0; i < 50; ++i) where["new" + std::to_string(i)] = via(replicas[0], "new" + std::to_string(i));
+  for (int i = 0; i < 50; ++i)
+    where["new" + std::to_string(i)] = via(replicas[0], "new" + std::to_string(i));
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 50);
 
   redis.start();  // empty: nothing was persisted
@@ -189,9 +195,12 @@ TEST_CASE("shared table - a session moved by one replica moves on every replica"
     moved[k] = via(replicas[0], k);
     CHECK(moved[k] != "b1");
   }
-  REQUIRE(waitFor([&] { return metricValue(replicas[1].metricsPort(),
-                                           "sticky_shared_table_events_applied_total") >= 10; },
-                  10s));
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(replicas[1].metricsPort(), "sticky_shared_table_events_applied_total") >=
+               10;
+      },
+      10s));
   for (const auto& k : on_b1) {
     INFO("key " << k);
     CHECK(via(replicas[1], k) == moved[k]);
@@ -213,9 +222,9 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
         .admin_socket = dir.file("admin-" + std::to_string(i) + ".sock"),
         .extra_args = {"--redis-address", redis.address()},
     }));
-    REQUIRE(waitFor([&] { return proxies.back()->log().find("connected to Redis") !=
-                                 std::string::npos; },
-                    10s));
+    REQUIRE(waitFor(
+        [&] { return proxies.back()->log().find("connected to Redis") != std::string::npos; },
+        10s));
   }
   auto get = [&](int i, const std::string& k) {
     HttpClient client("127.0.0.1", proxies[i]->port());
@@ -230,8 +239,7 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
   auto evicted = proxies[0]->admin().evictKey("shop/chat", "e3");
   REQUIRE(evicted);
   CHECK(*evicted == 1);
-  CHECK(waitFor([&] { return redis.command({"EXISTS", "sticky:shop/chat:e3"}).integer == 0; },
-                5s));
+  CHECK(waitFor([&] { return redis.command({"EXISTS", "sticky:shop/chat:e3"}).integer == 0; }, 5s));
   // endpoint name -> sessions on it, in replica i's table
   auto sessions_of = [&](int i) {
     auto dump = proxies[i]->admin().sessions("shop/chat", 100);
@@ -240,9 +248,9 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
     for (auto& s : dump->sessions) by_endpoint[s.endpoint].insert(s.key);
     return by_endpoint;
   };
-  CHECK(waitFor([&] { return !sessions_of(1)["b1"].contains("e3") &&
-                             !sessions_of(1)["b2"].contains("e3"); },
-                5s));
+  CHECK(waitFor(
+      [&] { return !sessions_of(1)["b1"].contains("e3") && !sessions_of(1)["b2"].contains("e3"); },
+      5s));
 
   // The whole endpoint through the other replica: every replica drops b1's sessions and Redis
   // holds none of them.
@@ -285,16 +293,19 @@ TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failove
   BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
   std::string sentinels;
   for (const auto& s : redis.sentinelAddresses()) sentinels += (sentinels.empty() ? "" : ",") + s;
-  std::vector<std::string> args{"--redis-sentinels", sentinels, "--redis-master-name",
-                                redis.masterName(), "--redis-password-file",
-                                dir.file("redis-password"), "--metrics-listen", "127.0.0.1:0"};
+  std::vector<std::string> args{"--redis-sentinels",     sentinels,
+                                "--redis-master-name",   redis.masterName(),
+                                "--redis-password-file", dir.file("redis-password"),
+                                "--metrics-listen",      "127.0.0.1:0"};
   ProxyConfig config = threeBackends(b1, b2, b3, Placement::RoundRobin);
   std::vector<std::unique_ptr<ProxyProc>> proxies;
   for (int i = 0; i < 2; ++i) {
     proxies.push_back(std::make_unique<ProxyProc>(dir, config, args));
-    REQUIRE(waitFor([&] { return metricValue(proxies.back()->metricsPort(),
-                                             "sticky_shared_table_connected") == 1; },
-                    15s));
+    REQUIRE(waitFor(
+        [&] {
+          return metricValue(proxies.back()->metricsPort(), "sticky_shared_table_connected") == 1;
+        },
+        15s));
   }
   std::map<std::string, std::string> where;
   for (int i = 0; i < 60; ++i) {
@@ -302,20 +313,22 @@ TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failove
     where[k] = via(*proxies[i % 2], k);
   }
   // Let the replica catch up, then lose the primary.
-  REQUIRE(waitFor([&] { return redisCommand(redis.primaryPort(), {"WAIT", "1", "1000"}, "",
-                                            "s3cret").integer == 1; },
-                  10s));
+  REQUIRE(waitFor(
+      [&] {
+        return redisCommand(redis.primaryPort(), {"WAIT", "1", "1000"}, "", "s3cret").integer == 1;
+      },
+      10s));
   redis.failover();
-  REQUIRE(waitFor([&] { return metricValue(proxies[0]->metricsPort(),
-                                           "sticky_redis_connects_total") >= 2 &&
-                               metricValue(proxies[1]->metricsPort(),
-                                           "sticky_redis_connects_total") >= 2; },
-                  30s));
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(proxies[0]->metricsPort(), "sticky_redis_connects_total") >= 2 &&
+               metricValue(proxies[1]->metricsPort(), "sticky_redis_connects_total") >= 2;
+      },
+      30s));
   // A fresh replica knows nothing locally: every answer comes from the new primary.
   ProxyProc fresh(dir, config, args);
-  REQUIRE(waitFor([&] { return metricValue(fresh.metricsPort(),
-                                           "sticky_shared_table_connected") == 1; },
-                  15s));
+  REQUIRE(waitFor(
+      [&] { return metricValue(fresh.metricsPort(), "sticky_shared_table_connected") == 1; }, 15s));
   for (auto& [k, backend] : where) {
     INFO("key " << k);
     CHECK(via(fresh, k) == backend);

@@ -436,8 +436,8 @@ TEST_CASE("sharedTable.redis - every mistake is named") {
   CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"a:1\", sentinels: [\"b:2\"], "
                           "masterName: m}}\n"),
               "sharedTable.redis", "not both");
-  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: redis}}\n"),
-              "sharedTable.redis.address", "must be \"host:port\"");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: redis}}\n"), "sharedTable.redis.address",
+              "must be \"host:port\"");
   CHECK_ERROR(parseErrors("sharedTable: {redis: {sentinels: [\"s:26379\", \"bad\"], "
                           "masterName: m}}\n"),
               "sharedTable.redis.sentinels[1]", "must be \"host:port\"");

@@ -31,9 +31,7 @@ class RecordingStore final : public SessionStore {
              std::chrono::milliseconds) override {
     moves.push_back({std::string(route), std::string(key), from, to});
   }
-  void erased(std::string_view, std::string_view key) override {
-    erased_keys.emplace_back(key);
-  }
+  void erased(std::string_view, std::string_view key) override { erased_keys.emplace_back(key); }
   void erasedEndpoint(std::string_view, EndpointId endpoint) override {
     erased_endpoints.push_back(endpoint);
   }
@@ -96,8 +94,8 @@ TEST_CASE("shared route - store unavailable - the candidate is pinned and due fo
   const Route& route = *router->findRoute("shop/chat");
   RouteDecision first = route.decide("bob", kT0);
   REQUIRE((first.verdict == Verdict::Claim));
-  RouteDecision settled = route.settle(
-      "bob", first.candidate, {first.candidate, ClaimResult::Source::Unavailable}, kT0);
+  RouteDecision settled = route.settle("bob", first.candidate,
+                                       {first.candidate, ClaimResult::Source::Unavailable}, kT0);
   REQUIRE((settled.verdict == Verdict::Forward));
   CHECK(settled.endpoint->id() == first.candidate);
   CHECK(route.sharedStats().unavailable.load() == 1);
