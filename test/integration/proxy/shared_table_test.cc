@@ -94,6 +94,32 @@ TEST_CASE("shared table - three replicas send every key to the same pod") {
   }
 }
 
+TEST_CASE("shared table - LeastSessions stays balanced across three replicas") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3), redis);
+  // Each replica places the keys it sees first on its own least loaded pod; the sum over
+  // replicas stays balanced (the bound: max/min pod load <= 1.25).
+  std::map<std::string, int> per_backend;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (size_t r = 0; r < replicas.size(); ++r)
+    clients.push_back(std::make_unique<HttpClient>("127.0.0.1", replicas[r].port()));
+  for (int i = 0; i < 3000; ++i) {
+    auto res = clients[(i * 7 + i / 3) % 3]->get("/", key("bal-" + std::to_string(i)));
+    REQUIRE(res.status == 200);
+    per_backend[backendOf(res)]++;
+  }
+  REQUIRE(per_backend.size() == 3);
+  int most = 0, least = 3000;
+  for (auto& [b, n] : per_backend) {
+    most = std::max(most, n);
+    least = std::min(least, n);
+  }
+  INFO("b1=" << per_backend["b1"] << " b2=" << per_backend["b2"] << " b3=" << per_backend["b3"]);
+  CHECK(static_cast<double>(most) / least <= 1.25);
+}
+
 TEST_CASE("shared table - concurrent first requests on all replicas agree") {
   TempDir dir;
   RedisServer redis;
