@@ -16,7 +16,7 @@ LAYERS = {
     "lib/common": [],
     "lib/config": ["common"],
     "lib/admin_api": ["common", "config"],
-    "proxy/src/routing": ["common", "config"],
+    "proxy/src/routing": ["common", "config", "redis"],
     "proxy/src/redis": ["common"],
     "proxy/src/http": ["common", "config", "routing"],
     "proxy/src/server": ["common", "config", "admin_api", "routing", "redis", "http"],

@@ -82,7 +82,7 @@ nlohmann::json toJson(const ProxyConfig& config) {
     });
   }
   const Limits& l = config.limits;
-  return {
+  json out = {
       {"version", config.version},
       {"listen", config.listen},
       {"limits",
@@ -101,6 +101,21 @@ nlohmann::json toJson(const ProxyConfig& config) {
        {{"movedFrom", config.headers.moved_from}, {"sessionMoved", config.headers.session_moved}}},
       {"routes", std::move(routes)},
   };
+  if (const auto& redis = config.shared_table.redis) {
+    out["sharedTable"] = {{"redis",
+                           {
+                               {"address", redis->address},
+                               {"sentinels", redis->sentinels},
+                               {"masterName", redis->master_name},
+                               {"username", redis->username},
+                               {"passwordFile", redis->password_file},
+                               {"tls", redis->tls},
+                               {"keyPrefix", redis->key_prefix},
+                               {"connectTimeout", formatDuration(redis->connect_timeout)},
+                               {"commandTimeout", formatDuration(redis->command_timeout)},
+                           }}};
+  }
+  return out;
 }
 
 std::string toJsonString(const ProxyConfig& config, int indent) {

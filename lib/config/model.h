@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,11 +81,38 @@ struct HeaderNames {
   bool operator==(const HeaderNames&) const = default;
 };
 
+/// The Redis behind the shared stick table (sharedTable.redis): one primary by address, or the
+/// primary a set of Sentinels names. Fixed for the life of the process (flags or static file).
+struct RedisConfig {
+  std::string address;                 // "host:port" of the primary; empty with sentinels
+  std::vector<std::string> sentinels;  // "host:port" of each Sentinel; empty with address
+  std::string master_name;             // with sentinels: the name they monitor the primary as
+  std::string username;                // AUTH user; empty: the default user
+  std::string password_file;           // a file holding the password; empty: no AUTH
+  bool tls = false;                    // not supported yet: validate() says so
+  std::string key_prefix = "sticky:";  // every key and the events channel start with it
+  Duration connect_timeout = std::chrono::milliseconds(500);
+  Duration command_timeout = std::chrono::milliseconds(100);  // then the request goes on locally
+
+  bool operator==(const RedisConfig&) const = default;
+};
+
+/// Where the stick table lives beyond this process. No redis: in memory only, as before.
+struct SharedTableConfig {
+  std::optional<RedisConfig> redis;
+
+  bool enabled() const { return redis.has_value(); }
+  bool operator==(const SharedTableConfig&) const = default;
+};
+
 struct ProxyConfig {
   uint64_t version = 0;  // set by whoever generates the config; reported back in stats
   std::string listen;    // "host:port"; empty = the proxy's --listen flag
   Limits limits;
   HeaderNames headers;
+  /// Empty = what the proxy was started with (flags or static file); a pushed config may not
+  /// change it (Server::apply refuses, as for listen).
+  SharedTableConfig shared_table;
   std::vector<RouteConfig> routes;
 
   bool operator==(const ProxyConfig&) const = default;

@@ -77,6 +77,40 @@ class ConfigReader : public JsonReader {
       readString(*v, fieldPath(path, "sessionMoved"), h.session_moved);
   }
 
+  void readRedis(const json& j, const std::string& path, RedisConfig& r) {
+    if (!objectOf(
+            j, path,
+            {"address", "sentinels", "masterName", "username", "passwordFile", "tls", "keyPrefix",
+             "connectTimeout", "commandTimeout"},
+            "such as {address: redis.kube-sticky:6379} or {sentinels: [redis-sentinel:26379], "
+            "masterName: mymaster}")) {
+      return;
+    }
+    std::pair<const char*, std::string*> strings[] = {
+        {"address", &r.address},      {"masterName", &r.master_name},
+        {"username", &r.username},    {"passwordFile", &r.password_file},
+        {"keyPrefix", &r.key_prefix},
+    };
+    for (auto& [name, out] : strings) {
+      if (auto* v = optional(j, name)) readString(*v, fieldPath(path, name), *out);
+    }
+    if (auto* v = optional(j, "sentinels"))
+      readStringList(*v, fieldPath(path, "sentinels"), r.sentinels);
+    if (auto* v = optional(j, "tls")) readBool(*v, fieldPath(path, "tls"), r.tls);
+    if (auto* v = optional(j, "connectTimeout"))
+      readDuration(*v, fieldPath(path, "connectTimeout"), r.connect_timeout);
+    if (auto* v = optional(j, "commandTimeout"))
+      readDuration(*v, fieldPath(path, "commandTimeout"), r.command_timeout);
+  }
+
+  void readSharedTable(const json& j, const std::string& path, SharedTableConfig& t) {
+    if (!objectOf(j, path, {"redis"}, "such as {redis: {address: redis:6379}}")) return;
+    if (auto* v = optional(j, "redis")) {
+      if (v->is_null()) return;
+      readRedis(*v, fieldPath(path, "redis"), t.redis.emplace());
+    }
+  }
+
   void readEndpoint(const json& j, const std::string& path, EndpointConfig& e) {
     if (!objectOf(j, path, {"name", "address", "port", "state"},
                   "such as {name: chat-0, address: 10.0.0.5, port: 8080}")) {
@@ -172,11 +206,12 @@ class ConfigReader : public JsonReader {
                std::string(typeName(j)));
       return;
     }
-    objectOf(j, "", {"version", "listen", "limits", "headers", "routes"}, "");
+    objectOf(j, "", {"version", "listen", "limits", "headers", "sharedTable", "routes"}, "");
     if (auto* v = optional(j, "version")) readUint(*v, "version", schema::kVersionRange, c.version);
     if (auto* v = optional(j, "listen")) readString(*v, "listen", c.listen);
     if (auto* v = optional(j, "limits")) readLimits(*v, "limits", c.limits);
     if (auto* v = optional(j, "headers")) readHeaders(*v, "headers", c.headers);
+    if (auto* v = optional(j, "sharedTable")) readSharedTable(*v, "sharedTable", c.shared_table);
     if (auto* v = optional(j, "routes")) {
       if (!v->is_array()) {
         fail("routes", "must be a list of routes, not " + std::string(typeName(*v)));

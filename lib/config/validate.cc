@@ -127,6 +127,46 @@ void validateLimits(const Limits& l, ConfigErrors& errors) {
   }
 }
 
+void validateRedis(const RedisConfig& r, ConfigErrors& errors) {
+  const std::string path = "sharedTable.redis";
+  auto bad_address = [](std::string_view example, const std::string& value) {
+    return "must be \"host:port\" such as " + std::string(example) + ", not " + quote(value);
+  };
+  if (r.address.empty() == r.sentinels.empty()) {
+    errors.push_back({path,
+                      "give either address (one Redis primary, such as "
+                      "\"redis.kube-sticky:6379\") or sentinels and masterName (a primary "
+                      "found through Redis Sentinel), not " +
+                          std::string(r.address.empty() ? "neither" : "both")});
+  }
+  if (!r.address.empty() && !isListenAddress(r.address)) {
+    errors.push_back({path + ".address", bad_address("\"redis:6379\"", r.address)});
+  }
+  for (size_t i = 0; i < r.sentinels.size(); ++i) {
+    if (!isListenAddress(r.sentinels[i])) {
+      errors.push_back({path + ".sentinels[" + std::to_string(i) + "]",
+                        bad_address("\"redis-sentinel:26379\"", r.sentinels[i])});
+    }
+  }
+  if (!r.sentinels.empty() && r.master_name.empty()) {
+    errors.push_back({path + ".masterName",
+                      "is required with sentinels; set it to the name the Sentinels monitor the "
+                      "primary as, such as \"mymaster\""});
+  }
+  if (r.tls) {
+    errors.push_back({path + ".tls",
+                      "TLS to Redis is not supported by this version; connect over a trusted "
+                      "network (a NetworkPolicy) or through a TLS sidecar such as stunnel"});
+  }
+  for (auto [name, d] : {std::pair{"connectTimeout", r.connect_timeout},
+                         std::pair{"commandTimeout", r.command_timeout}}) {
+    if (d.count() <= 0) {
+      errors.push_back(
+          {path + "." + name, "must be a positive duration " + std::string(schema::kDurationHint)});
+    }
+  }
+}
+
 // "routes[0]" + "ttl" -> "routes[0].ttl" ("" + "ttl" -> "ttl").
 std::string at(std::string_view path, std::string_view field) {
   return JsonReader::fieldPath(path, field);
@@ -264,6 +304,7 @@ ConfigErrors validate(const ProxyConfig& config) {
                           quote(config.listen)});
   }
   validateLimits(config.limits, errors);
+  if (config.shared_table.redis) validateRedis(*config.shared_table.redis, errors);
   std::pair<const char*, const std::string*> header_names[] = {
       {"headers.movedFrom", &config.headers.moved_from},
       {"headers.sessionMoved", &config.headers.session_moved},

@@ -35,8 +35,63 @@ finish (up to limits.drainTimeout) and exit 0.)";
 
 struct Flags {
   std::string config_file;
+  Duration shutdown_delay{0};
   ServerOptions server;
+  RedisConfig redis;  // used when --redis-address or --redis-sentinels is given
 };
+
+Result<Ok> durationFlag(const std::string& text, Duration& out) {
+  auto d = parseDuration(text);
+  if (!d || d->count() <= 0) return fail("a positive duration such as 100ms or 1s");
+  out = *d;
+  return Ok{};
+}
+
+void addRedisFlags(FlagSet& set, RedisConfig& redis) {
+  set.addString("--redis-address", "HOST:PORT",
+                "keep the stick table in this Redis (>= 7.0) as well, shared by every replica "
+                "pointed at it (sharedTable.redis.address in the config file; default: off).",
+                &redis.address, "STICKY_REDIS_ADDRESS");
+  set.addValue(
+      "--redis-sentinels", "HOST:PORT,...",
+      "find the Redis primary through these Sentinels instead (with --redis-master-name).",
+      [&redis](const std::string& text) -> Result<Ok> {
+        redis.sentinels.clear();
+        std::string_view rest = text;
+        while (!rest.empty()) {
+          size_t comma = rest.find(',');
+          std::string_view item = rest.substr(0, comma);
+          if (!item.empty()) redis.sentinels.emplace_back(item);
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
+        if (redis.sentinels.empty()) return fail("a comma-separated list of HOST:PORT");
+        return Ok{};
+      },
+      "STICKY_REDIS_SENTINELS");
+  set.addString("--redis-master-name", "NAME",
+                "the name the Sentinels monitor the primary as (such as mymaster).",
+                &redis.master_name, "STICKY_REDIS_MASTER_NAME");
+  set.addString("--redis-username", "USER", "Redis ACL user for AUTH (default: the default user).",
+                &redis.username, "STICKY_REDIS_USERNAME");
+  set.addString("--redis-password-file", "FILE",
+                "read the Redis password from FILE (a mounted Secret); default: no AUTH.",
+                &redis.password_file, "STICKY_REDIS_PASSWORD_FILE");
+  set.addString("--redis-key-prefix", "PREFIX",
+                "start every Redis key and the events channel with PREFIX (default sticky:); "
+                "proxies sharing sessions must use the same one.",
+                &redis.key_prefix, "STICKY_REDIS_KEY_PREFIX");
+  set.addValue(
+      "--redis-command-timeout", "DURATION",
+      "how long a request waits for Redis on a new session before it is placed locally "
+      "(default 100ms).",
+      [&redis](const std::string& text) { return durationFlag(text, redis.command_timeout); },
+      "STICKY_REDIS_COMMAND_TIMEOUT");
+  set.addValue(
+      "--redis-connect-timeout", "DURATION", "timeout of one connection attempt (default 500ms).",
+      [&redis](const std::string& text) { return durationFlag(text, redis.connect_timeout); },
+      "STICKY_REDIS_CONNECT_TIMEOUT");
+}
 
 /// A startup error: one line, exit 1.
 [[noreturn]] void die(const std::string& message) {
@@ -76,7 +131,27 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& flags) {
         flags.server.workers = n;
         return Ok{};
       });
+  set.addValue(
+      "--shutdown-delay", "DURATION",
+      "on SIGTERM, fail /readyz at once but keep accepting connections this long (so the "
+      "endpoints of the Service drop this pod first), then drain (default 0s: drain at once). "
+      "A second SIGTERM or SIGINT cuts the delay short.",
+      [&flags](const std::string& text) -> Result<Ok> {
+        auto d = parseDuration(text);
+        if (!d || d->count() < 0) return fail("a duration such as 5s (0s: no delay)");
+        flags.shutdown_delay = *d;
+        return Ok{};
+      },
+      "STICKY_SHUTDOWN_DELAY");
+  addRedisFlags(set, flags.redis);
   auto parsed = set.parse(argc, argv);
+  if (!parsed.exit_code && (!flags.redis.address.empty() || !flags.redis.sentinels.empty())) {
+    flags.server.shared_table.redis = flags.redis;
+    ProxyConfig probe;
+    probe.shared_table = flags.server.shared_table;
+    if (ConfigErrors errors = validate(probe); !errors.empty())
+      parsed = set.usageError("the --redis-* flags: " + describe(errors));
+  }
   if (!parsed.exit_code && flags.config_file.empty() && flags.server.admin_socket.empty())
     parsed = set.usageError(
         "nothing would configure the proxy: give --config FILE, --admin-socket PATH, or both");
@@ -165,7 +240,22 @@ int main(int argc, char** argv) {
         (void)server.apply(std::move(loaded).value());  // logs applied / rejected
         continue;
       }
-      logInfo(std::string("draining: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (flags.shutdown_delay.count() > 0) {
+        server.stats().shutting_down.store(true, std::memory_order_relaxed);
+        logInfo(std::string(name) + " received; /readyz fails from now, still accepting for " +
+                formatDuration(flags.shutdown_delay) + " before draining");
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(flags.shutdown_delay);
+        timespec wait{static_cast<time_t>(ns.count() / 1'000'000'000),
+                      static_cast<long>(ns.count() % 1'000'000'000)};
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        if (sigtimedwait(&stop_signals, nullptr, &wait) > 0)
+          logInfo("second signal: shutdown delay cut short");
+      }
+      logInfo(std::string("draining: ") + name +
               " received; no new connections, finishing requests in flight");
       bool clean = server.drain();
       logInfo(clean ? "drained; exiting" : "drain timeout cut connections; exiting");

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Checks the Helm chart charts/kube-sticky:
 #   1. its CRD copy is exactly what scripts/sync-chart-crd.sh makes of crds/ (text and content);
-#   2. `helm lint --strict` and `helm template` with the default values and with
-#      test/chart/values-namespaced.yaml, and assertions on what they render (check_rendered.py);
+#   2. `helm lint --strict` and `helm template` with the default values and with each
+#      test/chart/values-*.yaml (namespaced, shared-redis, bundled-redis), and assertions on what
+#      they render (check_rendered.py);
 #   3. values.schema.json and the template checks reject bad values;
 #   4. the `helm test` hook's script, run with busybox against a stand-in server for every kind
 #      of answer, and against a real sticky-proxy when STICKY_PROXY_BIN names one (which also
 #      checks that the proxy's metrics port answers /healthz and /readyz, as the probes assume);
-#   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of both renderings, then
-#      `helm install`/`helm uninstall` of both, checking crds.keep (kept, or deleted).
+#      the bundled Redis's start script and readiness probe, run against the local redis-server;
+#   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of every rendering, the
+#      NOTES of each (`helm install --dry-run`), `helm install`/`helm uninstall` of the default
+#      and namespaced values, checking crds.keep (kept, or deleted), and of the bundled Redis,
+#      checking that `helm upgrade` keeps its generated password.
 #
 # Environment:
 #   HELM                 helm binary (default: test/env/helm.sh ensure)
@@ -23,6 +27,8 @@ set -uo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly CHART="$ROOT/charts/kube-sticky"
 readonly NS_VALUES="$ROOT/test/chart/values-namespaced.yaml"
+readonly SHARED_VALUES="$ROOT/test/chart/values-shared-redis.yaml"
+readonly BUNDLED_VALUES="$ROOT/test/chart/values-bundled-redis.yaml"
 readonly CRD_SOURCE="$ROOT/crds/stickyroutes.kubesticky.io.yaml"
 readonly CRD_NAME=stickyroutes.kubesticky.io
 readonly CHECK="$ROOT/test/chart/check_rendered.py"
@@ -32,11 +38,13 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/chart-test.XXXXXX")
 STARTED_CLUSTER=""
 SERVER_PIDS=()
 PROXY_PID=""
+REDIS_PID=""
 failures=()
 
 cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null
+  [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null
   [[ -n $STARTED_CLUSTER ]] && "$ROOT/test/env/kube-apiserver.sh" stop "$STARTED_CLUSTER" >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -98,7 +106,7 @@ else
 fi
 
 # ----------------------------------------------------------------------------------------------
-step "2. helm lint and helm template, default values and values-namespaced.yaml"
+step "2. helm lint and helm template, default values and test/chart/values-*.yaml"
 run "helm lint --strict (default values)" "$HELM" lint --strict "$CHART"
 run "helm lint --strict (values-namespaced.yaml)" "$HELM" lint --strict "$CHART" -f "$NS_VALUES"
 if run "helm template (default values)" "$HELM" template sticky "$CHART" -n "$RELEASE_NS"; then
@@ -111,6 +119,16 @@ if run "helm template (values-namespaced.yaml)" "$HELM" template sticky "$CHART"
   run "rendered manifests (values-namespaced.yaml)" "$CHECK" namespaced "$WORK/namespaced.yaml" \
     "$RELEASE_NS"
 fi
+for variant in shared-redis bundled-redis; do
+  values="$ROOT/test/chart/values-$variant.yaml"
+  run "helm lint --strict (values-$variant.yaml)" "$HELM" lint --strict "$CHART" -f "$values"
+  if run "helm template (values-$variant.yaml)" "$HELM" template sticky "$CHART" -n "$RELEASE_NS" \
+    -f "$values"; then
+    cp "$WORK/out" "$WORK/$variant.yaml"
+    run "rendered manifests (values-$variant.yaml)" "$CHECK" "$variant" "$WORK/$variant.yaml" \
+      "$RELEASE_NS"
+  fi
+done
 
 # ----------------------------------------------------------------------------------------------
 step "3. bad values are rejected with a message naming the value"
@@ -127,6 +145,22 @@ bad_values=(
   "proxy.metrics.port=8080|must differ from proxy.port"
   "service.nodePort=30080|service.type is ClusterIP"
   "serviceAccount.create=false|serviceAccount.name must name"
+  "proxy.shutdownDelay=soon|proxy.shutdownDelay"
+  "proxy.shutdownDelay=15s|set it to at least 46"
+  "proxy.shutdownDelay=1m30s,terminationGracePeriodSeconds=120|set it to at least 121"
+  "sharedTable.redis.address=redis|sharedTable.redis.address"
+  "sharedTable.redis.address=redis:6379:1|sharedTable.redis.address"
+  "sharedTable.redis.sentinels[0]=sentinel-0|sharedTable.redis.sentinels"
+  "sharedTable.redis.address=r:6379,sharedTable.redis.sentinels[0]=s:26379|address and sharedTable.redis.sentinels are both set"
+  "sharedTable.redis.sentinels[0]=s:26379|without sharedTable.redis.masterName"
+  "sharedTable.redis.masterName=mymaster|without sharedTable.redis.sentinels"
+  "sharedTable.bundledRedis.enabled=true,sharedTable.redis.address=r:6379|bundledRedis.enabled points the proxies at the chart's own Redis"
+  "sharedTable.bundledRedis.enabled=true,sharedTable.redis.sentinels[0]=s:26379,sharedTable.redis.masterName=m|bundledRedis.enabled points the proxies at the chart's own Redis"
+  "sharedTable.bundledRedis.enabled=true,sharedTable.redis.existingSecret=s|existingSecret and username must be empty"
+  "sharedTable.redis.existingSecret=s|but no Redis is"
+  "sharedTable.redis.commandTimeout=fast|sharedTable.redis.commandTimeout"
+  "sharedTable.redis.keyPrefix=|sharedTable.redis.keyPrefix"
+  "sharedTable.bundledRedis.maxMemory=lots|sharedTable.bundledRedis.maxMemory"
 )
 for case in "${bad_values[@]}"; do
   set_arg=${case%%|*}
@@ -224,6 +258,26 @@ if [[ -z ${STICKY_PROXY_BIN:-} ]]; then
 elif [[ ! -x $STICKY_PROXY_BIN ]]; then
   fail "STICKY_PROXY_BIN=$STICKY_PROXY_BIN is not an executable"
 elif hook_command; then
+  # Every flag the chart passes to sticky-proxy, in any of the renderings, is one it knows.
+  "$STICKY_PROXY_BIN" --help >"$WORK/proxy-help.txt" 2>&1
+  python3 - "$WORK"/{default,namespaced,shared-redis,bundled-redis}.yaml >"$WORK/proxy-flags.txt" <<'EOF'
+import sys, yaml
+flags = set()
+for path in sys.argv[1:]:
+    for d in yaml.safe_load_all(open(path)):
+        if d and d["kind"] == "Deployment":
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                if c["name"] == "sticky-proxy":
+                    flags.update(a for a in c.get("args", []) if a.startswith("--"))
+print("\n".join(sorted(flags)))
+EOF
+  while read -r flag; do
+    if grep -qE -- "(^|[ ,])$flag( |$)" "$WORK/proxy-help.txt"; then
+      echo "  ok: sticky-proxy knows $flag"
+    else
+      fail "the chart passes $flag, which $STICKY_PROXY_BIN --help does not list"
+    fi
+  done <"$WORK/proxy-flags.txt"
   # Port 0 for both: the proxy picks free ports and names them in its start line (a port picked
   # here and bound later can be taken in between by any of the tests running alongside).
   socket_path="$WORK/admin.sock"
@@ -261,6 +315,78 @@ else
   fail "cannot extract the hook script"
 fi
 
+# The bundled Redis's start script (password into a config file, then exec redis-server with the
+# chart's options) and its readiness probe, run with busybox sh against the local redis-server.
+# Differences from the pod: /data is a directory of $WORK, and a Unix socket replaces port 6379
+# (other tests may be using it).
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  fail "redis-server or redis-cli is missing; run scripts/install-deps.sh"
+elif [[ ! -s $WORK/bundled-redis.yaml ]]; then
+  fail "no rendering of values-bundled-redis.yaml to take the Redis command from"
+else
+  redis_data="$WORK/redis-data" redis_sock="$WORK/redis.sock"
+  mkdir -p "$redis_data"
+  python3 - "$WORK/bundled-redis.yaml" "$redis_data" "$redis_sock" "$WORK/redis" <<'EOF'
+import sys, yaml
+rendered, data, sock, out = sys.argv[1:]
+deployment = next(d for d in yaml.safe_load_all(open(rendered))
+                  if d and d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-redis"))
+c = deployment["spec"]["template"]["spec"]["containers"][0]
+command, args = c["command"], c["args"]
+assert command[:2] == ["sh", "-c"], command
+assert any(m["mountPath"] == "/data" for m in c["volumeMounts"]), c["volumeMounts"]
+command[2] = command[2].replace("/data", data)
+args = [data if a == "/data" else a for a in args] + ["--port", "0", "--unixsocket", sock]
+open(out + ".cmd", "w").write("".join(a + "\0" for a in command[1:] + args))
+probe = c["readinessProbe"]["exec"]["command"]
+assert probe[:2] == ["sh", "-c"] and "-p 6379" in probe[2], probe
+open(out + ".probe", "w").write(probe[2].replace("-p 6379", "-s " + sock))
+EOF
+  mapfile -d '' redis_cmd <"$WORK/redis.cmd"
+  REDIS_PASSWORD=s3cret PATH="$WORK/busybox-bin:$PATH" busybox sh "${redis_cmd[@]}" \
+    >"$WORK/redis.log" 2>&1 &
+  REDIS_PID=$!
+  redis_up=""
+  for _ in $(seq 50); do
+    [[ $(REDISCLI_AUTH=s3cret redis-cli -s "$redis_sock" ping 2>/dev/null) == PONG ]] &&
+      { redis_up=1; break; }
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $redis_up ]]; then
+    sed 's/^/    /' "$WORK/redis.log" >&2
+    fail "the bundled Redis's start script did not start redis-server"
+  else
+    echo "  ok: the bundled Redis's start script starts redis-server"
+    rcli() { REDISCLI_AUTH=s3cret redis-cli -s "$redis_sock" --raw "$@" 2>&1 | tr '\n' ' '; }
+    comm=$(cat "/proc/$REDIS_PID/comm" 2>/dev/null)
+    [[ $comm == redis-server ]] && echo "  ok: redis-server replaces the shell (gets SIGTERM)" ||
+      fail "the start script's process is '$comm', not redis-server (exec missing?)"
+    noauth=$(redis-cli -s "$redis_sock" ping 2>&1)
+    [[ $noauth == *NOAUTH* ]] && echo "  ok: Redis refuses commands without the password" ||
+      fail "Redis answered '$noauth' without the password"
+    for expected in "save  " "appendonly no " "maxmemory 104857600 " \
+      "maxmemory-policy allkeys-lru "; do
+      got=$(rcli config get "${expected%% *}")
+      [[ $got == "$expected" ]] && echo "  ok: Redis config: $expected" ||
+        fail "Redis config get ${expected%% *}: '$got', expected '$expected'"
+    done
+    mode=$(stat -c %a "$redis_data/redis.conf")
+    [[ $mode == 600 ]] && echo "  ok: redis.conf (the password) is mode 600" ||
+      fail "redis.conf is mode $mode, not 600"
+    probe=$(cat "$WORK/redis.probe")
+    REDISCLI_AUTH=s3cret busybox sh -c "$probe" &&
+      echo "  ok: the readiness probe passes with the password" ||
+      fail "the readiness probe fails against a running Redis with the password"
+    REDISCLI_AUTH=wrong busybox sh -c "$probe" 2>/dev/null &&
+      fail "the readiness probe passes with a wrong password" ||
+      echo "  ok: the readiness probe fails with a wrong password"
+  fi
+  kill "$REDIS_PID" 2>/dev/null
+  wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=""
+fi
+
 # ----------------------------------------------------------------------------------------------
 step "5. against a real kube-apiserver"
 if [[ ${STICKY_CHART_SKIP_CLUSTER:-} == 1 ]]; then
@@ -286,12 +412,21 @@ for ns in "$RELEASE_NS" shop chat; do
   "${kc[@]}" get namespace "$ns" >/dev/null 2>&1 || run "creating namespace $ns" "${kc[@]}" create namespace "$ns"
 done
 
+# values_of VARIANT: sets `values` to the helm arguments of a rendering variant.
+values_of() {
+  values=()
+  case $1 in
+    namespaced) values=(-f "$NS_VALUES") ;;
+    shared-redis) values=(-f "$SHARED_VALUES") ;;
+    bundled-redis) values=(-f "$BUNDLED_VALUES") ;;
+  esac
+}
+
 # 5a. server-side dry-run of everything each values file renders (the CRD is created for real
 #     first: nothing else can be checked against it before it exists).
 # `helm template --validate` renders with the server's capabilities (1.20 serves no policy/v1).
-for variant in default namespaced; do
-  values=()
-  [[ $variant == namespaced ]] && values=(-f "$NS_VALUES")
+for variant in default namespaced shared-redis bundled-redis; do
+  values_of "$variant"
   if ! run "helm template --validate ($variant) against the server" \
     "$HELM" template sticky "$CHART" -n "$RELEASE_NS" --validate "${values[@]}"; then
     continue
@@ -318,6 +453,37 @@ if ! "${kc[@]}" api-versions | grep -qx policy/v1 &&
 else
   echo "  ok: PodDisruptionBudget rendered in an API version the server serves"
 fi
+
+# NOTES (helm renders them only on install; a client-side dry run needs the server's version):
+# each case is a variant, then fixed strings the NOTES must (+) or must not (-) contain.
+notes_cases=(
+  "default|-WARNING|-stick table in Redis|-NOT highly available"
+  "namespaced|+WARNING: 3 proxy replicas and no shared stick table|+placement: ConsistentHash|+sharedTable.redis.address"
+  "shared-redis|+The 3 proxy replica(s) share one stick table in Redis (primary \"mymaster\" through Sentinel)|-WARNING|-NOT highly available"
+  "bundled-redis|+share one stick table in Redis (sticky-kube-sticky-redis:6379, the chart's own)|+it is NOT highly available|-WARNING"
+)
+for case in "${notes_cases[@]}"; do
+  IFS='|' read -r -a parts <<<"$case"
+  variant=${parts[0]}
+  values_of "$variant"
+  if ! run "helm install --dry-run ($variant), for the NOTES" \
+    "$HELM" install sticky "$CHART" -n "$RELEASE_NS" --dry-run "${values[@]}"; then
+    continue
+  fi
+  sed -n '/^NOTES:/,$p' "$WORK/out" >"$WORK/notes-$variant.txt"
+  for expectation in "${parts[@]:1}"; do
+    text=${expectation:1}
+    if [[ ${expectation:0:1} == + ]] && ! grep -qF -- "$text" "$WORK/notes-$variant.txt"; then
+      sed 's/^/    /' "$WORK/notes-$variant.txt" >&2
+      fail "NOTES ($variant) do not say '$text'"
+    elif [[ ${expectation:0:1} == - ]] && grep -qF -- "$text" "$WORK/notes-$variant.txt"; then
+      sed 's/^/    /' "$WORK/notes-$variant.txt" >&2
+      fail "NOTES ($variant) say '$text'"
+    else
+      echo "  ok: NOTES ($variant) $([[ ${expectation:0:1} == + ]] && echo say || echo "do not say") '$text'"
+    fi
+  done
+done
 
 if "${kc[@]}" get crd "$CRD_NAME" >/dev/null 2>&1; then
   fail "CRD $CRD_NAME exists before the chart installed it; use a cluster the test may modify"
@@ -358,5 +524,37 @@ else
   # Leave the cluster as it was.
   "${kc[@]}" delete crd "$CRD_NAME" --wait=true >/dev/null 2>&1
 fi
+
+# 5d. the bundled Redis: installed with a generated password that `helm upgrade` keeps (lookup),
+#     so neither Redis nor the proxies restart on an upgrade. (No CRD: 5c covered it.)
+redis_password() {
+  "${kc[@]}" -n "$RELEASE_NS" get secret sticky-redis-kube-sticky-redis -o jsonpath='{.data.password}'
+}
+proxy_checksum() {
+  "${kc[@]}" -n "$RELEASE_NS" get deployment sticky-redis-kube-sticky \
+    -o jsonpath='{.spec.template.metadata.annotations.kubesticky\.io/redis-password-checksum}'
+}
+run "helm install (values-bundled-redis.yaml)" "$HELM" install sticky-redis "$CHART" \
+  -n "$RELEASE_NS" -f "$BUNDLED_VALUES" --set crds.install=false || finish
+for object in deployment/sticky-redis-kube-sticky-redis service/sticky-redis-kube-sticky-redis \
+  networkpolicy/sticky-redis-kube-sticky-redis secret/sticky-redis-kube-sticky-redis; do
+  run "$object installed" "${kc[@]}" -n "$RELEASE_NS" get "$object"
+done
+password_before=$(redis_password) checksum_before=$(proxy_checksum)
+run "helm upgrade (values-bundled-redis.yaml)" "$HELM" upgrade sticky-redis "$CHART" \
+  -n "$RELEASE_NS" -f "$BUNDLED_VALUES" --set crds.install=false
+password_after=$(redis_password) checksum_after=$(proxy_checksum)
+if [[ -z $password_before || $password_before != "$password_after" ]]; then
+  fail "helm upgrade changed the bundled Redis's password (or there was none)"
+elif [[ -z $checksum_before || $checksum_before != "$checksum_after" ]]; then
+  fail "helm upgrade changed the proxy pods' password checksum (they would restart)"
+elif [[ $checksum_after != "$(printf '%s' "$password_after" | base64 -d | sha256sum | cut -d' ' -f1)" ]]; then
+  fail "the proxy pods' password checksum is not the installed password's sha256"
+else
+  echo "  ok: helm upgrade keeps the bundled Redis's password and the pods' checksum"
+fi
+run "helm uninstall (values-bundled-redis.yaml)" "$HELM" uninstall sticky-redis -n "$RELEASE_NS"
+run "bundled Redis's Secret removed by helm uninstall" \
+  "${kc[@]}" -n "$RELEASE_NS" wait --for=delete secret/sticky-redis-kube-sticky-redis --timeout=60s
 
 finish

@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
 """Assertions on `helm template` output of charts/kube-sticky, used by test/chart/chart_test.sh.
 
-  check_rendered.py default     RENDERED RELEASE_NAMESPACE
-  check_rendered.py namespaced  RENDERED RELEASE_NAMESPACE
+  check_rendered.py default        RENDERED RELEASE_NAMESPACE
+  check_rendered.py namespaced     RENDERED RELEASE_NAMESPACE
+  check_rendered.py shared-redis   RENDERED RELEASE_NAMESPACE   (values-shared-redis.yaml)
+  check_rendered.py bundled-redis  RENDERED RELEASE_NAMESPACE   (values-bundled-redis.yaml)
   check_rendered.py crd-copy    RENDERED_CRD SOURCE_CRD [keep|nokeep]
 
 Prints one line per failed check and exits 1 if any failed.
 """
 
+import base64
+import hashlib
 import sys
 
 import yaml
 
 SOCKET_DIR = "/var/run/kube-sticky"
 SOCKET = SOCKET_DIR + "/admin.sock"
+REDIS_PASSWORD_DIR = "/etc/kube-sticky/redis"
+REDIS_ARGS = ("--redis-address", "--redis-sentinels", "--redis-master-name", "--redis-username",
+              "--redis-password-file", "--redis-key-prefix", "--redis-command-timeout",
+              "--redis-connect-timeout")
+CHECKSUM_ANNOTATION = "kubesticky.io/redis-password-checksum"
 CRD_NAME = "stickyroutes.kubesticky.io"
 CHART_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                 "app.kubernetes.io/managed-by"}
@@ -49,8 +58,14 @@ def by_kind(docs, kind):
     return [d for d in docs if d.get("kind") == kind]
 
 
+def is_redis(doc):
+    return doc["metadata"]["name"].endswith("-redis")
+
+
 def one(docs, kind, name_suffix=""):
-    found = [d for d in by_kind(docs, kind) if d["metadata"]["name"].endswith(name_suffix)]
+    """The one object of KIND named *NAME_SUFFIX; without a suffix, not the bundled Redis's."""
+    found = [d for d in by_kind(docs, kind) if d["metadata"]["name"].endswith(name_suffix)
+             and (name_suffix or not is_redis(d))]
     check(len(found) == 1, f"expected one {kind} named *{name_suffix}, found {len(found)}")
     return found[0] if found else None
 
@@ -83,7 +98,7 @@ def arg_value(c, flag):
     return args[i + 1] if i + 1 < len(args) else ""
 
 
-def check_common(docs, ns):
+def check_common(docs, ns, shutdown_delay="5s", grace_seconds=45):
     deployment = one(docs, "Deployment")
     if deployment is None:
         report_and_exit()
@@ -97,6 +112,9 @@ def check_common(docs, ns):
     check(psc.get("runAsUser") == 65532, "pod runAsUser is not 65532 (the image's user)")
     check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
           "pod seccompProfile is not RuntimeDefault")
+    check(pod.get("terminationGracePeriodSeconds") == grace_seconds,
+          f"terminationGracePeriodSeconds is {pod.get('terminationGracePeriodSeconds')}, "
+          f"expected {grace_seconds}")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     check("emptyDir" in volumes.get("admin-socket", {}), "no emptyDir volume admin-socket")
     proxy = container(deployment, "sticky-proxy")
@@ -118,7 +136,15 @@ def check_common(docs, ns):
         check(c.get("command", [""])[0] == "/usr/local/bin/" + c["name"],
               f"{c['name']}: command is not /usr/local/bin/{c['name']}")
         check("resources" in c, f"{c['name']}: no resources")
+    if proxy is not None:
+        check(arg_value(proxy, "--shutdown-delay") == shutdown_delay,
+              f"proxy --shutdown-delay is {arg_value(proxy, '--shutdown-delay')!r}, "
+              f"not {shutdown_delay}")
     if operator is not None:
+        check(not any(a.startswith("--redis") for a in operator.get("args", [])),
+              "operator got --redis-* flags (they are the proxy's)")
+        check("redis-password" not in {m["name"] for m in operator.get("volumeMounts", [])},
+              "operator mounts the Redis password")
         env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
                for e in operator.get("env", [])}
         check(env.get("POD_NAME") == "metadata.name", "operator: POD_NAME not from the downward API")
@@ -177,8 +203,39 @@ def check_probes(proxy, metrics):
                   f"proxy {probe} is not a TCP connect to the http port: {p}")
 
 
+def check_no_shared_table(docs, deployment, proxy):
+    """Without sharedTable: no --redis-* flag, no password volume, no bundled Redis objects."""
+    if proxy is not None:
+        present = [a for a in REDIS_ARGS if a in proxy.get("args", [])]
+        check(not present, f"proxy got {present} without a shared table")
+    volumes = {v["name"] for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
+    check("redis-password" not in volumes, "redis-password volume without a shared table")
+    redis = [f"{d['kind']} {d['metadata']['name']}" for d in docs if is_redis(d)]
+    check(not redis, f"bundled Redis objects rendered although disabled: {redis}")
+    check(not by_kind(docs, "Secret") and not by_kind(docs, "NetworkPolicy"),
+          "a Secret or NetworkPolicy rendered without sharedTable.bundledRedis")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    check(CHECKSUM_ANNOTATION not in annotations, "password checksum annotation without Redis")
+
+
+def password_volume(deployment, proxy):
+    """The proxy's Redis password volume (a Secret), checked to be mounted read-only."""
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
+    volume = volumes.get("redis-password")
+    if not check(volume is not None and "secret" in volume, "no Secret volume redis-password"):
+        return None
+    mounts = {m["name"]: m for m in proxy.get("volumeMounts", [])}
+    mount = mounts.get("redis-password", {})
+    check(mount.get("mountPath") == REDIS_PASSWORD_DIR and mount.get("readOnly") is True,
+          f"proxy does not mount redis-password read-only at {REDIS_PASSWORD_DIR}: {mount}")
+    check(arg_value(proxy, "--redis-password-file") == REDIS_PASSWORD_DIR + "/password",
+          f"proxy --redis-password-file is {arg_value(proxy, '--redis-password-file')!r}")
+    return volume["secret"]
+
+
 def check_default(docs, ns):
     deployment, service, (proxy, operator) = check_common(docs, ns)
+    check_no_shared_table(docs, deployment, proxy)
     check(deployment["spec"]["replicas"] == 1, "default replicas is not 1")
     check(arg_value(operator, "--namespaces") == "all", "operator --namespaces is not 'all'")
     cluster_role = one(docs, "ClusterRole")
@@ -209,6 +266,7 @@ def check_default(docs, ns):
 
 def check_namespaced(docs, ns):
     deployment, service, (proxy, operator) = check_common(docs, ns)
+    check_no_shared_table(docs, deployment, proxy)
     check(deployment["spec"]["replicas"] == 3, "replicas is not 3")
     check(arg_value(operator, "--namespaces") == "shop,chat",
           f"operator --namespaces is {arg_value(operator, '--namespaces')!r}, not 'shop,chat'")
@@ -242,6 +300,152 @@ def check_namespaced(docs, ns):
               "CRD has the keep annotation although crds.keep is false")
 
 
+def check_shared_redis(docs, ns):
+    """values-shared-redis.yaml: Sentinel, ACL user, password from an existing Secret."""
+    deployment, service, (proxy, operator) = check_common(docs, ns, shutdown_delay="20s",
+                                                          grace_seconds=60)
+    if proxy is None:
+        return
+    expected = {
+        "--redis-sentinels": "redis-node-0.redis-headless.redis.svc:26379,"
+                             "redis-node-1.redis-headless.redis.svc:26379,"
+                             "redis-node-2.redis-headless.redis.svc:26379",
+        "--redis-master-name": "mymaster",
+        "--redis-username": "sticky",
+        "--redis-key-prefix": "shop-sticky:",
+        "--redis-command-timeout": "250ms",
+        "--redis-connect-timeout": "1s",
+    }
+    for flag, value in expected.items():
+        check(arg_value(proxy, flag) == value,
+              f"proxy {flag} is {arg_value(proxy, flag)!r}, expected {value!r}")
+    check(arg_value(proxy, "--redis-address") is None, "proxy --redis-address with sentinels")
+    secret = password_volume(deployment, proxy)
+    if secret is not None:
+        check(secret.get("secretName") == "sticky-redis-auth",
+              f"password volume is Secret {secret.get('secretName')!r}, not sticky-redis-auth")
+        check(secret.get("items") == [{"key": "redis-password", "path": "password"}],
+              f"password volume items are {secret.get('items')}, expected redis-password -> "
+              f"password")
+        # No fsGroup in this values file: the root-owned file must be readable by others.
+        check(secret.get("defaultMode") == 0o444,
+              f"password file mode is {oct(secret.get('defaultMode') or 0)} without an fsGroup, "
+              f"expected 0o444")
+    redis = [f"{d['kind']} {d['metadata']['name']}" for d in docs if is_redis(d)]
+    check(not redis, f"bundled Redis objects rendered with an external Redis: {redis}")
+    check(not by_kind(docs, "Secret"), "the chart renders a Secret with sharedTable.redis")
+
+
+def labels_match(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_bundled_redis(docs, ns):
+    """values-bundled-redis.yaml: the chart's own Redis, its Secret, Service and NetworkPolicy."""
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    if proxy is None:
+        return
+    redis_name = deployment["metadata"]["name"] + "-redis"
+    check(arg_value(proxy, "--redis-address") == redis_name + ":6379",
+          f"proxy --redis-address is {arg_value(proxy, '--redis-address')!r}, "
+          f"expected {redis_name}:6379")
+    for flag in ("--redis-sentinels", "--redis-master-name", "--redis-username"):
+        check(arg_value(proxy, flag) is None, f"proxy {flag} with bundledRedis")
+    check(arg_value(proxy, "--redis-key-prefix") == "sticky:", "proxy --redis-key-prefix not sticky:")
+    check(arg_value(proxy, "--redis-command-timeout") == "100ms",
+          "proxy --redis-command-timeout is not 100ms")
+    check(arg_value(proxy, "--redis-connect-timeout") == "500ms",
+          "proxy --redis-connect-timeout is not 500ms")
+    secret_volume = password_volume(deployment, proxy)
+    if secret_volume is not None:
+        check(secret_volume.get("secretName") == redis_name,
+              f"password volume is Secret {secret_volume.get('secretName')!r}, not {redis_name}")
+        check(secret_volume.get("items") == [{"key": "password", "path": "password"}],
+              f"password volume items are {secret_volume.get('items')}")
+        check(secret_volume.get("defaultMode") == 0o440,
+              f"password file mode is {oct(secret_volume.get('defaultMode') or 0)} with fsGroup "
+              f"65532, expected 0o440")
+
+    secret = one(docs, "Secret", "-redis")
+    password = ""
+    if secret is not None:
+        password = base64.b64decode(secret.get("data", {}).get("password", "")).decode()
+        check(len(password) == 32 and password.isalnum(),
+              "the bundled Redis password is not 32 random alphanumerics")
+    checksum = hashlib.sha256(password.encode()).hexdigest()
+    redis_deployment = one(docs, "Deployment", "-redis")
+    if redis_deployment is None:
+        return
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    check(annotations.get(CHECKSUM_ANNOTATION) == checksum,
+          "proxy pods' password checksum annotation is not the Secret's password's sha256")
+    check(annotations.get("prometheus.io/scrape") == "true",
+          "podAnnotations lost next to the checksum annotation")
+    spec = redis_deployment["spec"]
+    template = spec["template"]
+    check((template["metadata"].get("annotations") or {}).get(CHECKSUM_ANNOTATION) == checksum,
+          "Redis pod's password checksum annotation is not the Secret's password's sha256")
+    check(spec.get("replicas") == 1, "bundled Redis replicas is not 1")
+    check(spec.get("strategy", {}).get("type") == "Recreate", "bundled Redis strategy is not Recreate")
+    redis_pod_labels = template["metadata"]["labels"]
+    check(labels_match(spec["selector"]["matchLabels"], redis_pod_labels),
+          "Redis Deployment selector does not match its pod labels")
+    proxy_selector = deployment["spec"]["selector"]["matchLabels"]
+    check(not labels_match(proxy_selector, redis_pod_labels),
+          "the proxy Deployment's selector also selects the Redis pod")
+    check(not labels_match(service["spec"]["selector"], redis_pod_labels),
+          "the proxy Service also selects the Redis pod")
+    check(not labels_match(spec["selector"]["matchLabels"],
+                           deployment["spec"]["template"]["metadata"]["labels"]),
+          "the Redis Deployment's selector also selects the proxy pods")
+    pod = template["spec"]
+    psc = pod.get("securityContext", {})
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 999,
+          f"Redis pod does not run as non-root user 999: {psc}")
+    check(pod.get("automountServiceAccountToken") is False, "Redis pod mounts a token")
+    containers = pod["containers"]
+    check(len(containers) == 1, "Redis pod has more than one container")
+    c = containers[0]
+    check(c["image"] == "redis:7.2-alpine", f"Redis image is {c['image']}")
+    sc = c.get("securityContext", {})
+    check(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False,
+          f"Redis container securityContext is not locked down: {sc}")
+    args = c.get("args", [])
+    check(arg_value(c, "--save") == "" and arg_value(c, "--appendonly") == "no",
+          f"Redis keeps data on disk: args {args}")
+    check(arg_value(c, "--maxmemory") == "100mb", "Redis --maxmemory is not 100mb")
+    check(arg_value(c, "--port") == "6379", "Redis --port is not 6379")
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in c.get("env", [])}
+    for name in ("REDIS_PASSWORD", "REDISCLI_AUTH"):
+        check(env.get(name) == {"name": redis_name, "key": "password"},
+              f"Redis {name} is not the Secret's password: {env.get(name)}")
+    check("requirepass" in " ".join(c.get("command", [])), "Redis is started without requirepass")
+    readiness = " ".join(c.get("readinessProbe", {}).get("exec", {}).get("command", []))
+    check("redis-cli" in readiness and "ping" in readiness,
+          f"Redis readiness is not redis-cli ping: {readiness!r}")
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    check(mounts.get("data") == "/data", "Redis has no writable /data")
+    redis_service = one(docs, "Service", "-redis")
+    if redis_service is not None:
+        check(redis_service["spec"]["selector"] == spec["selector"]["matchLabels"],
+              "Redis Service selector differs from the Redis Deployment's")
+        check(redis_service["spec"]["ports"] == [{"name": "redis", "port": 6379,
+                                                  "targetPort": "redis", "protocol": "TCP"}],
+              f"Redis Service ports are {redis_service['spec']['ports']}")
+    policy = one(docs, "NetworkPolicy", "-redis")
+    if policy is not None:
+        check(policy["spec"]["podSelector"]["matchLabels"] == spec["selector"]["matchLabels"],
+              "NetworkPolicy does not select the Redis pod")
+        ingress = policy["spec"].get("ingress", [])
+        check(ingress == [{"from": [{"podSelector": {"matchLabels": proxy_selector}}],
+                           "ports": [{"port": "redis", "protocol": "TCP"}]}],
+              f"NetworkPolicy admits more than the proxy pods on port redis: {ingress}")
+    for d in docs:
+        if is_redis(d):
+            check(d["metadata"].get("namespace") == ns,
+                  f"{d['kind']} {d['metadata']['name']} is not in the release namespace")
+
+
 def check_crd_copy(rendered_path, source_path, keep):
     rendered = load(rendered_path)
     source = load(source_path)
@@ -269,9 +473,10 @@ def check_crd_copy(rendered_path, source_path, keep):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode in ("default", "namespaced") and len(sys.argv) == 4:
-        docs = load(sys.argv[2])
-        (check_default if mode == "default" else check_namespaced)(docs, sys.argv[3])
+    modes = {"default": check_default, "namespaced": check_namespaced,
+             "shared-redis": check_shared_redis, "bundled-redis": check_bundled_redis}
+    if mode in modes and len(sys.argv) == 4:
+        modes[mode](load(sys.argv[2]), sys.argv[3])
     elif mode == "crd-copy" and len(sys.argv) == 5:
         check_crd_copy(sys.argv[2], sys.argv[3], sys.argv[4] == "keep")
     else:

@@ -107,6 +107,97 @@ write StickyRoute status, record Events.
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
 {{- fail "serviceAccount.create is false, so serviceAccount.name must name an existing ServiceAccount." }}
 {{- end }}
+{{- $redis := .Values.sharedTable.redis }}
+{{- $bundled := .Values.sharedTable.bundledRedis.enabled }}
+{{- if and $redis.address $redis.sentinels }}
+{{- fail "sharedTable.redis.address and sharedTable.redis.sentinels are both set: set address for one Redis, or sentinels (with masterName) to find the primary through Sentinel, not both." }}
+{{- end }}
+{{- if and $redis.sentinels (not $redis.masterName) }}
+{{- fail "sharedTable.redis.sentinels is set without sharedTable.redis.masterName: set it to the name the Sentinels monitor the primary as (such as mymaster)." }}
+{{- end }}
+{{- if and $redis.masterName (not $redis.sentinels) }}
+{{- fail "sharedTable.redis.masterName is set without sharedTable.redis.sentinels: it names the primary only to Sentinels; set sentinels, or clear masterName." }}
+{{- end }}
+{{- if and $bundled (or $redis.address $redis.sentinels) }}
+{{- fail "sharedTable.bundledRedis.enabled points the proxies at the chart's own Redis, so sharedTable.redis.address and sentinels must be empty: use one or the other." }}
+{{- end }}
+{{- if and $bundled (or $redis.existingSecret $redis.username) }}
+{{- fail "sharedTable.bundledRedis.enabled uses the chart's generated password for the default user, so sharedTable.redis.existingSecret and username must be empty." }}
+{{- end }}
+{{- if and (or $redis.existingSecret $redis.username) (not (include "kube-sticky.sharedTable" .)) }}
+{{- fail "sharedTable.redis.existingSecret or username is set but no Redis is: set sharedTable.redis.address or sentinels, or sharedTable.bundledRedis.enabled." }}
+{{- end }}
+{{- $delayMs := include "kube-sticky.durationMillis" .Values.proxy.shutdownDelay | float64 }}
+{{- $neededMs := addf $delayMs 30000.0 }}
+{{- if le (mulf (float64 .Values.terminationGracePeriodSeconds) 1000.0) $neededMs }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed proxy.shutdownDelay (%s) plus the proxy's 30s drain timeout, or the kubelet kills the pod mid-drain: set it to at least %d." (int .Values.terminationGracePeriodSeconds) .Values.proxy.shutdownDelay (add1 (int (ceil (divf $neededMs 1000.0))))) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Go-style duration ("5s", "1m30s", "250ms", "0"; the schema checks the form) as milliseconds.
+*/}}
+{{- define "kube-sticky.durationMillis" -}}
+{{- $total := 0.0 }}
+{{- $scale := dict "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" . -1 }}
+{{- $unit := regexFind "(ms|s|m|h)$" . }}
+{{- $total = addf $total (mulf (float64 (trimSuffix $unit .)) (get $scale $unit)) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/* "true" when the proxies share a stick table in Redis, empty otherwise. */}}
+{{- define "kube-sticky.sharedTable" -}}
+{{- $redis := .Values.sharedTable.redis }}
+{{- if or $redis.address $redis.sentinels .Values.sharedTable.bundledRedis.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Name of the bundled Redis's Deployment, Service, Secret and NetworkPolicy. */}}
+{{- define "kube-sticky.redisName" -}}
+{{- printf "%s-redis" (include "kube-sticky.fullname" . | trunc 57 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Labels that select the bundled Redis pod. Its app.kubernetes.io/name differs from the proxy
+pods', so that the proxy Deployment, Service and PodDisruptionBudget never select it.
+*/}}
+{{- define "kube-sticky.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-redis" (include "kube-sticky.name" . | trunc 57 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{/* Labels on every resource of the bundled Redis. */}}
+{{- define "kube-sticky.redisLabels" -}}
+helm.sh/chart: {{ include "kube-sticky.chart" . }}
+{{ include "kube-sticky.redisSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.sharedTable.bundledRedis.image.tag | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kube-sticky
+{{- end }}
+
+{{/*
+The bundled Redis's password: the one in the release's Secret when it exists (so upgrades keep
+it), a new random one otherwise (install, and `helm template`, which sees no cluster). Chosen
+once per render and remembered in the root context, which every template of the chart shares,
+so that the Secret and the pods' checksum annotations agree. Call it with the root context.
+*/}}
+{{- define "kube-sticky.redisPassword" -}}
+{{- if not (hasKey . "kubeStickyRedisPassword") }}
+{{- $password := randAlphaNum 32 }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "kube-sticky.redisName" .) }}
+{{- if and $secret $secret.data (hasKey $secret.data "password") }}
+{{- $password = index $secret.data "password" | b64dec }}
+{{- end }}
+{{- $_ := set . "kubeStickyRedisPassword" $password }}
+{{- end }}
+{{- index . "kubeStickyRedisPassword" }}
+{{- end }}
+
+{{/* Directory where the proxy container finds the Redis password (a Secret volume). */}}
+{{- define "kube-sticky.redisPasswordDir" -}}
+/etc/kube-sticky/redis
 {{- end }}
 
 {{/*

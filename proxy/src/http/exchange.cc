@@ -4,6 +4,10 @@
 #include <string>
 #include <utility>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -162,7 +166,23 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
 }  // namespace
 
 awaitable<void> RoutingStep::wait() {
-  co_return;  // never reached while Route::decide and Route::failover are synchronous
+  // The store answers on its own thread; the handler is posted back to this coroutine's
+  // executor. (Boost 1.74 has no any_completion_handler: a shared_ptr makes it copyable.)
+  SessionStore* store = route_->store();
+  const EndpointId candidate = decision_.candidate;
+  auto initiate = [&](auto handler) {
+    using Handler = decltype(handler);
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    store->claim(route_->config().name, *key_, candidate, route_->config().ttl,
+                 [shared](ClaimResult result) {
+                   auto executor = asio::get_associated_executor(*shared);
+                   asio::post(executor, [shared, result]() mutable { (*shared)(result); });
+                 });
+  };
+  ClaimResult result =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>, void(ClaimResult)>(
+          initiate, asio::use_awaitable);
+  decision_ = route_->settle(*key_, candidate, result, SteadyClock::now());
 }
 
 LocalReply unplacedReply(const RouteDecision& decision) {
@@ -178,7 +198,7 @@ awaitable<bool> forward(Downstream& ds, const Router& router, const Route& route
   auto step = RoutingStep::decide(route, ds.key, SteadyClock::now());
   if (!step.ready()) co_await step.wait();
   RouteDecision& decision = step.decision();
-  if (decision.verdict == Verdict::Reject || !decision.endpoint) {
+  if (decision.verdict != Verdict::Forward || !decision.endpoint) {
     prepareUnplaced(ds, decision, names);
     co_return co_await ds.sendLocal();
   }
@@ -260,7 +280,7 @@ awaitable<bool> forward(Downstream& ds, const Router& router, const Route& route
         auto next = RoutingStep::failover(route, ds.key, *endpoint, SteadyClock::now());
         if (!next.ready()) co_await next.wait();
         RouteDecision& placed = next.decision();
-        if (placed.verdict == Verdict::Reject || !placed.endpoint) {
+        if (placed.verdict != Verdict::Forward || !placed.endpoint) {
           // Nowhere to go with the session kept (no moved header): a timeout says what
           // happened better than "no active endpoint" does.
           if (timeout && placed.moved_from.empty() && placed.status == 503) {

@@ -13,9 +13,9 @@
 //     │ Refused / ConnectTimeout, body in hand, < kMaxFailovers ──> failover step ─> exchange
 //     │ otherwise ──> 502/504
 //
-// Routing is a step the coroutine awaits (RoutingStep): today Route::decide answers at once, so
-// the step is ready and costs nothing; a stick table behind a network round trip will make it
-// suspend instead, and this code stays as it is.
+// Routing is a step the coroutine awaits (RoutingStep): with a local table Route::decide answers
+// at once, so the step is ready and costs nothing; with a shared table a miss suspends the
+// coroutine for the store's round trip (session_store.h), and this code stays as it is.
 
 #include <optional>
 #include <string_view>
@@ -34,25 +34,30 @@ namespace sticky::proxy {
 ///   if (!step.ready()) co_await step.wait();
 ///   RouteDecision& decision = step.decision();
 ///
-/// Ready at once while Route::decide and Route::failover are synchronous (no frame, no post).
+/// Ready at once for a local table, and for a hit on a shared table's local cache (no frame, no
+/// post). A miss on a shared table is a Claim: wait() asks the store (one round trip, or the
+/// store's timeout) and resumes the coroutine on its own executor with the settled decision.
 class RoutingStep {
  public:
   static RoutingStep decide(const Route& route, std::optional<std::string_view> key,
                             TimePoint now) {
-    return RoutingStep(route.decide(key, now));
+    return RoutingStep(route, key, route.decide(key, now));
   }
   static RoutingStep failover(const Route& route, std::optional<std::string_view> key,
                               const Endpoint& failed, TimePoint now) {
-    return RoutingStep(route.failover(key, failed, now));
+    return RoutingStep(route, key, route.failover(key, failed, now));
   }
 
-  bool ready() const { return true; }
+  bool ready() const { return decision_.verdict != Verdict::Claim; }
   /// Completes a step that is not ready(); the decision is there afterwards.
   boost::asio::awaitable<void> wait();
   RouteDecision& decision() { return decision_; }
 
  private:
-  explicit RoutingStep(RouteDecision decision) : decision_(std::move(decision)) {}
+  RoutingStep(const Route& route, std::optional<std::string_view> key, RouteDecision decision)
+      : route_(&route), key_(key), decision_(std::move(decision)) {}
+  const Route* route_;
+  std::optional<std::string_view> key_;
   RouteDecision decision_;
 };
 

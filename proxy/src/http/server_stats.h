@@ -17,6 +17,7 @@ struct ServerStats {
   std::atomic<uint64_t> tunnels_active{0};     // Upgrade tunnels in progress (gauge)
   std::atomic<uint64_t> config_applies{0};     // successful config swaps
   std::atomic<uint64_t> config_rejects{0};     // invalid configs refused
+  std::atomic<bool> shutting_down{false};      // SIGTERM seen: /readyz fails, still serving
 };
 
 }  // namespace sticky::proxy

@@ -76,15 +76,15 @@ struct ClientOptions {
 
 /// Counters read by the metrics endpoint (any thread).
 struct RedisStats {
-  std::atomic<uint64_t> commands{0};         // sent
-  std::atomic<uint64_t> errors{0};           // completed with an Error (any code)
-  std::atomic<uint64_t> timeouts{0};         // completed with Timeout
-  std::atomic<uint64_t> rejected{0};         // completed at once: not connected
-  std::atomic<uint64_t> connects{0};         // successful (re)connections
+  std::atomic<uint64_t> commands{0};  // sent
+  std::atomic<uint64_t> errors{0};    // completed with an Error (any code)
+  std::atomic<uint64_t> timeouts{0};  // completed with Timeout
+  std::atomic<uint64_t> rejected{0};  // completed at once: not connected
+  std::atomic<uint64_t> connects{0};  // successful (re)connections
   std::atomic<uint64_t> connect_failures{0};
-  std::atomic<uint64_t> messages{0};         // pub/sub messages received
-  std::atomic<int> connected{0};             // 1 while the command connection is up
-  std::atomic<uint64_t> latency_count{0};    // replies received in time
+  std::atomic<uint64_t> messages{0};       // pub/sub messages received
+  std::atomic<int> connected{0};           // 1 while the command connection is up
+  std::atomic<uint64_t> latency_count{0};  // replies received in time
   std::atomic<uint64_t> latency_sum_us{0};
 };
 

@@ -36,6 +36,7 @@ struct RouteShared {
       : table(makeLocalStickTable(config.ttl, config.max_sessions)) {}
   std::unique_ptr<StickTable> table;
   RouteStats stats;
+  SharedTableStats shared_stats;
   std::atomic<uint64_t> round_robin{0};
 };
 
@@ -92,6 +93,7 @@ struct Route::State {
   // Names of endpoints that left the config while sessions still pointed at them.
   std::unordered_map<EndpointId, std::string> departed;
   std::shared_ptr<RouteShared> shared;
+  SessionStore* store = nullptr;
   std::string reason_missing_key;
   std::string reason_no_endpoint;
   std::string reason_endpoint_lost;
@@ -169,6 +171,12 @@ StickTable& Route::table() const {
 RouteStats& Route::stats() const {
   return state_->shared->stats;
 }
+SharedTableStats& Route::sharedStats() const {
+  return state_->shared->shared_stats;
+}
+SessionStore* Route::store() const {
+  return state_->store;
+}
 
 const Endpoint* Route::findEndpoint(EndpointId id) const {
   auto it = state_->by_id.find(id);
@@ -205,7 +213,10 @@ RouteDecision moveSession(const Route& route, const Route::State& s, std::string
       const Endpoint* e = route.findEndpoint(other->endpoint);
       if (e && !e->isDown(now)) return forward(*e, true, std::move(moved_from));
     }
-    if (none.called) stats.moves.fetch_add(1, std::memory_order_relaxed);
+    if (none.called) {
+      stats.moves.fetch_add(1, std::memory_order_relaxed);
+      if (s.store) s.store->moved(s.config.name, key, from, 0, s.config.ttl);
+    }
     return reject(503, s.reason_endpoint_lost, std::move(moved_from));
   }
 
@@ -216,7 +227,10 @@ RouteDecision moveSession(const Route& route, const Route::State& s, std::string
     auto moved = table.repin(key, from, now, placement);
     if (!moved) break;
     const Endpoint* e = route.findEndpoint(moved->endpoint);
-    if (moved->placed) stats.moves.fetch_add(1, std::memory_order_relaxed);
+    if (moved->placed) {
+      stats.moves.fetch_add(1, std::memory_order_relaxed);
+      if (s.store) s.store->moved(s.config.name, key, from, moved->endpoint, s.config.ttl);
+    }
     if (e && !e->isDown(now)) return forward(*e, true, std::move(moved_from));
     from = moved->endpoint;  // re-pinned by someone else onto an endpoint that is gone too
   }
@@ -251,6 +265,23 @@ RouteDecision Route::decide(std::optional<std::string_view> key, TimePoint now) 
     return balanceUnpinned(s, now);
   }
   RoutePlacement placement(s, now);
+  if (s.store) {
+    // A cache of the store's table: a hit is decided here, a miss asks the store (Claim).
+    if (auto endpoint = s.shared->table->find(*key, now)) {
+      const Endpoint* e = findEndpoint(*endpoint);
+      if (e && !e->isDown(now)) return forward(*e, true);
+      return moveSession(*this, s, *key, *endpoint, now);
+    }
+    auto candidate = placement.place(*key);
+    if (!candidate) {
+      stats.no_endpoint.fetch_add(1, std::memory_order_relaxed);
+      return reject(503, s.reason_no_endpoint);
+    }
+    RouteDecision d;
+    d.verdict = Verdict::Claim;
+    d.candidate = *candidate;
+    return d;
+  }
   auto found = s.shared->table->lookupOrPlace(*key, now, placement);
   if (!found) {
     stats.no_endpoint.fetch_add(1, std::memory_order_relaxed);
@@ -260,6 +291,49 @@ RouteDecision Route::decide(std::optional<std::string_view> key, TimePoint now) 
   const Endpoint* e = findEndpoint(found->endpoint);
   if (e && !e->isDown(now)) return forward(*e, true);
   return moveSession(*this, s, *key, found->endpoint, now);
+}
+
+RouteDecision Route::settle(std::string_view key, EndpointId candidate, ClaimResult result,
+                            TimePoint now) const {
+  const State& s = *state_;
+  SharedTableStats& shared = s.shared->shared_stats;
+  StickTable& table = *s.shared->table;
+  EndpointId endpoint = candidate;
+  shared.claims.fetch_add(1, std::memory_order_relaxed);
+  switch (result.source) {
+    case ClaimResult::Source::Placed:
+      s.shared->stats.placements.fetch_add(1, std::memory_order_relaxed);
+      table.pin(key, endpoint, now);
+      break;
+    case ClaimResult::Source::Adopted:
+      shared.adopted.fetch_add(1, std::memory_order_relaxed);
+      [[fallthrough]];
+    case ClaimResult::Source::Joined:
+      endpoint = result.endpoint;
+      table.pin(key, endpoint, now);
+      break;
+    case ClaimResult::Source::Unavailable:
+      shared.unavailable.fetch_add(1, std::memory_order_relaxed);
+      s.shared->stats.placements.fetch_add(1, std::memory_order_relaxed);
+      table.pin(key, endpoint, now);
+      table.markUnsynced(key);
+      break;
+  }
+  const Endpoint* e = findEndpoint(endpoint);
+  if (e && !e->isDown(now)) return forward(*e, true);
+  return moveSession(*this, s, key, endpoint, now);
+}
+
+bool Route::evict(std::string_view key) const {
+  bool erased = table().erase(key);
+  if (state_->store) state_->store->erased(state_->config.name, key);
+  return erased;
+}
+
+size_t Route::evictEndpoint(EndpointId endpoint) const {
+  size_t erased = table().eraseEndpoint(endpoint);
+  if (state_->store) state_->store->erasedEndpoint(state_->config.name, endpoint);
+  return erased;
 }
 
 RouteDecision Route::failover(std::optional<std::string_view> key, const Endpoint& failed,
@@ -333,7 +407,8 @@ size_t Router::sweep(TimePoint now) const {
 
 Result<std::shared_ptr<const Router>, ConfigErrors> Router::build(ProxyConfig config,
                                                                   const Router* previous,
-                                                                  TimePoint /*now*/) {
+                                                                  TimePoint /*now*/,
+                                                                  SessionStore* store) {
   normalize(config);
   if (ConfigErrors errors = validate(config); !errors.empty()) {
     return unexpected(std::move(errors));
@@ -352,6 +427,7 @@ Result<std::shared_ptr<const Router>, ConfigErrors> Router::build(ProxyConfig co
     }
     auto rs = std::make_shared<Route::State>();
     rs->config = rc;
+    rs->store = store;
     rs->endpoint_down_period = c.limits.endpoint_down_period;
     if (prev) {
       rs->shared = prev->shared;
@@ -413,7 +489,7 @@ std::shared_ptr<const Router> RouterHolder::current() const {
 
 Result<Ok, ConfigErrors> RouterHolder::apply(ProxyConfig config, TimePoint now) {
   std::lock_guard lock(mu_);  // serializes applies; readers wait only for this build
-  auto built = Router::build(std::move(config), router_.get(), now);
+  auto built = Router::build(std::move(config), router_.get(), now, store_);
   if (!built) return unexpected(std::move(built).error());
   router_ = std::move(built).value();
   generation_.fetch_add(1, std::memory_order_acq_rel);

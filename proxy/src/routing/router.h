@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/proxy_config.h"
+#include "routing/session_store.h"
 #include "routing/stick_table.h"
 
 namespace sticky::proxy {
@@ -44,6 +45,13 @@ struct RouteStats {
   std::atomic<uint64_t> latency_sum_us{0};
 };
 
+/// What the shared store did for a route's requests (zero without a store).
+struct SharedTableStats {
+  std::atomic<uint64_t> claims{0};       // misses answered through the store
+  std::atomic<uint64_t> adopted{0};      // answered with another replica's placement
+  std::atomic<uint64_t> unavailable{0};  // placed locally: the store did not answer in time
+};
+
 class Endpoint {
  public:
   const EndpointConfig& config() const;
@@ -63,7 +71,9 @@ class Endpoint {
   std::shared_ptr<State> state_;
 };
 
-enum class Verdict { Forward, Reject };
+/// Claim: only with a shared store, for a key this replica has no entry for: ask the store
+/// (SessionStore::claim with `candidate`), then Route::settle gives the Forward or Reject.
+enum class Verdict { Forward, Reject, Claim };
 
 struct RouteDecision {
   Verdict verdict = Verdict::Reject;
@@ -74,7 +84,8 @@ struct RouteDecision {
   /// name. Forward: add HeaderNames::moved_from to the request and session_moved to the
   /// response. Reject (onEndpointLost: Reject): add session_moved to the 503.
   std::string moved_from;
-  bool pinned = false;  // a session entry exists for this request (false: unpinned balance)
+  bool pinned = false;       // a session entry exists for this request (false: unpinned balance)
+  EndpointId candidate = 0;  // Claim: this replica's choice, if the store has none
 };
 
 class Route {
@@ -89,6 +100,16 @@ class Route {
 
   /// Where a request goes. `key` is the session header's value, nullopt when absent.
   RouteDecision decide(std::optional<std::string_view> key, TimePoint now) const;
+  /// After a Claim: pins the store's answer (or, store unavailable, the candidate, to be
+  /// reconciled later) and decides as for a hit.
+  RouteDecision settle(std::string_view key, EndpointId candidate, ClaimResult result,
+                       TimePoint now) const;
+  /// The shared store sessions of this route are kept in, or nullptr (local table only).
+  SessionStore* store() const;
+  /// Admin evictions: the local table, and with a shared store every replica's and the store's.
+  bool evict(std::string_view key) const;
+  size_t evictEndpoint(EndpointId endpoint) const;
+
   /// `failed` refused or reset the connection before any response byte: marks it down for
   /// limits.endpoint_down_period and decides again following onEndpointLost.
   RouteDecision failover(std::optional<std::string_view> key, const Endpoint& failed,
@@ -99,6 +120,7 @@ class Route {
 
   StickTable& table() const;
   RouteStats& stats() const;
+  SharedTableStats& sharedStats() const;
 
   struct State;
   explicit Route(std::shared_ptr<State> state);
@@ -112,7 +134,8 @@ class Router {
   /// Validates `config` and builds a snapshot, carrying over tables/stats from `previous`.
   static Result<std::shared_ptr<const Router>, ConfigErrors> build(ProxyConfig config,
                                                                    const Router* previous,
-                                                                   TimePoint now);
+                                                                   TimePoint now,
+                                                                   SessionStore* store = nullptr);
   const ProxyConfig& config() const;
   /// The route for a request: host (no port, any case) must match, then longest path prefix.
   const Route* match(std::string_view host, std::string_view path) const;
@@ -138,8 +161,11 @@ class RouterHolder {
   bool loaded() const { return generation() > 0; }
   /// Validates, builds and swaps. On error the current Router keeps serving.
   Result<Ok, ConfigErrors> apply(ProxyConfig config, TimePoint now);
+  /// The shared store every Router built from now on uses (set once, before the first apply).
+  void setStore(SessionStore* store) { store_ = store; }
 
  private:
+  SessionStore* store_ = nullptr;
   mutable std::mutex mu_;  // guards router_ (swap and copy); apply is serialized by it too
   std::shared_ptr<const Router> router_;
   std::atomic<uint64_t> generation_{0};

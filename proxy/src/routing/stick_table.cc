@@ -10,16 +10,25 @@
 //     Node* chain;                16      next node in the same bucket
 //     EndpointId endpoint;        24
 //     int64_t last_used;          32      steady_clock ticks (ns) of the last hit
-//     uint32_t hash;              40      low 32 bits of the key hash (bucket index, rehash)
-//     uint32_t key_len;           44
-//     char key[key_len];          48      key bytes, not NUL-terminated
+//     int64_t synced;             40      ticks when the shared store last confirmed it
+//     uint32_t hash;              48      low 32 bits of the key hash (bucket index, rehash)
+//     uint32_t key_len;           52
+//     char key[key_len];          56      key bytes, not NUL-terminated
 //   };
 //
-// So an entry costs 48 + key bytes, rounded up by malloc to its 16-byte chunk size (with 8 bytes
+// So an entry costs 56 + key bytes, rounded up by malloc to its 16-byte chunk size (with 8 bytes
 // of chunk header), plus one 8-byte bucket pointer per 0.5..1 entries (buckets double when a
 // shard's entries exceed its bucket count). No std::string, no std::list node, no map node.
 // MEASURED (test "memory per entry is bounded", 200k keys of 13 bytes, 16 shards, glibc
 // mallinfo2 heap growth): 90.5-90.8 bytes/entry, i.e. ~78 + key bytes (budget: 100 + key).
+// (That was with a 48-byte node; `synced` made it 56, which a 13-byte key's 80-byte chunk
+// absorbs: keys of 17..24 bytes pay 16 more.)
+//
+// Shared store. With a shared table (Redis) the entry is a cache of the store's: `synced` says
+// when the store last confirmed it. takeRefreshes() hands out the entries used since then and
+// confirmed at least `min_age` ago (so each key costs the store one write per min_age at most,
+// never one per request); markUnsynced() makes an entry due at once. Without a store nobody
+// reads `synced`.
 //
 // Time. Idle TTL: an entry is expired when now - last_used >= ttl. Every hit moves the entry to
 // the front of its shard's LRU list and sets last_used = max(now, front's last_used), so each
@@ -44,6 +53,7 @@
 #include <atomic>
 #include <bit>
 #include <cassert>
+#include <limits>
 #include <mutex>
 #include <new>
 
@@ -207,18 +217,19 @@ struct Node {
   Node* chain;
   EndpointId endpoint;
   int64_t last_used;
+  int64_t synced;
   uint32_t hash;
   uint32_t key_len;
 
   char* keyData() { return reinterpret_cast<char*>(this + 1); }
   std::string_view key() { return {keyData(), key_len}; }
 };
-static_assert(sizeof(Node) == 48, "see the layout comment at the top of this file");
+static_assert(sizeof(Node) == 56, "see the layout comment at the top of this file");
 
 struct alignas(64) Shard {
   std::mutex mu;
   // Everything below is guarded by mu.
-  Node lru{&lru, &lru, nullptr, 0, 0, 0, 0};  // sentinel: lru.lru_next is the most recent
+  Node lru{&lru, &lru, nullptr, 0, 0, 0, 0, 0};  // sentinel: lru.lru_next is the most recent
   Node** buckets = nullptr;
   size_t bucket_mask = 0;
   size_t count = 0;
@@ -329,6 +340,7 @@ class LocalStickTable final : public StickTable {
       if (Node* n = findLive(s, static_cast<uint32_t>(h), key, ticks(now))) {
         setEndpoint(n, endpoint);
         touch(s, n, ticks(now));
+        n->synced = ticks(now);
         return;
       }
       Node* n = insertNode(s, static_cast<uint32_t>(h), key, endpoint, ticks(now));
@@ -415,6 +427,38 @@ class LocalStickTable final : public StickTable {
     return out;
   }
 
+  std::vector<SessionEntry> takeRefreshes(TimePoint now, std::chrono::nanoseconds min_age,
+                                          size_t limit) override {
+    std::vector<SessionEntry> out;
+    const int64_t t = ticks(now);
+    const int64_t age = min_age.count();
+    // Entries used longer ago than min_age plus two refresh rounds were handed out already
+    // (the caller runs every round; see stick_table.h), and the list is sorted by last_used.
+    const int64_t horizon = t - age - 2 * std::chrono::nanoseconds(kRefreshRound).count();
+    for (size_t i = 0; i < shard_count_ && out.size() < limit; ++i) {
+      Shard& s = shards_[i];
+      std::lock_guard lock(s.mu);
+      for (Node* n = s.lru.lru_next; n != &s.lru && out.size() < limit; n = n->lru_next) {
+        if (n->last_used < horizon || expired(n, t)) break;
+        const bool due =
+            n->synced == kNeverSynced || (n->last_used > n->synced && t - n->synced >= age);
+        if (!due) continue;
+        n->synced = t;
+        auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::nanoseconds(std::max<int64_t>(t - n->last_used, 0)));
+        out.push_back(SessionEntry{std::string(n->key()), n->endpoint, idle});
+      }
+    }
+    return out;
+  }
+
+  void markUnsynced(std::string_view key) override {
+    const uint64_t h = hash::bytes(key);
+    Shard& s = shards_[shardIndex(h)];
+    std::lock_guard lock(s.mu);
+    if (Node* n = findNode(s, static_cast<uint32_t>(h), key)) n->synced = kNeverSynced;
+  }
+
   StickTableCounters counters() const override {
     return {expirations_.load(std::memory_order_relaxed),
             evictions_.load(std::memory_order_relaxed)};
@@ -422,6 +466,7 @@ class LocalStickTable final : public StickTable {
 
  private:
   static constexpr size_t kInitialBuckets = 16;
+  static constexpr int64_t kNeverSynced = std::numeric_limits<int64_t>::min();
 
   size_t shardIndex(uint64_t h) const { return (h >> 40) & (shard_count_ - 1); }
 
@@ -485,7 +530,7 @@ class LocalStickTable final : public StickTable {
   Node* insertNode(Shard& s, uint32_t h, std::string_view key, EndpointId endpoint, int64_t now) {
     void* mem = ::operator new(sizeof(Node) + key.size());
     Node* n = new (mem)
-        Node{nullptr, nullptr, nullptr, endpoint, now, h, static_cast<uint32_t>(key.size())};
+        Node{nullptr, nullptr, nullptr, endpoint, now, now, h, static_cast<uint32_t>(key.size())};
     std::memcpy(n->keyData(), key.data(), key.size());
     if (Node* front = s.newest()) n->last_used = std::max(now, front->last_used);
     lruPushFront(s, n);

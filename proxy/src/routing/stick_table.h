@@ -29,6 +29,9 @@ struct StickTableCounters {
   uint64_t evictions = 0;    // dropped to stay under maxSessions (LRU); erase() is not counted
 };
 
+/// How often a shared table's owner calls takeRefreshes() (see there).
+inline constexpr std::chrono::seconds kRefreshRound{1};
+
 /// Chooses an endpoint for a key that has none. Called under the key's shard lock, so it must
 /// not call back into the same table except for sessionsOf() (lock-free).
 class PlacementFn {
@@ -73,6 +76,18 @@ class StickTable {
   virtual uint64_t sessionsOf(EndpointId endpoint) const = 0;
   virtual std::vector<SessionEntry> dump(size_t limit, TimePoint now) const = 0;
   virtual StickTableCounters counters() const = 0;
+
+  // With a shared store (routing/session_store.h) the table is a cache of the store's entries;
+  // these two keep the store's idle timers in step without a store write per request.
+
+  /// Entries used since the store last confirmed them and confirmed at least `min_age` ago (at
+  /// most `limit`), now counted as confirmed. An entry placed by pin() counts as confirmed at
+  /// that moment. Must be called every kRefreshRound: it skips entries whose last use is older
+  /// than min_age plus two rounds, which earlier calls handed out.
+  virtual std::vector<SessionEntry> takeRefreshes(TimePoint now, std::chrono::nanoseconds min_age,
+                                                  size_t limit) = 0;
+  /// Makes `key` due for takeRefreshes at once (placed while the store was unavailable).
+  virtual void markUnsynced(std::string_view key) = 0;
 };
 
 /// In-process sharded table (one mutex per shard).

@@ -273,7 +273,7 @@ HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_vie
 
   uint64_t evicted = 0;
   if (key) {
-    evicted = table.erase(*key) ? 1 : 0;
+    evicted = route->evict(*key) ? 1 : 0;
   } else {
     const Endpoint* ep = route->findEndpoint(std::string_view(*endpoint_name));
     if (!ep) {
@@ -281,7 +281,7 @@ HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_vie
           http::status::not_found,
           "route \"" + *route_name + "\" has no endpoint named \"" + *endpoint_name + "\"");
     }
-    evicted = table.eraseEndpoint(ep->id());
+    evicted = route->evictEndpoint(ep->id());
   }
   route->stats().admin_evictions.fetch_add(evicted, std::memory_order_relaxed);
   return jsonResponse(http::status::ok, admin::toJson(admin::Evicted{evicted}));

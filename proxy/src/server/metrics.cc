@@ -227,6 +227,59 @@ void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
               [](const Route&, const Endpoint& e) { return load(e.stats().connect_failures); });
 }
 
+void renderSharedTable(Exposition& x, const Router* router, const RedisSessionStore& store) {
+  x.family("sticky_shared_table_connected", "gauge",
+           "1 while the shared table's Redis primary is connected, else 0.");
+  x.sample("sticky_shared_table_connected", {}, uint64_t{store.connected() ? 1u : 0u});
+  perRoute(x, router, "sticky_shared_table_claims_total", "counter",
+           "New keys on this replica answered through Redis (placed, adopted or local).",
+           [](const Route& r) { return load(r.sharedStats().claims); });
+  perRoute(x, router, "sticky_shared_table_adopted_total", "counter",
+           "New keys on this replica that another replica had already placed.",
+           [](const Route& r) { return load(r.sharedStats().adopted); });
+  perRoute(x, router, "sticky_shared_table_unavailable_total", "counter",
+           "New keys placed locally because Redis did not answer in time (reconciled later).",
+           [](const Route& r) { return load(r.sharedStats().unavailable); });
+  const RedisStoreStats& t = store.stats();
+  std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> table[] = {
+      {"sticky_shared_table_refreshed_total",
+       {"Idle timers extended in Redis (batched, at most once per key per margin).", &t.refreshed}},
+      {"sticky_shared_table_reasserted_total",
+       {"Local entries written back to Redis (after a reconnect, or found missing).",
+        &t.reasserted}},
+      {"sticky_shared_table_conflicts_total",
+       {"Local entries that Redis held elsewhere; Redis's answer was adopted.", &t.conflicts}},
+      {"sticky_shared_table_moves_total", {"Session moves sent to Redis.", &t.moves}},
+      {"sticky_shared_table_move_conflicts_total",
+       {"Moves that found another replica's move first (adopted).", &t.move_conflicts}},
+      {"sticky_shared_table_events_sent_total",
+       {"Move and eviction events published to other replicas.", &t.events_sent}},
+      {"sticky_shared_table_events_applied_total",
+       {"Other replicas' events applied to this replica's table.", &t.events_applied}},
+  };
+  for (auto& [name, what] : table) {
+    x.family(name, "counter", what.first);
+    x.sample(name, {}, load(*what.second));
+  }
+  const redis::RedisStats& c = store.clientStats();
+  std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> client[] = {
+      {"sticky_redis_commands_total", {"Commands sent to Redis.", &c.commands}},
+      {"sticky_redis_errors_total",
+       {"Commands that failed (timeout, connection lost, protocol).", &c.errors}},
+      {"sticky_redis_timeouts_total",
+       {"Commands not answered within the command timeout.", &c.timeouts}},
+      {"sticky_redis_rejected_total",
+       {"Commands failed at once because Redis was not connected.", &c.rejected}},
+      {"sticky_redis_connects_total", {"Successful connections to the primary.", &c.connects}},
+      {"sticky_redis_connect_failures_total",
+       {"Failed connection attempts (unreachable, auth, not primary).", &c.connect_failures}},
+  };
+  for (auto& [name, what] : client) {
+    x.family(name, "counter", what.first);
+    x.sample(name, {}, load(*what.second));
+  }
+}
+
 }  // namespace
 
 std::string escapeLabelValue(std::string_view value) {
@@ -246,10 +299,12 @@ std::string escapeLabelValue(std::string_view value) {
   return out;
 }
 
-std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now) {
+std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now,
+                          const RedisSessionStore* store) {
   Exposition x;
   renderServer(x, router, stats);
   renderRoutes(x, router, now);
+  if (store) renderSharedTable(x, router, *store);
   return x.take();
 }
 
@@ -261,6 +316,7 @@ struct MetricsServer::Impl {
   uint16_t port = 0;
   const RouterHolder* routers = nullptr;
   const ServerStats* stats = nullptr;
+  const RedisSessionStore* store = nullptr;
   std::shared_ptr<control::HttpServer<Tcp>> http;
   std::atomic<bool> stopped{false};
   std::mutex handling;  // held by a scrape in progress; stop() waits for it
@@ -281,7 +337,8 @@ HttpResponse errorText(http::status status, std::string_view message) {
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_context& io,
                                                             const Tcp::endpoint& listen,
                                                             const RouterHolder& routers,
-                                                            const ServerStats& stats) {
+                                                            const ServerStats& stats,
+                                                            const RedisSessionStore* store) {
   boost::asio::any_io_executor strand = boost::asio::make_strand(io);
   control::HttpServer<Tcp>::Acceptor acceptor(strand);
   boost::system::error_code ec;
@@ -302,6 +359,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
   options.body_limit = 64 * 1024;
   impl->routers = &routers;
   impl->stats = &stats;
+  impl->store = store;
   std::weak_ptr<Impl> weak = impl;
   impl->http = std::make_shared<control::HttpServer<Tcp>>(
       strand, std::move(acceptor),
@@ -325,14 +383,20 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
         if (self->stopped) return errorText(http::status::service_unavailable, "shutting down");
         if (path == "/healthz") return textResponse(http::status::ok, "ok\n");
         if (path == "/readyz") {
+          if (self->stats->shutting_down.load(std::memory_order_relaxed)) {
+            return errorText(http::status::service_unavailable,
+                             "shutting down; still serving while endpoints are updated");
+          }
           if (!self->routers->loaded()) {
             return errorText(http::status::service_unavailable, "no config loaded yet");
           }
           return textResponse(http::status::ok, "ready\n");
         }
         auto router = self->routers->current();
-        return control::makeResponse(http::status::ok, renderMetrics(router.get(), *self->stats),
-                                     kContentType);
+        return control::makeResponse(
+            http::status::ok,
+            renderMetrics(router.get(), *self->stats, SteadyClock::now(), self->store),
+            kContentType);
       },
       &errorText, options);
   impl->http->start();

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "http/server_stats.h"
+#include "routing/redis_store.h"
 #include "routing/router.h"
 
 namespace sticky::proxy {
@@ -24,7 +25,8 @@ class MetricsServer {
   static Result<std::unique_ptr<MetricsServer>> start(boost::asio::io_context& io,
                                                       const boost::asio::ip::tcp::endpoint& listen,
                                                       const RouterHolder& routers,
-                                                      const ServerStats& stats);
+                                                      const ServerStats& stats,
+                                                      const RedisSessionStore* store = nullptr);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -42,8 +44,10 @@ class MetricsServer {
 
 /// The whole scrape in Prometheus text format. `router` may be null (no config loaded yet).
 std::string renderMetrics(const Router* router, const ServerStats& stats);
-/// The same at an explicit time (which endpoints count as down).
-std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now);
+/// The same at an explicit time (which endpoints count as down), with the shared table's
+/// families when `store` is given.
+std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now,
+                          const RedisSessionStore* store = nullptr);
 
 /// Escapes a label value for the text format: backslash, double quote and newline.
 std::string escapeLabelValue(std::string_view value);

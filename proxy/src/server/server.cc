@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"
+#include "routing/redis_store.h"
 #include "server/admin_server.h"
 #include "server/metrics.h"
 #include "server/worker.h"
@@ -66,8 +67,22 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (!listen) return fail(listen.error().message);
   s->listen_endpoint_ = *listen;
 
+  s->shared_table_ =
+      options.shared_table.enabled() || !config ? options.shared_table : config->shared_table;
+  if (const auto& redis = s->shared_table_.redis) {
+    auto store = RedisSessionStore::start(*redis, s->routers_);
+    if (!store) return fail(store.error().message);
+    s->store_ = std::move(*store);
+    s->routers_.setStore(s->store_.get());
+    std::string where = redis->address.empty() ? "sentinels " + redis->sentinels.front() + ".. (" +
+                                                     redis->master_name + ")"
+                                               : redis->address;
+    logInfo("shared table on Redis " + where + " (replica " + s->store_->replicaId() + ")");
+  }
+
   std::string summary;
   if (config) {
+    config->shared_table = s->shared_table_;
     summary = describe(*config);
     auto applied = s->routers_.apply(std::move(*config), SteadyClock::now());
     if (!applied) return fail("the config is invalid: " + sticky::describe(applied.error()));
@@ -91,7 +106,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   if (!options.metrics_listen.empty()) {
     auto at = parseListenAddress(options.metrics_listen);
     if (!at) return fail("--metrics-listen: " + at.error().message);
-    auto metrics = MetricsServer::start(s->control_io_, *at, s->routers_, s->stats_);
+    auto metrics =
+        MetricsServer::start(s->control_io_, *at, s->routers_, s->stats_, s->store_.get());
     if (!metrics) return fail("cannot start the metrics server: " + metrics.error().message);
     s->metrics_ = std::move(*metrics);
   }
@@ -147,6 +163,15 @@ Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
       return unexpected(std::move(errors));
     }
   }
+  if (config.shared_table.enabled() && config.shared_table != shared_table_) {
+    stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);
+    ConfigErrors errors{{"sharedTable",
+                         "sharedTable cannot change at runtime; restart the proxy "
+                         "with the new Redis settings"}};
+    logWarn("config rejected: " + sticky::describe(errors));
+    return unexpected(std::move(errors));
+  }
+  config.shared_table = shared_table_;
   std::string summary = describe(config);
   auto applied = routers_.apply(std::move(config), SteadyClock::now());
   if (applied) {
@@ -185,6 +210,7 @@ void Server::stop() {
   std::call_once(stopped_, [this] {
     for (auto& w : workers_) w->stop();
     for (auto& w : workers_) w->join();
+    if (store_) store_->stop();  // after the workers: no claim is asked of a stopped store
     if (admin_) admin_->stop();
     if (metrics_) metrics_->stop();
     control_io_.stop();

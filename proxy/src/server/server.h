@@ -26,6 +26,7 @@ namespace sticky::proxy {
 
 class AdminServer;
 class MetricsServer;
+class RedisSessionStore;
 class Worker;
 
 struct ServerOptions {
@@ -33,6 +34,7 @@ struct ServerOptions {
   std::string admin_socket;             // empty: no admin socket
   std::string metrics_listen;           // empty: no metrics port
   unsigned workers = 0;                 // 0: one per core
+  SharedTableConfig shared_table;       // flags; when set, wins over the config file's
 };
 
 /// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0", "localhost:8080" -> an endpoint. Host names are
@@ -60,6 +62,8 @@ class Server {
   std::optional<uint16_t> metricsPort() const;
   size_t workerCount() const { return workers_.size(); }
   RouterHolder& routers() { return routers_; }
+  /// The shared table's store, or nullptr when the table is local only.
+  RedisSessionStore* sessionStore() const { return store_.get(); }
   ServerStats& stats() { return stats_; }
 
   /// Graceful shutdown: stop accepting, let requests in flight finish (up to the config's
@@ -77,6 +81,8 @@ class Server {
   boost::asio::ip::tcp::endpoint listen_endpoint_;  // as requested (port may be 0)
   boost::asio::ip::tcp::endpoint bound_;
   RouterHolder routers_;
+  SharedTableConfig shared_table_;  // as started; a pushed config may not change it
+  std::unique_ptr<RedisSessionStore> store_;
   ServerStats stats_;
   std::mutex apply_mu_;
   std::vector<std::unique_ptr<Worker>> workers_;

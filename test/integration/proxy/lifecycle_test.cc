@@ -27,7 +27,8 @@ TEST_CASE("--help documents every flag and --version prints the version") {
   CHECK(status == 0);
   for (const char* flag :
        {"--config", "--listen", "--admin-socket", "--metrics-listen", "--workers", "--log-level",
-        "--log-format", "--help", "--version", "SIGHUP", "SIGTERM"})
+        "--log-format", "--help", "--version", "SIGHUP", "SIGTERM", "--shutdown-delay",
+        "--redis-address", "--redis-sentinels", "--redis-master-name", "--redis-password-file"})
     CHECK_MESSAGE(out.find(flag) != std::string::npos, "help does not mention " << flag);
   auto [vstatus, vout] = runProxy(dir, {"--version"});
   CHECK(vstatus == 0);
@@ -59,6 +60,19 @@ TEST_CASE(
       {{"--config", dir.file("good.json"), "--bogus"}, 2, "unknown flag '--bogus'"},
       {{"--config"}, 2, "--config needs a value"},
       {{}, 2, "give --config FILE, --admin-socket PATH, or both"},
+      {{"--config", dir.file("good.json"), "--redis-address", "redis"},
+       2,
+       "sharedTable.redis.address: must be \"host:port\""},
+      {{"--config", dir.file("good.json"), "--redis-sentinels", "s:26379"},
+       2,
+       "sharedTable.redis.masterName: is required with sentinels"},
+      {{"--config", dir.file("good.json"), "--redis-address", "127.0.0.1:6379",
+        "--redis-password-file", dir.file("no-such-password")},
+       1,
+       "cannot read the Redis password file"},
+      {{"--config", dir.file("good.json"), "--shutdown-delay", "soon"},
+       2,
+       "--shutdown-delay must be"},
   };
   for (auto& c : cases) {
     INFO("expecting: " << c.says);
@@ -130,6 +144,23 @@ TEST_CASE("SIGTERM drains: the request in flight finishes, new connections are r
   CHECK(res.header("connection") == "close");
   CHECK(proxy.process().wait(10s) == 0);
   CHECK(proxy.log().find("draining") != std::string::npos);
+}
+
+TEST_CASE("--shutdown-delay: SIGTERM fails /readyz at once, keeps serving, then drains") {
+  TempDir dir;
+  Backend backend("127.0.0.2", 0, "b");
+  ProxyProc proxy(dir,
+                  configOf(1, {stickyRoute("shop/chat", {{"b", "127.0.0.2", backend.port()}})}),
+                  {"--shutdown-delay", "2s", "--metrics-listen", "127.0.0.1:0"});
+  HttpClient probe("127.0.0.1", proxy.metricsPort());
+  REQUIRE(probe.get("/readyz").status == 200);
+  proxy.process().signal(SIGTERM);
+  CHECK(waitFor([&] { return probe.get("/readyz").status == 503; }, 1s));
+  // Still accepting new connections during the delay.
+  HttpClient fresh("127.0.0.1", proxy.port());
+  CHECK(fresh.get("/", key("late")).status == 200);
+  CHECK(proxy.process().wait(10s) == 0);
+  CHECK(proxy.log().find("still accepting for 2s") != std::string::npos);
 }
 
 }  // namespace

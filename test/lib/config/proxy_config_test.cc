@@ -405,6 +405,53 @@ TEST_CASE("validate() checks a config built in code") {
   CHECK(c.routes[0].header == "client-id");
 }
 
+TEST_CASE("sharedTable.redis - read, defaulted, round-tripped") {
+  ProxyConfig direct = parseOk(
+      "sharedTable:\n  redis: {address: \"redis.kube-sticky:6379\", username: proxy,\n"
+      "          passwordFile: /etc/redis/password, keyPrefix: \"prod:\", commandTimeout: 50ms}\n");
+  REQUIRE(direct.shared_table.enabled());
+  const RedisConfig& r = *direct.shared_table.redis;
+  CHECK(r.address == "redis.kube-sticky:6379");
+  CHECK(r.username == "proxy");
+  CHECK(r.password_file == "/etc/redis/password");
+  CHECK(r.key_prefix == "prod:");
+  CHECK(r.command_timeout == 50ms);
+  CHECK(r.connect_timeout == 500ms);  // default
+  CHECK(parseOk(toJsonString(direct)) == direct);
+
+  ProxyConfig sentinels = parseOk(
+      R"({"sharedTable": {"redis": {"sentinels": ["s-0:26379", "s-1:26379"],
+          "masterName": "mymaster"}}})");
+  CHECK(sentinels.shared_table.redis->sentinels.size() == 2);
+  CHECK(sentinels.shared_table.redis->key_prefix == "sticky:");
+  CHECK(parseOk(toJsonString(sentinels)) == sentinels);
+
+  CHECK_FALSE(parseOk("{}").shared_table.enabled());
+  CHECK_FALSE(toJson(parseOk("{}")).contains("sharedTable"));
+}
+
+TEST_CASE("sharedTable.redis - every mistake is named") {
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {}}\n"), "sharedTable.redis",
+              "give either address");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"a:1\", sentinels: [\"b:2\"], "
+                          "masterName: m}}\n"),
+              "sharedTable.redis", "not both");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: redis}}\n"), "sharedTable.redis.address",
+              "must be \"host:port\"");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {sentinels: [\"s:26379\", \"bad\"], "
+                          "masterName: m}}\n"),
+              "sharedTable.redis.sentinels[1]", "must be \"host:port\"");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {sentinels: [\"s:26379\"]}}\n"),
+              "sharedTable.redis.masterName", "is required with sentinels");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", tls: true}}\n"),
+              "sharedTable.redis.tls", "not supported by this version");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", commandTimeout: 0s}}\n"),
+              "sharedTable.redis.commandTimeout", "must be a positive duration");
+  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", db: 2}}\n"),
+              "sharedTable.redis.db", "");
+  CHECK_ERROR(parseErrors("sharedTable: {memcached: {}}\n"), "sharedTable.memcached", "");
+}
+
 TEST_CASE("toJson round-trips exactly") {
   ProxyConfig c = parseOk(kFullYaml);
   CHECK(proxyConfigFromJson(toJson(c)).value() == c);

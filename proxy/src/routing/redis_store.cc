@@ -1,0 +1,465 @@
+// RedisSessionStore: the shared stick table's Redis side. Everything but claim()'s enqueue runs
+// on the store's own thread (the client's io_context): replies, events, the refresh round and
+// re-assertion. The local tables it touches are thread-safe; the router is read through
+// RouterHolder, so a config swap never races it.
+
+#include "routing/redis_store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.h"
+
+namespace sticky::proxy {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+// KEYS[1] session; ARGV: from, to ("" = drop), px, channel, event. Moves only if the session is
+// unset or still on `from`; returns the endpoint that holds it afterwards ("" when dropped).
+constexpr std::string_view kMoveScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return ARGV[2]
+)lua";
+
+// KEYS[1] session; ARGV: mine, px. 1: extended; 0: missing; otherwise the value that is there.
+constexpr std::string_view kRefreshScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cur ~= ARGV[1] then return cur end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+)lua";
+
+// KEYS[1] session; ARGV[1] value. Deletes it only if it still holds the value.
+constexpr std::string_view kDeleteIfScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+constexpr size_t kRefreshBatch = 10000;  // keys per round and route
+constexpr size_t kReassertBatch = 1000;  // SET NX GET per pipelined batch
+constexpr std::string_view kScanCount = "1000";
+
+std::string px(milliseconds ttl) {
+  return std::to_string((ttl + redisMargin(ttl)).count());
+}
+
+// `*`, `?`, `[`, `]` and `\` in a SCAN MATCH pattern are taken literally when escaped.
+std::string globEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string makeReplicaId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::random_device random;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", random());
+  return std::string(host[0] ? host : "proxy") + "/" + std::to_string(::getpid()) + "/" + suffix;
+}
+
+std::vector<std::string> splitEvent(std::string_view payload) {
+  // op \n replica \n route \n arg \n key (the key last: it may hold anything but CR/LF)
+  std::vector<std::string> parts;
+  for (int i = 0; i < 4; ++i) {
+    size_t nl = payload.find('\n');
+    if (nl == std::string_view::npos) return {};
+    parts.emplace_back(payload.substr(0, nl));
+    payload.remove_prefix(nl + 1);
+  }
+  parts.emplace_back(payload);
+  return parts;
+}
+
+}  // namespace
+
+std::string sessionKey(std::string_view prefix, std::string_view route, std::string_view key) {
+  std::string out;
+  out.reserve(prefix.size() + route.size() + 1 + key.size());
+  out.append(prefix).append(route).append(":").append(key);
+  return out;
+}
+
+std::string endpointValue(EndpointId id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+std::optional<EndpointId> parseEndpointValue(std::string_view text) {
+  if (text.size() != 16) return std::nullopt;
+  EndpointId id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id, 16);
+  if (ec != std::errc() || end != text.data() + text.size() || id == 0) return std::nullopt;
+  return id;
+}
+
+milliseconds redisMargin(milliseconds ttl) {
+  return std::clamp<milliseconds>(ttl / 8, std::chrono::seconds(1), std::chrono::minutes(5));
+}
+
+Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config) {
+  redis::ClientOptions o;
+  if (!config.address.empty()) {
+    auto address = redis::Address::parse(config.address);
+    if (!address) return fail("sharedTable.redis.address: " + address.error().message);
+    o.addresses.push_back(*address);
+  }
+  for (const std::string& s : config.sentinels) {
+    auto address = redis::Address::parse(s, 26379);
+    if (!address) return fail("sharedTable.redis.sentinels: " + address.error().message);
+    o.sentinels.push_back(*address);
+  }
+  o.master_name = config.master_name;
+  o.username = config.username;
+  if (!config.password_file.empty()) {
+    std::ifstream in(config.password_file);
+    if (!in) {
+      return fail("cannot read the Redis password file " + config.password_file +
+                  "; mount the Secret there or leave passwordFile empty for no AUTH");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    o.password = text.str();
+    while (!o.password.empty() && (o.password.back() == '\n' || o.password.back() == '\r'))
+      o.password.pop_back();
+    if (o.password.empty()) {
+      return fail("the Redis password file " + config.password_file + " is empty");
+    }
+  }
+  o.connect_timeout = std::chrono::duration_cast<milliseconds>(config.connect_timeout);
+  o.command_timeout = std::chrono::duration_cast<milliseconds>(config.command_timeout);
+  o.channels = {config.key_prefix + "events"};
+  auto valid = o.validate();
+  if (!valid) return fail("sharedTable.redis: " + valid.error().message);
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+RedisSessionStore::RedisSessionStore(const RedisConfig& config, redis::ClientOptions options,
+                                     RouterHolder& routers)
+    : prefix_(config.key_prefix),
+      channel_(config.key_prefix + "events"),
+      replica_id_(makeReplicaId()),
+      routers_(routers),
+      client_stats_(std::make_shared<redis::RedisStats>()),
+      client_(std::make_unique<redis::Client>(io_, std::move(options), client_stats_)) {}
+
+Result<std::unique_ptr<RedisSessionStore>> RedisSessionStore::start(const RedisConfig& config,
+                                                                    RouterHolder& routers) {
+  auto options = redisClientOptions(config);
+  if (!options) return fail(options.error().message);
+  std::unique_ptr<RedisSessionStore> store(
+      new RedisSessionStore(config, std::move(*options), routers));
+  RedisSessionStore* s = store.get();
+  s->client_->onConnected([s](uint64_t epoch) {
+    logInfo("shared table: connected to Redis",
+            {{"primary", s->client_->primary()}, {"epoch", std::to_string(epoch)}});
+    // Whatever this replica holds goes back to Redis: it may have restarted empty, a failover
+    // may have lost writes, and entries placed while it was away are unsynced.
+    auto router = s->routers_.current();
+    if (!router) return;
+    for (const Route& route : router->routes()) {
+      auto entries = route.table().dump(SIZE_MAX, SteadyClock::now());
+      if (!entries.empty()) s->reassert(route.config().name, std::move(entries), 0);
+    }
+  });
+  s->client_->onDisconnected([s] {
+    logWarn("shared table: lost Redis; placing new sessions locally until it is back",
+            {{"primary", s->client_->primary()}});
+  });
+  s->client_->onMessage([s](std::string_view, std::string_view payload) { s->onEvent(payload); });
+  s->client_->start();
+  s->scheduleRefresh();
+  s->thread_ = std::thread([s] { s->io_.run(); });
+  return store;
+}
+
+RedisSessionStore::~RedisSessionStore() {
+  stop();
+}
+
+void RedisSessionStore::stop() {
+  std::call_once(stopped_, [this] {
+    client_->stop();
+    asio::post(io_, [this] { refresh_timer_.cancel(); });
+    // Let the client's close and the failed claims' callbacks run, then end the thread.
+    asio::post(io_, [this] { io_.stop(); });
+    if (thread_.joinable()) thread_.join();
+  });
+}
+
+bool RedisSessionStore::connected() const {
+  return client_->connected();
+}
+
+std::string RedisSessionStore::primary() const {
+  return client_->primary();
+}
+
+void RedisSessionStore::claim(std::string_view route, std::string_view key, EndpointId candidate,
+                              milliseconds ttl, ClaimDone done) {
+  std::string redis_key = sessionKey(prefix_, route, key);
+  {
+    std::lock_guard lock(inflight_mu_);
+    auto& waiters = inflight_[redis_key];
+    waiters.push_back(std::move(done));
+    if (waiters.size() > 1) return;  // single flight: the first asker's answer is everyone's
+  }
+  redis::Command command{"SET", redis_key, endpointValue(candidate), "NX", "PX", px(ttl), "GET"};
+  client_->execute(std::move(command),
+                   [this, redis_key, candidate](redis::CommandResult reply) mutable {
+                     finishClaim(redis_key, candidate, std::move(reply));
+                   });
+}
+
+void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId candidate,
+                                    redis::CommandResult reply) {
+  ClaimResult result{candidate, ClaimResult::Source::Unavailable};
+  if (reply && reply->isNull()) {
+    result.source = ClaimResult::Source::Placed;
+  } else if (reply && reply->isString()) {
+    if (auto id = parseEndpointValue(reply->text)) {
+      result = {*id, ClaimResult::Source::Adopted};
+    } else {
+      logWarn("shared table: a session key in Redis holds something else; placing locally",
+              {{"key", redis_key}});
+    }
+  } else if (reply) {
+    // An error reply: most likely a Redis older than 7.0, which has no SET ... NX GET.
+    logWarn(
+        "shared table: Redis refused SET NX GET (it needs Redis >= 7.0 or Valkey); "
+        "placing locally",
+        {{"reply", redis::describe(*reply)}});
+  }
+  std::vector<ClaimDone> waiters;
+  {
+    std::lock_guard lock(inflight_mu_);
+    auto it = inflight_.find(redis_key);
+    if (it != inflight_.end()) {
+      waiters = std::move(it->second);
+      inflight_.erase(it);
+    }
+  }
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    ClaimResult mine = result;
+    if (i > 0 && result.source != ClaimResult::Source::Unavailable) {
+      mine.source = ClaimResult::Source::Joined;
+    }
+    waiters[i](mine);
+  }
+}
+
+void RedisSessionStore::moved(std::string_view route, std::string_view key, EndpointId from,
+                              EndpointId to, milliseconds ttl) {
+  stats_.moves.fetch_add(1, std::memory_order_relaxed);
+  std::string to_value = to ? endpointValue(to) : std::string();
+  std::string event = std::string(to ? "moved" : "erased") + "\n" + replica_id_ + "\n" +
+                      std::string(route) + "\n" + to_value + "\n" + std::string(key);
+  redis::Command command{"EVAL",
+                         std::string(kMoveScript),
+                         "1",
+                         sessionKey(prefix_, route, key),
+                         endpointValue(from),
+                         to_value,
+                         px(ttl),
+                         channel_,
+                         std::move(event)};
+  client_->execute(std::move(command), [this, route = std::string(route), key = std::string(key),
+                                        to_value](redis::CommandResult reply) {
+    if (!reply || !reply->isString()) return;  // unavailable: the refresh round reconciles
+    if (reply->text == to_value) {
+      stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    stats_.move_conflicts.fetch_add(1, std::memory_order_relaxed);
+    adopt(route, key, reply->text);
+  });
+}
+
+void RedisSessionStore::erased(std::string_view route, std::string_view key) {
+  client_->execute({"DEL", sessionKey(prefix_, route, key)}, [](redis::CommandResult) {});
+  publish("erased", route, "", key);
+}
+
+void RedisSessionStore::erasedEndpoint(std::string_view route, EndpointId endpoint) {
+  publish("erased-endpoint", route, endpointValue(endpoint), "");
+  std::string pattern = globEscape(sessionKey(prefix_, route, "")) + "*";
+  asio::post(io_, [this, route = std::string(route), pattern, value = endpointValue(endpoint)] {
+    scanAndDelete(route, pattern, value, "0");
+  });
+}
+
+void RedisSessionStore::scanAndDelete(std::string route, std::string pattern, std::string value,
+                                      std::string cursor) {
+  redis::Command scan{"SCAN", cursor, "MATCH", pattern, "COUNT", std::string(kScanCount)};
+  client_->execute(std::move(scan), [this, route, pattern, value](redis::CommandResult reply) {
+    if (!reply || !reply->isList() || reply->elements.size() != 2) {
+      logWarn(
+          "shared table: could not scan Redis to evict an endpoint's sessions; replicas "
+          "dropped their copies and the keys expire with their TTL",
+          {{"route", route}});
+      return;
+    }
+    std::string next = reply->elements[0].text;
+    std::vector<redis::Command> deletes;
+    for (const redis::RespValue& key : reply->elements[1].elements) {
+      deletes.push_back({"EVAL", std::string(kDeleteIfScript), "1", key.text, value});
+    }
+    auto cont = [this, route, pattern, value, next](std::vector<redis::CommandResult>) {
+      if (next != "0") scanAndDelete(route, pattern, value, next);
+    };
+    if (deletes.empty()) {
+      cont({});
+    } else {
+      client_->executeBatch(std::move(deletes), std::move(cont));
+    }
+  });
+}
+
+void RedisSessionStore::publish(std::string_view op, std::string_view route, std::string_view arg,
+                                std::string_view key) {
+  std::string event = std::string(op) + "\n" + replica_id_ + "\n" + std::string(route) + "\n" +
+                      std::string(arg) + "\n" + std::string(key);
+  client_->execute({"PUBLISH", channel_, std::move(event)}, [this](redis::CommandResult reply) {
+    if (reply) stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+void RedisSessionStore::onEvent(std::string_view payload) {
+  auto parts = splitEvent(payload);
+  if (parts.size() != 5 || parts[1] == replica_id_) return;
+  auto router = routers_.current();
+  const Route* route = router ? router->findRoute(parts[2]) : nullptr;
+  if (!route) return;
+  const std::string& op = parts[0];
+  if (op == "moved" || op == "erased") {
+    // Drop the copy: the next request here asks Redis, which has the new answer.
+    route->table().erase(parts[4]);
+  } else if (op == "erased-endpoint") {
+    if (auto id = parseEndpointValue(parts[3])) route->table().eraseEndpoint(*id);
+  } else {
+    return;
+  }
+  stats_.events_applied.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RedisSessionStore::adopt(std::string_view route_name, std::string_view key,
+                              std::string_view value) {
+  auto id = parseEndpointValue(value);
+  auto router = routers_.current();
+  const Route* route = router ? router->findRoute(route_name) : nullptr;
+  if (!id || !route) return;
+  stats_.conflicts.fetch_add(1, std::memory_order_relaxed);
+  route->table().pin(key, *id, SteadyClock::now());
+}
+
+void RedisSessionStore::scheduleRefresh() {
+  refresh_timer_.expires_after(kRefreshRound);
+  refresh_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    refreshRound();
+    scheduleRefresh();
+  });
+}
+
+void RedisSessionStore::refreshRound() {
+  // Skipped while Redis is away (the entries stay due) or the last round is still out.
+  if (!client_->connected() || refreshes_in_flight_.load() > 0) return;
+  auto router = routers_.current();
+  if (!router) return;
+  const TimePoint now = SteadyClock::now();
+  for (const Route& route : router->routes()) {
+    const milliseconds ttl = route.config().ttl;
+    auto due = route.table().takeRefreshes(now, redisMargin(ttl), kRefreshBatch);
+    if (due.empty()) continue;
+    std::vector<redis::Command> commands;
+    commands.reserve(due.size());
+    const std::string name = route.config().name;
+    const std::string expiry = px(ttl);
+    for (const SessionEntry& e : due) {
+      commands.push_back({"EVAL", std::string(kRefreshScript), "1",
+                          sessionKey(prefix_, name, e.key), endpointValue(e.endpoint), expiry});
+    }
+    refreshes_in_flight_.fetch_add(1);
+    client_->executeBatch(std::move(commands), [this, name, due = std::move(due)](
+                                                   std::vector<redis::CommandResult> replies) {
+      refreshes_in_flight_.fetch_sub(1);
+      std::vector<SessionEntry> missing;
+      auto router = routers_.current();
+      const Route* route = router ? router->findRoute(name) : nullptr;
+      for (size_t i = 0; i < replies.size() && i < due.size(); ++i) {
+        const redis::CommandResult& r = replies[i];
+        if (!r || r->isError()) {
+          if (route) route->table().markUnsynced(due[i].key);  // try again next round
+        } else if (r->type == redis::RespType::Integer) {
+          if (r->integer == 1) {
+            stats_.refreshed.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            missing.push_back(due[i]);
+          }
+        } else if (r->isString()) {
+          adopt(name, due[i].key, r->text);
+        }
+      }
+      if (!missing.empty()) reassert(name, std::move(missing), 0);
+    });
+  }
+}
+
+void RedisSessionStore::reassert(std::string route, std::vector<SessionEntry> entries,
+                                 size_t from) {
+  auto router = routers_.current();
+  const Route* r = router ? router->findRoute(route) : nullptr;
+  if (!r) return;
+  const milliseconds ttl = r->config().ttl;
+  const size_t to = std::min(entries.size(), from + kReassertBatch);
+  std::vector<redis::Command> commands;
+  for (size_t i = from; i < to; ++i) {
+    const SessionEntry& e = entries[i];
+    milliseconds left = std::max(ttl + redisMargin(ttl) - e.idle, milliseconds(1));
+    commands.push_back({"SET", sessionKey(prefix_, route, e.key), endpointValue(e.endpoint), "NX",
+                        "PX", std::to_string(left.count()), "GET"});
+  }
+  auto shared = std::make_shared<std::vector<SessionEntry>>(std::move(entries));
+  client_->executeBatch(std::move(commands), [this, route, shared, from,
+                                              to](std::vector<redis::CommandResult> replies) {
+    bool failed = false;
+    for (size_t i = 0; i < replies.size(); ++i) {
+      const redis::CommandResult& reply = replies[i];
+      const SessionEntry& e = (*shared)[from + i];
+      if (!reply) {
+        failed = true;
+      } else if (reply->isNull()) {
+        stats_.reasserted.fetch_add(1, std::memory_order_relaxed);
+      } else if (reply->isString() && reply->text != endpointValue(e.endpoint)) {
+        adopt(route, e.key, reply->text);
+      }
+    }
+    // Disconnected again: the next connection re-asserts everything anyway.
+    if (!failed && to < shared->size()) reassert(route, std::move(*shared), to);
+  });
+}
+
+}  // namespace sticky::proxy

@@ -1,0 +1,124 @@
+#pragma once
+// The shared stick table on Redis: SessionStore (session_store.h) over redis::Client. Redis is
+// the authority; each replica's StickTable is a cache of it.
+//
+// Keys. One string key per session, `<prefix><route>:<key>` -> the endpoint id as 16 hex
+// digits (a stable hash of name, address and port: the same on every replica), with a PX of
+// ttl + margin (margin = ttl/8, between 1 s and 5 min). No operation spans two sessions, so the
+// layout is Redis Cluster-ready. Events (moves, evictions) go to the channel `<prefix>events`.
+//
+//   miss      SET k <candidate> NX PX <ttl+margin> GET        nil: placed; a value: adopt it
+//             (single-flight per key in this process: later askers wait for the first answer)
+//   idle      every second, for entries used since last confirmed and confirmed >= margin ago,
+//             pipelined: if GET k == mine then PEXPIRE k (Lua). Missing -> SET NX GET again;
+//             another value -> adopt it (a conflict). Never a write per request.
+//   move      Lua: if k is unset or still `from`: SET k <to> PX (or DEL), PUBLISH; else return
+//             the value that won, which this replica adopts
+//   evict     DEL k / SCAN <prefix><route>:* + delete-if-equal, PUBLISH; replicas drop copies
+//   reconnect every live local entry re-asserted with SET NX GET (Redis restarted empty, or
+//             a failover lost writes): Redis's answer wins, conflicts counted
+//   down      the client fails fast ("Disconnected"): claims are Unavailable, the request is
+//             placed locally and the entry marked unsynced; nothing queues
+//
+// Idle expiry is exact to within margin + 1 s. See docs/shared-table.md.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/result.h"
+#include "config/proxy_config.h"
+#include "redis/client.h"
+#include "routing/router.h"
+#include "routing/session_store.h"
+
+namespace sticky::proxy {
+
+struct RedisStoreStats {
+  std::atomic<uint64_t> refreshed{0};       // keys whose idle timer was extended in Redis
+  std::atomic<uint64_t> reasserted{0};      // local entries written back (reconnect, missing)
+  std::atomic<uint64_t> conflicts{0};       // Redis held another endpoint: adopted
+  std::atomic<uint64_t> moves{0};           // compare-and-set moves sent
+  std::atomic<uint64_t> move_conflicts{0};  // ... that found another replica's move first
+  std::atomic<uint64_t> events_sent{0};
+  std::atomic<uint64_t> events_applied{0};  // other replicas' events applied to this cache
+};
+
+/// The Redis key of a session.
+std::string sessionKey(std::string_view prefix, std::string_view route, std::string_view key);
+/// An endpoint id as Redis stores it (16 lower-case hex digits), and back.
+std::string endpointValue(EndpointId id);
+std::optional<EndpointId> parseEndpointValue(std::string_view text);
+/// How much longer than the route's TTL a Redis key lives: the refresh granularity.
+std::chrono::milliseconds redisMargin(std::chrono::milliseconds ttl);
+
+/// The client options for a RedisConfig (reads the password file). Error: one sentence.
+Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config);
+
+class RedisSessionStore final : public SessionStore {
+ public:
+  /// Starts a thread of its own running the Redis client and the refresh round. Connects in the
+  /// background: until Redis answers, claims are Unavailable (requests are placed locally).
+  static Result<std::unique_ptr<RedisSessionStore>> start(const RedisConfig& config,
+                                                          RouterHolder& routers);
+  ~RedisSessionStore() override;
+  RedisSessionStore(const RedisSessionStore&) = delete;
+  RedisSessionStore& operator=(const RedisSessionStore&) = delete;
+
+  /// Closes the connections and joins the thread. Claims in flight complete as Unavailable.
+  void stop();
+
+  bool connected() const;
+  std::string primary() const;
+  const std::string& replicaId() const { return replica_id_; }
+  const RedisStoreStats& stats() const { return stats_; }
+  const redis::RedisStats& clientStats() const { return *client_stats_; }
+
+  void claim(std::string_view route, std::string_view key, EndpointId candidate,
+             std::chrono::milliseconds ttl, ClaimDone done) override;
+  void moved(std::string_view route, std::string_view key, EndpointId from, EndpointId to,
+             std::chrono::milliseconds ttl) override;
+  void erased(std::string_view route, std::string_view key) override;
+  void erasedEndpoint(std::string_view route, EndpointId endpoint) override;
+
+ private:
+  RedisSessionStore(const RedisConfig& config, redis::ClientOptions options, RouterHolder& routers);
+  void finishClaim(const std::string& redis_key, EndpointId candidate, redis::CommandResult reply);
+  void publish(std::string_view op, std::string_view route, std::string_view arg,
+               std::string_view key);
+  void onEvent(std::string_view payload);
+  void scheduleRefresh();
+  void refreshRound();
+  void reassert(std::string route, std::vector<SessionEntry> entries, size_t from);
+  void adopt(std::string_view route, std::string_view key, std::string_view value);
+  void scanAndDelete(std::string route, std::string pattern, std::string value, std::string cursor);
+
+  std::string prefix_;
+  std::string channel_;
+  std::string replica_id_;
+  RouterHolder& routers_;
+  RedisStoreStats stats_;
+  std::shared_ptr<redis::RedisStats> client_stats_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<redis::Client> client_;
+  boost::asio::steady_timer refresh_timer_{io_};
+  std::atomic<int> refreshes_in_flight_{0};  // batches of the current round (io thread)
+  std::thread thread_;
+  std::once_flag stopped_;
+
+  std::mutex inflight_mu_;
+  std::unordered_map<std::string, std::vector<ClaimDone>> inflight_;  // redis key -> waiters
+};
+
+}  // namespace sticky::proxy

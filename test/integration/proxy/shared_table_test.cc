@@ -1,0 +1,366 @@
+// The shared stick table through real processes: three sticky-proxy replicas, one real
+// redis-server, real backends. Every replica must agree on every key; a restart, a Redis
+// outage (even one that comes back empty), a failover move or an admin eviction on one replica
+// must not split a session.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "integration/proxy/proxy_harness.h"
+#include "routing/placement.h"
+#include "routing/redis_store.h"
+#include "support/redis_server.h"
+
+namespace sticky::test {
+namespace {
+
+/// The Prometheus sample `name` (first line starting with it, labels ignored), or -1.
+double metricValue(uint16_t port, const std::string& name) {
+  HttpClient c("127.0.0.1", port);
+  auto res = c.get("/metrics");
+  if (res.status != 200) return -1;
+  std::istringstream in(res.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) != 0 && line.rfind(name + "{", 0) != 0) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+struct Replicas {
+  Replicas(const TempDir& dir, const ProxyConfig& config, const RedisServer& redis, int n = 3,
+           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--redis-address", redis.address(),    "--redis-command-timeout",
+                                  "200ms",           "--metrics-listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    for (int i = 0; i < n; ++i) {
+      proxies.push_back(std::make_unique<ProxyProc>(dir, config, args));
+      REQUIRE(waitFor(
+          [&] {
+            return metricValue(proxies.back()->metricsPort(), "sticky_shared_table_connected") == 1;
+          },
+          10s));
+    }
+  }
+  ProxyProc& operator[](size_t i) { return *proxies[i]; }
+  size_t size() const { return proxies.size(); }
+  std::vector<std::unique_ptr<ProxyProc>> proxies;
+};
+
+/// Which backend `proxy` sends key `k` to (REQUIREs a 200).
+std::string via(ProxyProc& proxy, const std::string& k) {
+  auto client = proxy.client();
+  auto res = client.get("/", key(k));
+  REQUIRE_MESSAGE(res.status == 200, k << ": " << res.status << " " << res.error << res.body);
+  return backendOf(res);
+}
+
+ProxyConfig threeBackends(BackendProc& b1, BackendProc& b2, BackendProc& b3,
+                          Placement placement = Placement::LeastSessions) {
+  return configOf(
+      1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint(), b3.endpoint()}, placement)});
+}
+
+TEST_CASE("shared table - three replicas send every key to the same pod") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  for (Placement placement : {Placement::LeastSessions, Placement::RoundRobin}) {
+    CAPTURE(toString(placement));
+    redis.command({"FLUSHALL"});
+    Replicas replicas(dir, threeBackends(b1, b2, b3, placement), redis);
+    // Each key is first seen by a different replica (several at once for some keys), then
+    // asked of every replica.
+    std::map<std::string, std::string> where;
+    for (int i = 0; i < 300; ++i) {
+      std::string k = "user-" + std::to_string(i);
+      where[k] = via(replicas[i % 3], k);
+    }
+    std::map<std::string, int> per_backend;
+    for (auto& [k, backend] : where) {
+      per_backend[backend]++;
+      for (size_t r = 0; r < replicas.size(); ++r) {
+        INFO("key " << k << " via replica " << r);
+        CHECK(via(replicas[r], k) == backend);
+      }
+    }
+    CHECK(per_backend.size() == 3);
+    CHECK(redis.command({"DBSIZE"}).integer == 300);
+  }
+}
+
+TEST_CASE("shared table - LeastSessions stays balanced across three replicas") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3), redis);
+  // Each replica places the keys it sees first on its own least loaded pod; the sum over
+  // replicas stays balanced (the bound: max/min pod load <= 1.25).
+  std::map<std::string, int> per_backend;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (size_t r = 0; r < replicas.size(); ++r)
+    clients.push_back(std::make_unique<HttpClient>("127.0.0.1", replicas[r].port()));
+  for (int i = 0; i < 3000; ++i) {
+    auto res = clients[(i * 7 + i / 3) % 3]->get("/", key("bal-" + std::to_string(i)));
+    REQUIRE(res.status == 200);
+    per_backend[backendOf(res)]++;
+  }
+  REQUIRE(per_backend.size() == 3);
+  int most = 0, least = 3000;
+  for (auto& [b, n] : per_backend) {
+    most = std::max(most, n);
+    least = std::min(least, n);
+  }
+  INFO("b1=" << per_backend["b1"] << " b2=" << per_backend["b2"] << " b3=" << per_backend["b3"]);
+  CHECK(static_cast<double>(most) / least <= 1.25);
+}
+
+TEST_CASE("shared table - concurrent first requests on all replicas agree") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3, Placement::RoundRobin), redis);
+  // RoundRobin gives each replica its own candidate: only Redis can make them agree.
+  constexpr int kKeys = 100;
+  std::vector<std::map<std::string, std::string>> seen(6);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto client = replicas[t % 3].client();
+      for (int i = 0; i < kKeys; ++i) {
+        std::string k = "race-" + std::to_string(i);
+        auto res = client.get("/", key(k));
+        seen[t][k] = res.status == 200 ? backendOf(res) : "status " + std::to_string(res.status);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "race-" + std::to_string(i);
+    std::set<std::string> answers;
+    for (auto& s : seen) answers.insert(s[k]);
+    INFO("key " << k);
+    CHECK(answers.size() == 1);
+  }
+}
+
+TEST_CASE("shared table - a restarted replica and a new one keep every session") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  ProxyConfig config = threeBackends(b1, b2, b3);
+  Replicas replicas(dir, config, redis, 1);
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 200; ++i)
+    where["k" + std::to_string(i)] = via(replicas[0], "k" + std::to_string(i));
+
+  replicas[0].process().signal(SIGKILL);
+  replicas.proxies.clear();
+  Replicas fresh(dir, config, redis, 2);  // an empty table each: only Redis remembers
+  for (auto& [k, backend] : where) {
+    INFO("key " << k);
+    CHECK(via(fresh[0], k) == backend);
+    CHECK(via(fresh[1], k) == backend);
+  }
+}
+
+TEST_CASE(
+    "shared table - Redis down - no request fails - back empty - local sessions re-asserted") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3), redis, 2);
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 50; ++i)
+    where["old" + std::to_string(i)] = via(replicas[0], "old" + std::to_string(i));
+
+  redis.kill();
+  REQUIRE(waitFor(
+      [&] { return metricValue(replicas[0].metricsPort(), "sticky_shared_table_connected") == 0; },
+      10s));
+  // Known keys are served from the local table; new keys are placed locally. Nothing fails.
+  for (auto& [k, backend] : where) CHECK(via(replicas[0], k) == backend);
+  for (int i = 0; i < 50; ++i)
+    where["new" + std::to_string(i)] = via(replicas[0], "new" + std::to_string(i));
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 50);
+
+  redis.start();  // empty: nothing was persisted
+  REQUIRE(waitFor([&] { return redis.command({"DBSIZE"}).integer == 100; }, 15s));
+  // Replica 1 never saw these keys: it learns them from what replica 0 re-asserted.
+  for (auto& [k, backend] : where) {
+    INFO("key " << k);
+    CHECK(via(replicas[1], k) == backend);
+  }
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_reasserted_total") >= 100);
+}
+
+TEST_CASE("shared table - a session moved by one replica moves on every replica") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3), redis, 2);
+  std::vector<std::string> on_b1;
+  for (int i = 0; on_b1.size() < 10 && i < 200; ++i) {
+    std::string k = "m" + std::to_string(i);
+    std::string backend = via(replicas[0], k);
+    CHECK(via(replicas[1], k) == backend);  // replica 1 caches it too
+    if (backend == "b1") on_b1.push_back(k);
+  }
+  REQUIRE(on_b1.size() == 10);
+
+  b1.kill();
+  // Replica 0 finds b1 refusing, fails over and moves each session (compare-and-set in Redis,
+  // announced); replica 1, which has not noticed b1 is gone, follows the announcement.
+  std::map<std::string, std::string> moved;
+  for (const auto& k : on_b1) {
+    moved[k] = via(replicas[0], k);
+    CHECK(moved[k] != "b1");
+  }
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(replicas[1].metricsPort(), "sticky_shared_table_events_applied_total") >=
+               10;
+      },
+      10s));
+  for (const auto& k : on_b1) {
+    INFO("key " << k);
+    CHECK(via(replicas[1], k) == moved[k]);
+  }
+}
+
+TEST_CASE("shared table - an admin eviction through one replica applies on all") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3");
+  ProxyConfig config = configOf(1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint()})});
+  std::vector<std::unique_ptr<ProxyProcess>> proxies;
+  for (int i = 0; i < 2; ++i) {
+    std::string config_path = dir.file("evict-" + std::to_string(i) + ".json");
+    writeFile(config_path, toJsonString(config, 2));
+    proxies.push_back(std::make_unique<ProxyProcess>(ProxyOptions{
+        .log_path = config_path + ".log",
+        .config_file = config_path,
+        .admin_socket = dir.file("admin-" + std::to_string(i) + ".sock"),
+        .extra_args = {"--redis-address", redis.address()},
+    }));
+    REQUIRE(waitFor(
+        [&] { return proxies.back()->log().find("connected to Redis") != std::string::npos; },
+        10s));
+  }
+  auto get = [&](int i, const std::string& k) {
+    HttpClient client("127.0.0.1", proxies[i]->port());
+    return backendOf(client.get("/", key(k)));
+  };
+  for (int i = 0; i < 20; ++i) {
+    std::string k = "e" + std::to_string(i);
+    CHECK(get(0, k) == get(1, k));
+  }
+  REQUIRE(waitFor([&] { return redis.command({"DBSIZE"}).integer == 20; }, 5s));
+
+  auto evicted = proxies[0]->admin().evictKey("shop/chat", "e3");
+  REQUIRE(evicted);
+  CHECK(*evicted == 1);
+  CHECK(waitFor([&] { return redis.command({"EXISTS", "sticky:shop/chat:e3"}).integer == 0; }, 5s));
+  // endpoint name -> sessions on it, in replica i's table
+  auto sessions_of = [&](int i) {
+    auto dump = proxies[i]->admin().sessions("shop/chat", 100);
+    REQUIRE(dump);
+    std::map<std::string, std::set<std::string>> by_endpoint;
+    for (auto& s : dump->sessions) by_endpoint[s.endpoint].insert(s.key);
+    return by_endpoint;
+  };
+  CHECK(waitFor(
+      [&] { return !sessions_of(1)["b1"].contains("e3") && !sessions_of(1)["b2"].contains("e3"); },
+      5s));
+
+  // The whole endpoint through the other replica: every replica drops b1's sessions and Redis
+  // holds none of them.
+  REQUIRE(!sessions_of(0)["b1"].empty());
+  auto by_endpoint = proxies[1]->admin().evictEndpoint("shop/chat", "b1");
+  REQUIRE(by_endpoint);
+  const std::string b1_value = proxy::endpointValue(proxy::endpointId(b1.endpoint()));
+  CHECK(waitFor(
+      [&] {
+        auto keys = redis.command({"KEYS", "sticky:shop/chat:*"});
+        for (auto& k : keys.elements) {
+          if (redis.command({"GET", k.text}).text == b1_value) return false;
+        }
+        return true;
+      },
+      5s));
+  CHECK(waitFor([&] { return sessions_of(0)["b1"].empty(); }, 5s));
+  CHECK(!sessions_of(0)["b2"].empty());
+}
+
+TEST_CASE("shared table - a hung Redis delays new sessions by the timeout, fails none") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3), redis, 1);
+  redis.freeze();  // SIGSTOP: connections stay open, nothing answers
+  auto client = replicas[0].client(5s);
+  for (int i = 0; i < 20; ++i) {
+    auto res = client.get("/", key("hung" + std::to_string(i)));
+    CHECK(res.status == 200);
+  }
+  redis.thaw();
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 1);
+}
+
+TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failover") {
+  TempDir dir;
+  RedisSentinelSet redis("s3cret");
+  writeFile(dir.file("redis-password"), "s3cret\n");
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  std::string sentinels;
+  for (const auto& s : redis.sentinelAddresses()) sentinels += (sentinels.empty() ? "" : ",") + s;
+  std::vector<std::string> args{"--redis-sentinels",     sentinels,
+                                "--redis-master-name",   redis.masterName(),
+                                "--redis-password-file", dir.file("redis-password"),
+                                "--metrics-listen",      "127.0.0.1:0"};
+  ProxyConfig config = threeBackends(b1, b2, b3, Placement::RoundRobin);
+  std::vector<std::unique_ptr<ProxyProc>> proxies;
+  for (int i = 0; i < 2; ++i) {
+    proxies.push_back(std::make_unique<ProxyProc>(dir, config, args));
+    REQUIRE(waitFor(
+        [&] {
+          return metricValue(proxies.back()->metricsPort(), "sticky_shared_table_connected") == 1;
+        },
+        15s));
+  }
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 60; ++i) {
+    std::string k = "s" + std::to_string(i);
+    where[k] = via(*proxies[i % 2], k);
+  }
+  // Let the replica catch up, then lose the primary.
+  REQUIRE(waitFor(
+      [&] {
+        return redisCommand(redis.primaryPort(), {"WAIT", "1", "1000"}, "", "s3cret").integer == 1;
+      },
+      10s));
+  redis.failover();
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(proxies[0]->metricsPort(), "sticky_redis_connects_total") >= 2 &&
+               metricValue(proxies[1]->metricsPort(), "sticky_redis_connects_total") >= 2;
+      },
+      30s));
+  // A fresh replica knows nothing locally: every answer comes from the new primary.
+  ProxyProc fresh(dir, config, args);
+  REQUIRE(waitFor(
+      [&] { return metricValue(fresh.metricsPort(), "sticky_shared_table_connected") == 1; }, 15s));
+  for (auto& [k, backend] : where) {
+    INFO("key " << k);
+    CHECK(via(fresh, k) == backend);
+    CHECK(via(*proxies[0], k) == backend);
+  }
+}
+
+}  // namespace
+}  // namespace sticky::test

@@ -1,0 +1,191 @@
+// Route with a shared store: a miss becomes a Claim, settle() pins the store's answer, moves and
+// evictions are told to the store. The store here is a recorder (the Redis one is tested with
+// a real redis-server in test/integration/proxy/shared_table_test.cc).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "routing/placement.h"
+#include "routing/router.h"
+
+namespace sticky::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint kT0 = TimePoint{} + 1000h;
+
+class RecordingStore final : public SessionStore {
+ public:
+  struct Move {
+    std::string route, key;
+    EndpointId from, to;
+  };
+  void claim(std::string_view, std::string_view, EndpointId candidate, std::chrono::milliseconds,
+             ClaimDone done) override {
+    claims.push_back(candidate);
+    done(ClaimResult{candidate, ClaimResult::Source::Placed});
+  }
+  void moved(std::string_view route, std::string_view key, EndpointId from, EndpointId to,
+             std::chrono::milliseconds) override {
+    moves.push_back({std::string(route), std::string(key), from, to});
+  }
+  void erased(std::string_view, std::string_view key) override { erased_keys.emplace_back(key); }
+  void erasedEndpoint(std::string_view, EndpointId endpoint) override {
+    erased_endpoints.push_back(endpoint);
+  }
+  std::vector<EndpointId> claims;
+  std::vector<Move> moves;
+  std::vector<std::string> erased_keys;
+  std::vector<EndpointId> erased_endpoints;
+};
+
+ProxyConfig config(OnEndpointLost lost = OnEndpointLost::Reassign) {
+  ProxyConfig c;
+  c.version = 1;
+  RouteConfig r;
+  r.name = "shop/chat";
+  r.header = "client-id";
+  r.on_endpoint_lost = lost;
+  for (int i = 0; i < 3; ++i) {
+    r.endpoints.push_back({"chat-" + std::to_string(i), "127.0.0." + std::to_string(i + 2),
+                           static_cast<uint16_t>(8080 + i), EndpointState::Active});
+  }
+  c.routes.push_back(r);
+  return c;
+}
+
+std::shared_ptr<const Router> build(ProxyConfig c, SessionStore& store,
+                                    const Router* previous = nullptr) {
+  auto r = Router::build(std::move(c), previous, kT0, &store);
+  REQUIRE(r.ok());
+  return *r;
+}
+
+TEST_CASE("shared route - a miss is a Claim - the store's answer is pinned, then hits stay local") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+
+  RouteDecision first = route.decide("alice", kT0);
+  REQUIRE((first.verdict == Verdict::Claim));
+  CHECK(first.candidate != 0);
+  CHECK(route.findEndpoint(first.candidate) != nullptr);
+
+  // The store says another replica placed alice on chat-2: adopted, counted, pinned.
+  const Endpoint* chat2 = route.findEndpoint(std::string_view("chat-2"));
+  RouteDecision settled =
+      route.settle("alice", first.candidate, {chat2->id(), ClaimResult::Source::Adopted}, kT0);
+  REQUIRE((settled.verdict == Verdict::Forward));
+  CHECK(settled.endpoint == chat2);
+  CHECK(route.sharedStats().adopted.load() == 1);
+  CHECK(route.stats().placements.load() == 0);
+
+  RouteDecision hit = route.decide("alice", kT0 + 1s);
+  REQUIRE((hit.verdict == Verdict::Forward));
+  CHECK(hit.endpoint == chat2);
+  CHECK(store.claims.empty());  // decide never asks the store itself; RoutingStep does
+}
+
+TEST_CASE("shared route - store unavailable - the candidate is pinned and due for a refresh") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+  RouteDecision first = route.decide("bob", kT0);
+  REQUIRE((first.verdict == Verdict::Claim));
+  RouteDecision settled = route.settle("bob", first.candidate,
+                                       {first.candidate, ClaimResult::Source::Unavailable}, kT0);
+  REQUIRE((settled.verdict == Verdict::Forward));
+  CHECK(settled.endpoint->id() == first.candidate);
+  CHECK(route.sharedStats().unavailable.load() == 1);
+  CHECK(route.stats().placements.load() == 1);
+  // Unsynced: handed to the refresh round at once, whatever min_age says.
+  auto due = route.table().takeRefreshes(kT0 + 10ms, 1h, 100);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].key == "bob");
+  CHECK(route.table().takeRefreshes(kT0 + 20ms, 1h, 100).empty());
+}
+
+TEST_CASE("shared route - an adopted endpoint that left the config moves, and the store is told") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+  RouteDecision first = route.decide("carol", kT0);
+  // Redis says carol is on an endpoint this replica's config does not have (a pod gone).
+  const EndpointId gone = endpointId("chat-9", "127.0.0.99", 9999);
+  RouteDecision settled =
+      route.settle("carol", first.candidate, {gone, ClaimResult::Source::Adopted}, kT0);
+  REQUIRE((settled.verdict == Verdict::Forward));
+  REQUIRE(store.moves.size() == 1);
+  CHECK(store.moves[0].key == "carol");
+  CHECK(store.moves[0].from == gone);
+  CHECK(store.moves[0].to == settled.endpoint->id());
+  CHECK(route.stats().moves.load() == 1);
+}
+
+TEST_CASE("shared route - a failover move and a Reject drop are told to the store") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+  RouteDecision first = route.decide("dave", kT0);
+  RouteDecision placed =
+      route.settle("dave", first.candidate, {first.candidate, ClaimResult::Source::Placed}, kT0);
+  REQUIRE(placed.endpoint != nullptr);
+  RouteDecision failed_over = route.failover("dave", *placed.endpoint, kT0);
+  REQUIRE((failed_over.verdict == Verdict::Forward));
+  REQUIRE(store.moves.size() == 1);
+  CHECK(store.moves[0].from == placed.endpoint->id());
+  CHECK(store.moves[0].to == failed_over.endpoint->id());
+
+  RecordingStore reject_store;
+  auto rejecting = build(config(OnEndpointLost::Reject), reject_store);
+  const Route& strict = *rejecting->findRoute("shop/chat");
+  RouteDecision d = strict.decide("erin", kT0);
+  RouteDecision p =
+      strict.settle("erin", d.candidate, {d.candidate, ClaimResult::Source::Placed}, kT0);
+  RouteDecision lost = strict.failover("erin", *p.endpoint, kT0);
+  CHECK((lost.verdict == Verdict::Reject));
+  REQUIRE(reject_store.moves.size() == 1);
+  CHECK(reject_store.moves[0].to == 0);
+}
+
+TEST_CASE("shared route - admin evictions reach the store") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+  RouteDecision d = route.decide("frank", kT0);
+  route.settle("frank", d.candidate, {d.candidate, ClaimResult::Source::Placed}, kT0);
+  CHECK(route.evict("frank"));
+  CHECK(!route.evict("frank"));
+  CHECK(store.erased_keys == std::vector<std::string>{"frank", "frank"});
+  CHECK(route.evictEndpoint(d.candidate) == 0);
+  CHECK(store.erased_endpoints == std::vector<EndpointId>{d.candidate});
+}
+
+TEST_CASE("stick table - takeRefreshes hands out entries used since confirmed, once per min_age") {
+  auto table = makeLocalStickTable(std::chrono::minutes(30), 1000);
+  table->pin("a", 1, kT0);
+  table->pin("b", 2, kT0);
+  // Just pinned: confirmed now, nothing due.
+  CHECK(table->takeRefreshes(kT0 + 1s, 10s, 100).empty());
+  CHECK(table->find("a", kT0 + 2s));
+  // Used, but confirmed less than min_age ago.
+  CHECK(table->takeRefreshes(kT0 + 3s, 10s, 100).empty());
+  auto due = table->takeRefreshes(kT0 + 11s, 10s, 100);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].key == "a");
+  CHECK(due[0].endpoint == 1);
+  // Handed out: confirmed again, not due until used again.
+  CHECK(table->takeRefreshes(kT0 + 30s, 10s, 100).empty());
+  // The limit holds.
+  for (int i = 0; i < 10; ++i) {
+    table->pin("k" + std::to_string(i), 3, kT0 + 31s);
+    table->markUnsynced("k" + std::to_string(i));
+  }
+  CHECK(table->takeRefreshes(kT0 + 32s, 10s, 4).size() == 4);
+  CHECK(table->takeRefreshes(kT0 + 32s, 10s, 100).size() == 6);
+}
+
+}  // namespace
+}  // namespace sticky::proxy
