@@ -1,8 +1,8 @@
 # kube-sticky image: /usr/local/bin/sticky-proxy and /usr/local/bin/sticky-operator.
 #
-#   docker build -t kube-sticky:0.1.0 .
+#   docker build -t kube-sticky:0.2.0 .
 #   docker run --rm -p 8080:8080 -v "$PWD/proxy.yaml:/etc/kube-sticky/proxy.yaml:ro" \
-#     kube-sticky:0.1.0 --config /etc/kube-sticky/proxy.yaml     # the proxy alone, static config
+#     kube-sticky:0.2.0 --config /etc/kube-sticky/proxy.yaml     # the proxy alone, static config
 #
 # The Helm chart (charts/kube-sticky) runs both binaries from this one image, in two containers
 # of one pod, as user 65532 with a read-only root filesystem.

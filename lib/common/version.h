@@ -7,11 +7,11 @@
 
 namespace sticky {
 
-/// "0.1.0".
+/// "0.2.0".
 std::string_view projectVersion();
 /// "1a2b3c4d5e6f", or empty when the build did not know it.
 std::string_view gitRevision();
-/// "sticky-proxy 0.1.0 (1a2b3c4d5e6f)", without the parenthesis when the revision is unknown.
+/// "sticky-proxy 0.2.0 (1a2b3c4d5e6f)", without the parenthesis when the revision is unknown.
 std::string versionLine(std::string_view program);
 
 }  // namespace sticky

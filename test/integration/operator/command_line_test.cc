@@ -48,7 +48,7 @@ TEST_CASE("both binaries: --version prints name and version, exit 0") {
     INFO(b.name);
     auto r = run(dir, {b.path, "--version"});
     CHECK(r.status == 0);
-    CHECK(r.output.rfind(std::string(b.name) + " 0.1.0", 0) == 0);
+    CHECK(r.output.rfind(std::string(b.name) + " 0.2.0", 0) == 0);
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
   }
 }

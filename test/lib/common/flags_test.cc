@@ -111,7 +111,7 @@ TEST_CASE("--version prints the program, the version and the git revision") {
   CHECK(*out.exit_code == kExitOk);
   CHECK(out.output == versionLine("prog") + "\n");
   CHECK(out.output.rfind("prog " + std::string(projectVersion()), 0) == 0);
-  CHECK(projectVersion() == "0.1.0");  // project(... VERSION) in CMakeLists.txt
+  CHECK(projectVersion() == "0.2.0");  // project(... VERSION) in CMakeLists.txt
   if (!gitRevision().empty())
     CHECK(out.output.find(" (" + std::string(gitRevision()) + ")") != std::string::npos);
 }
