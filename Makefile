@@ -32,9 +32,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: format and layers (clang-tidy is `make lint`), unit and integration (real sockets, real
+# Every test: lint (format, layers, clang-tidy; cached by content), unit and integration (real sockets, real
 # kube-apiserver + etcd, helm), then the same tests under ASan+UBSan, then the proxy's under TSan.
-test: lint-fast test-dev test-sanitizers
+test: lint test-dev test-sanitizers
 	@echo "==> all tests passed"
 
 test-sanitizers: test-asan test-tsan
