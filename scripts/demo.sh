@@ -7,7 +7,8 @@
 #   scripts/demo.sh         start the demo (after `make build`; `make demo` does both)
 #   scripts/demo.sh down    stop exactly the processes a demo started, remove .demo/
 #
-# Environment: BUILD_DIR (default build/dev), DEMO_PROXY_PORT (18080), DEMO_METRICS_PORT (19090).
+# Environment: BUILD_DIR (default build/dev), DEMO_PROXY_PORT (18080), DEMO_METRICS_PORT (19090),
+# DEMO_REDIS_PORT (16379), DEMO_REPLICA_PORT (18081: the second proxy replica).
 # Everything the demo starts is recorded in .demo/ (pids, logs, kubeconfig, admin socket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ DEMO=$ROOT/.demo
 SOCK=$DEMO/admin.sock
 PROXY_PORT=${DEMO_PROXY_PORT:-18080}
 METRICS_PORT=${DEMO_METRICS_PORT:-19090}
+REDIS_PORT=${DEMO_REDIS_PORT:-16379}
+REPLICA_PORT=${DEMO_REPLICA_PORT:-18081}
 PROXY=http://127.0.0.1:$PROXY_PORT
 NS=demo
 PODS=(chat-0 chat-1 chat-2)
@@ -75,6 +78,8 @@ stop_all() {
   local name
   stop_one operator # first, so it does not log the proxy going away
   stop_one proxy
+  stop_one replica
+  stop_one redis
   for name in "${PODS[@]}"; do stop_one "$name"; done
   if [ -d "$DEMO/kube" ]; then
     test/env/kube-apiserver.sh stop "$DEMO/kube" 2>&1 | sed 's/^\[kube-apiserver.sh\] stopping /   stopped /' || true
@@ -148,10 +153,10 @@ elif [ -d "$DEMO" ]; then
   rm -rf "$DEMO" # the logs of an earlier run that failed
 fi
 for addr in "127.0.0.1 $PROXY_PORT" "127.0.0.1 $METRICS_PORT" "127.0.0.11 8080" "127.0.0.12 8080" \
-  "127.0.0.13 8080"; do
+  "127.0.0.13 8080" "127.0.0.1 $REDIS_PORT" "127.0.0.1 $REPLICA_PORT"; do
   # shellcheck disable=SC2086 # two words: host and port
   if port_taken $addr; then
-    die "${addr/ /:} is already in use. Is a demo from another checkout running? Run 'make demo-down' there (or set DEMO_PROXY_PORT / DEMO_METRICS_PORT)."
+    die "${addr/ /:} is already in use. Is a demo from another checkout running? Run 'make demo-down' there (or set DEMO_PROXY_PORT / DEMO_METRICS_PORT / DEMO_REDIS_PORT / DEMO_REPLICA_PORT)."
   fi
 done
 mkdir -p "$DEMO/pids" "$DEMO/logs"
@@ -218,9 +223,16 @@ show "kubectl apply -f crds/stickyroutes.kubesticky.io.yaml"
 wait_until 30 "the CRD to be established" \
   kubectl wait --for condition=established --timeout=1s crd/stickyroutes.kubesticky.io
 
+step "Starting Redis, the stick table every proxy replica shares"
+start_bg redis "$(command -v redis-server)" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+  --appendonly no --dir "$DEMO" --set-proc-title no # keep argv[0]: `down` matches it
+wait_until 10 "redis-server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT"
+say "redis-server on 127.0.0.1:$REDIS_PORT (no persistence: the proxies re-assert what they hold)"
+
 step "Starting sticky-proxy and sticky-operator, sharing the admin socket .demo/admin.sock (as in the pod)"
 start_bg proxy "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$PROXY_PORT" \
-  --admin-socket "$SOCK" --metrics-listen "127.0.0.1:$METRICS_PORT" --workers 2
+  --admin-socket "$SOCK" --metrics-listen "127.0.0.1:$METRICS_PORT" --workers 2 \
+  --redis-address "127.0.0.1:$REDIS_PORT"
 wait_until 10 "the proxy's admin socket" curl -sf --unix-socket "$SOCK" http://admin/healthz
 # --status-interval 1s: the SESSIONS column below follows the table closely (default 10s).
 start_bg operator "$BUILD/operator/sticky-operator" --kubeconfig "$KUBECONFIG" \
@@ -390,6 +402,33 @@ print("]}")
 per = collections.Counter(s["endpoint"] for s in d["sessions"])
 print("(per pod: %s)" % ", ".join("%s %d" % kv for kv in sorted(per.items())))' | indent
 
+step "A second proxy replica, sharing the table through Redis, sends every key to the same pod"
+REPLICA_SOCK=$DEMO/replica.sock
+start_bg replica "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$REPLICA_PORT" \
+  --admin-socket "$REPLICA_SOCK" --workers 2 --redis-address "127.0.0.1:$REDIS_PORT"
+wait_until 10 "the replica's admin socket" curl -sf --unix-socket "$REPLICA_SOCK" http://admin/healthz
+# In the cluster each replica's own operator pushes it; here the first proxy's config is copied.
+curl -s --unix-socket "$SOCK" http://admin/v1/config |
+  curl -sf --unix-socket "$REPLICA_SOCK" -X PUT --data-binary @- http://admin/v1/config >/dev/null ||
+  die "could not push the config to the replica"
+say "replica on http://127.0.0.1:$REPLICA_PORT: an empty local table; Redis holds $(
+  python3 - "$REDIS_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
+print(s.recv(64).decode().strip().lstrip(":"), end="")
+PY
+) sessions"
+agree=0
+for key in "${KEYS[@]}" gina hank ivan judy; do
+  a=$(ask "$key")
+  r=$(curl -s -H "client-id: $key" "http://127.0.0.1:$REPLICA_PORT/hello" |
+    sed -n 's/.*"backend":"\([^"]*\)".*/\1/p')
+  [ "$a" = "$r" ] && agree=$((agree + 1))
+  printf '     client-id: %-6s -> first proxy: %-7s replica: %s\n' "$key" "$a" "$r"
+done
+say "=> $agree of 10 keys on the same pod through both replicas (docs/shared-table.md)"
+
 # ---------------------------------------------------------------------------------------------
 DONE=1
 step "The stack is still running; try it"
@@ -398,6 +437,7 @@ cat <<TXT
    kubectl get stickyroutes,pods -n $NS
    kubectl get stickyroute chat -n $NS -o yaml        # status: conditions, endpoints, sessions
    curl -si -H 'client-id: 42' $PROXY/
+   curl -si -H 'client-id: 42' http://127.0.0.1:$REPLICA_PORT/   # the second replica agrees
    curl -s --unix-socket $SOCK http://admin/v1/stats
    curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^sticky_
    kubectl delete pod $drain -n $NS --grace-period=0 --force   # finish $drain's termination
