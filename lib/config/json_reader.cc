@@ -71,7 +71,11 @@ class DuplicateKeyTracker {
     std::string out;
     for (const Frame& f : frames_) {
       if (f.array) {
-        out += "[" + std::to_string(f.index) + "]";
+        // Appended piecewise: GCC 12 at -O3 reports a false -Wstringop-overflow for
+        // "[" + std::to_string(...) (the release preset, make bench).
+        out += '[';
+        out += std::to_string(f.index);
+        out += ']';
       } else {
         if (!out.empty()) out += ".";
         out += f.key;
