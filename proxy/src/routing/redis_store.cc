@@ -190,6 +190,18 @@ Result<std::unique_ptr<RedisSessionStore>> RedisSessionStore::start(const RedisC
             {{"primary", s->client_->primary()}});
   });
   s->client_->onMessage([s](std::string_view, std::string_view payload) { s->onEvent(payload); });
+  s->client_->onSubscribed([s, first = true]() mutable {
+    if (first) {
+      first = false;
+      return;
+    }
+    // Events published while the subscription was down are lost: have the next refresh round
+    // check every recently used entry against Redis (adopting what moved).
+    if (auto router = s->routers_.current()) {
+      for (const Route& route : router->routes()) route.table().markAllUnsynced();
+    }
+    logInfo("shared table: events resubscribed; recent entries re-checked against Redis");
+  });
   s->client_->start();
   s->scheduleRefresh();
   s->thread_ = std::thread([s] { s->io_.run(); });

@@ -459,6 +459,14 @@ class LocalStickTable final : public StickTable {
     if (Node* n = findNode(s, static_cast<uint32_t>(h), key)) n->synced = kNeverSynced;
   }
 
+  void markAllUnsynced() override {
+    for (size_t i = 0; i < shard_count_; ++i) {
+      Shard& s = shards_[i];
+      std::lock_guard lock(s.mu);
+      for (Node* n = s.lru.lru_next; n != &s.lru; n = n->lru_next) n->synced = kNeverSynced;
+    }
+  }
+
   StickTableCounters counters() const override {
     return {expirations_.load(std::memory_order_relaxed),
             evictions_.load(std::memory_order_relaxed)};

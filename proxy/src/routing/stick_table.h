@@ -88,6 +88,9 @@ class StickTable {
                                                   size_t limit) = 0;
   /// Makes `key` due for takeRefreshes at once (placed while the store was unavailable).
   virtual void markUnsynced(std::string_view key) = 0;
+  /// The same for every entry used within the last min_age + two rounds (the store's events may
+  /// have been missed: each is checked against the store by the next round).
+  virtual void markAllUnsynced() = 0;
 };
 
 /// In-process sharded table (one mutex per shard).

@@ -312,6 +312,59 @@ TEST_CASE("shared table - a hung Redis delays new sessions by the timeout, fails
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 1);
 }
 
+TEST_CASE("shared table - a key used only through one replica lives on the others - idle ones go") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  ProxyConfig config = threeBackends(b1, b2, b3, Placement::RoundRobin);
+  config.routes[0].ttl = std::chrono::seconds(2);  // Redis margin: 1 s
+  Replicas replicas(dir, config, redis, 2);
+  const std::string busy = via(replicas[0], "busy");
+  const std::string idle = via(replicas[0], "idle");
+  // Replica 1 keeps "busy" alive for three TTLs; replica 0 never sees it again.
+  for (int i = 0; i < 24; ++i) {
+    CHECK(via(replicas[1], "busy") == busy);
+    std::this_thread::sleep_for(250ms);
+  }
+  // Replica 0's copy expired long ago: it asks Redis, which the refreshes kept.
+  CHECK(via(replicas[0], "busy") == busy);
+  CHECK(redis.command({"EXISTS", "sticky:shop/chat:busy"}).integer == 1);
+  // "idle" was not used for 6 s > ttl + margin + a refresh round: gone from Redis.
+  CHECK(redis.command({"EXISTS", "sticky:shop/chat:idle"}).integer == 0);
+}
+
+TEST_CASE("shared table - after the events connection is killed, no stale route survives") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3");
+  ProxyConfig config = configOf(1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint()})});
+  Replicas replicas(dir, config, redis, 2);
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 20; ++i) {
+    std::string k = "p" + std::to_string(i);
+    where[k] = via(replicas[0], k);
+    CHECK(via(replicas[1], k) == where[k]);  // cached on replica 1
+  }
+  // Kill the subscribers, then move every session in Redis behind the replicas' backs while
+  // replica 1 cannot hear about it (as if its events were lost).
+  redis.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  const std::string v1 = proxy::endpointValue(proxy::endpointId(b1.endpoint()));
+  const std::string v2 = proxy::endpointValue(proxy::endpointId(b2.endpoint()));
+  for (auto& [k, backend] : where) {
+    redis.command({"SET", "sticky:shop/chat:" + k, backend == "b1" ? v2 : v1, "PX", "600000"});
+    backend = backend == "b1" ? "b2" : "b1";
+  }
+  // Once resubscribed, replica 1 re-checks its recent entries against Redis within a round.
+  CHECK(waitFor(
+      [&] {
+        for (auto& [k, backend] : where) {
+          if (via(replicas[1], k) != backend) return false;
+        }
+        return true;
+      },
+      5s));
+}
+
 TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failover") {
   TempDir dir;
   RedisSentinelSet redis("s3cret");
