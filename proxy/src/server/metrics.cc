@@ -278,6 +278,11 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
     x.family(name, "counter", what.first);
     x.sample(name, {}, load(*what.second));
   }
+  x.family("sticky_redis_command_latency_seconds", "summary",
+           "Time from sending a command to its reply, for replies received in time.");
+  x.sample("sticky_redis_command_latency_seconds_sum", {},
+           std::string_view(formatNumber(static_cast<double>(load(c.latency_sum_us)) / 1e6)));
+  x.sample("sticky_redis_command_latency_seconds_count", {}, load(c.latency_count));
 }
 
 }  // namespace

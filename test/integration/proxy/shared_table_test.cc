@@ -91,6 +91,8 @@ TEST_CASE("shared table - three replicas send every key to the same pod") {
     }
     CHECK(per_backend.size() == 3);
     CHECK(redis.command({"DBSIZE"}).integer == 300);
+    CHECK(metricValue(replicas[0].metricsPort(), "sticky_redis_command_latency_seconds_count") >=
+          100);
   }
 }
 
