@@ -75,6 +75,11 @@ void readRoute(JsonReader& r, const json& j, const std::string& where, RouteStat
   if (!r.object(j, where)) return;
   readString(r, j, where, "name", route.name);
   readCount(r, j, where, "sessions", route.sessions);
+  // Added in 0.2.0: a proxy of 0.1 does not send it (its count is its own).
+  route.local_sessions = route.sessions;
+  if (const json* v = JsonReader::optional(j, "localSessions")) {
+    r.readUint(*v, JsonReader::fieldPath(where, "localSessions"), kAnyCount, route.local_sessions);
+  }
   readCount(r, j, where, "requests", route.requests);
   readCount(r, j, where, "placements", route.placements);
   readCount(r, j, where, "moves", route.moves);
@@ -90,6 +95,10 @@ void readRoute(JsonReader& r, const json& j, const std::string& where, RouteStat
 }
 
 }  // namespace
+
+std::string_view toString(SessionsScope scope) {
+  return scope == SessionsScope::Cluster ? "cluster" : "replica";
+}
 
 const RouteStatsView* ProxyStats::findRoute(std::string_view name) const {
   for (const auto& r : routes) {
@@ -113,6 +122,7 @@ json toJson(const ProxyStats& stats) {
     }
     routes.push_back({{"name", r.name},
                       {"sessions", r.sessions},
+                      {"localSessions", r.local_sessions},
                       {"requests", r.requests},
                       {"placements", r.placements},
                       {"moves", r.moves},
@@ -122,6 +132,7 @@ json toJson(const ProxyStats& stats) {
   }
   return {{"configVersion", stats.config_version},
           {"loaded", stats.loaded},
+          {"sessionsScope", std::string(toString(stats.sessions_scope))},
           {"routes", std::move(routes)}};
 }
 
@@ -157,6 +168,10 @@ Result<ProxyStats> statsFromJson(const json& j) {
   if (r.object(j, "")) {
     readCount(r, j, "", "configVersion", stats.config_version);
     readBool(r, j, "", "loaded", stats.loaded);
+    if (const json* v = JsonReader::optional(j, "sessionsScope")) {  // absent before 0.2.0
+      r.readEnum(*v, "sessionsScope", std::array{SessionsScope::Replica, SessionsScope::Cluster},
+                 stats.sessions_scope);
+    }
     if (const json* routes = readList(r, j, "", "routes", "routes")) {
       stats.routes.resize(routes->size());
       for (size_t i = 0; i < routes->size(); ++i) {

@@ -2,7 +2,8 @@
 // The admin protocol's JSON shapes, in one place for the server (proxy) and the client
 // (operator). Field names on the wire are camelCase; C++ fields are snake_case.
 //
-//   stats:    {"configVersion":7,"loaded":true,"routes":[{"name":"shop/chat","sessions":3,
+//   stats:    {"configVersion":7,"loaded":true,"sessionsScope":"replica","routes":[
+//              {"name":"shop/chat","sessions":3,"localSessions":3,
 //              "requests":10,"placements":3,"moves":0,"evictions":0,"expirations":0,
 //              "endpoints":[{"name":"chat-0","address":"10.0.0.5","port":8080,
 //                            "state":"Active","down":false,"sessions":2,"requests":7}]}]}
@@ -35,9 +36,15 @@ struct EndpointStatsView {
   bool operator==(const EndpointStatsView&) const = default;
 };
 
+/// Whose sessions `sessions` counts: this proxy's table, or every replica's (the shared table's
+/// count in Redis, at most a few seconds old).
+enum class SessionsScope { Replica, Cluster };
+std::string_view toString(SessionsScope scope);
+
 struct RouteStatsView {
   std::string name;
-  uint64_t sessions = 0;
+  uint64_t sessions = 0;        // in `ProxyStats::sessions_scope`
+  uint64_t local_sessions = 0;  // in this proxy's table (= sessions when the scope is Replica)
   uint64_t requests = 0;
   uint64_t placements = 0;
   uint64_t moves = 0;
@@ -51,6 +58,7 @@ struct RouteStatsView {
 struct ProxyStats {
   uint64_t config_version = 0;
   bool loaded = false;
+  SessionsScope sessions_scope = SessionsScope::Replica;
   std::vector<RouteStatsView> routes;
 
   const RouteStatsView* findRoute(std::string_view name) const;

@@ -161,6 +161,7 @@ RedisSessionStore::RedisSessionStore(const RedisConfig& config, redis::ClientOpt
                                      RouterHolder& routers)
     : prefix_(config.key_prefix),
       channel_(config.key_prefix + "events"),
+      settle_deadline_(SteadyClock::now() + 2 * options.connect_timeout),
       replica_id_(makeReplicaId()),
       routers_(routers),
       client_stats_(std::make_shared<redis::RedisStats>()),
@@ -174,6 +175,7 @@ Result<std::unique_ptr<RedisSessionStore>> RedisSessionStore::start(const RedisC
       new RedisSessionStore(config, std::move(*options), routers));
   RedisSessionStore* s = store.get();
   s->client_->onConnected([s](uint64_t epoch) {
+    s->ever_connected_.store(true);
     logInfo("shared table: connected to Redis",
             {{"primary", s->client_->primary()}, {"epoch", std::to_string(epoch)}});
     // Whatever this replica holds goes back to Redis: it may have restarted empty, a failover
@@ -224,6 +226,10 @@ void RedisSessionStore::stop() {
 
 bool RedisSessionStore::connected() const {
   return client_->connected();
+}
+
+bool RedisSessionStore::startupSettled() const {
+  return ever_connected_.load() || SteadyClock::now() >= settle_deadline_;
 }
 
 std::string RedisSessionStore::primary() const {
@@ -348,6 +354,69 @@ void RedisSessionStore::scanAndDelete(std::string route, std::string pattern, st
       client_->executeBatch(std::move(deletes), std::move(cont));
     }
   });
+}
+
+std::shared_ptr<const SessionCensus> RedisSessionStore::census() {
+  std::lock_guard lock(census_mu_);
+  const bool stale = !census_ || SteadyClock::now() - census_->taken >= kCensusInterval;
+  if (stale && !census_running_ && client_->connected()) {
+    census_running_ = true;
+    asio::post(io_, [this] { censusStep(std::make_shared<SessionCensus>(), "0"); });
+  }
+  return census_;
+}
+
+// One SCAN over the prefix for every route at once (a SCAN walks the whole keyspace whatever
+// its MATCH), then one pipelined GET per key found: COUNT 1000 keeps each step short for Redis.
+void RedisSessionStore::censusStep(std::shared_ptr<SessionCensus> work, std::string cursor) {
+  redis::Command scan{"SCAN", std::move(cursor), "MATCH", globEscape(prefix_) + "*", "COUNT",
+                      "1000"};
+  client_->execute(std::move(scan), [this, work](redis::CommandResult reply) {
+    if (!reply || !reply->isList() || reply->elements.size() != 2 || !reply->elements[1].isList()) {
+      logWarn("shared table: counting the sessions in Redis failed; the stats keep the last count",
+              {{"error", reply ? std::string("unexpected SCAN reply") : reply.error().message}});
+      std::lock_guard lock(census_mu_);
+      census_running_ = false;
+      return;
+    }
+    std::string next = reply->elements[0].text;
+    std::vector<std::string> routes;  // route name of each GET, in order
+    std::vector<redis::Command> gets;
+    for (const redis::RespValue& key : reply->elements[1].elements) {
+      // <prefix><route>:<key>; route names (namespace/name) hold no ':'.
+      if (key.text.size() <= prefix_.size()) continue;
+      std::string_view rest = std::string_view(key.text).substr(prefix_.size());
+      size_t colon = rest.find(':');
+      if (colon == std::string_view::npos) continue;
+      routes.emplace_back(rest.substr(0, colon));
+      gets.push_back({"GET", key.text});
+    }
+    auto counted = [this, work, next, routes](std::vector<redis::CommandResult> values) {
+      for (size_t i = 0; i < values.size() && i < routes.size(); ++i) {
+        if (!values[i] || !values[i]->isString()) continue;  // expired since the SCAN
+        SessionCensus::RouteCount& count = work->routes[routes[i]];
+        ++count.total;
+        if (auto id = parseEndpointValue(values[i]->text)) ++count.by_endpoint[*id];
+      }
+      if (next == "0") {
+        finishCensus(work);
+      } else {
+        censusStep(work, next);
+      }
+    };
+    if (gets.empty()) {
+      counted({});
+    } else {
+      client_->executeBatch(std::move(gets), std::move(counted));
+    }
+  });
+}
+
+void RedisSessionStore::finishCensus(std::shared_ptr<SessionCensus> work) {
+  work->taken = SteadyClock::now();
+  std::lock_guard lock(census_mu_);
+  census_ = std::move(work);
+  census_running_ = false;
 }
 
 void RedisSessionStore::publish(std::string_view op, std::string_view route, std::string_view arg,

@@ -17,6 +17,8 @@
 //   evict     DEL k / SCAN <prefix><route>:* + delete-if-equal, PUBLISH; replicas drop copies
 //   reconnect every live local entry re-asserted with SET NX GET (Redis restarted empty, or
 //             a failover lost writes): Redis's answer wins, conflicts counted
+//   census    on demand (the admin API's stats), at most every 5 s: SCAN <prefix>* COUNT 1000
+//             + pipelined GETs, counted by route and endpoint: the cluster-wide session counts
 //   down      the client fails fast ("Disconnected"): claims are Unavailable, the request is
 //             placed locally and the entry marked unsynced; nothing queues
 //
@@ -80,6 +82,10 @@ class RedisSessionStore final : public SessionStore {
   void stop();
 
   bool connected() const;
+  /// False from the start until the first connection to Redis, or until the startup grace
+  /// (2 x the connect timeout) has passed without one: a replica that takes traffic before it
+  /// reaches Redis places sessions on its own. /readyz waits for it.
+  bool startupSettled() const;
   std::string primary() const;
   const std::string& replicaId() const { return replica_id_; }
   const RedisStoreStats& stats() const { return stats_; }
@@ -91,6 +97,10 @@ class RedisSessionStore final : public SessionStore {
              std::chrono::milliseconds ttl) override;
   void erased(std::string_view route, std::string_view key) override;
   void erasedEndpoint(std::string_view route, EndpointId endpoint) override;
+  std::shared_ptr<const SessionCensus> census() override;
+
+  /// How old a census may get before asking for it starts a new one.
+  static constexpr std::chrono::seconds kCensusInterval{5};
 
  private:
   RedisSessionStore(const RedisConfig& config, redis::ClientOptions options, RouterHolder& routers);
@@ -103,9 +113,13 @@ class RedisSessionStore final : public SessionStore {
   void reassert(std::string route, std::vector<SessionEntry> entries, size_t from);
   void adopt(std::string_view route, std::string_view key, std::string_view value);
   void scanAndDelete(std::string route, std::string pattern, std::string value, std::string cursor);
+  void censusStep(std::shared_ptr<SessionCensus> work, std::string cursor);
+  void finishCensus(std::shared_ptr<SessionCensus> work);
 
   std::string prefix_;
   std::string channel_;
+  TimePoint settle_deadline_;
+  std::atomic<bool> ever_connected_{false};
   std::string replica_id_;
   RouterHolder& routers_;
   RedisStoreStats stats_;
@@ -116,6 +130,10 @@ class RedisSessionStore final : public SessionStore {
   std::atomic<int> refreshes_in_flight_{0};  // batches of the current round (io thread)
   std::thread thread_;
   std::once_flag stopped_;
+
+  std::mutex census_mu_;
+  std::shared_ptr<const SessionCensus> census_;  // the latest complete count
+  bool census_running_ = false;                  // guarded by census_mu_
 
   std::mutex inflight_mu_;
   std::unordered_map<std::string, std::vector<ClaimDone>> inflight_;  // redis key -> waiters

@@ -163,6 +163,7 @@ class RouterHolder {
   Result<Ok, ConfigErrors> apply(ProxyConfig config, TimePoint now);
   /// The shared store every Router built from now on uses (set once, before the first apply).
   void setStore(SessionStore* store) { store_ = store; }
+  SessionStore* store() const { return store_; }
 
  private:
   SessionStore* store_ = nullptr;

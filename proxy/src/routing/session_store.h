@@ -11,8 +11,12 @@
 //          the store fixes this replica's entry if another replica moved it first)
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "routing/stick_table.h"
 
@@ -27,6 +31,17 @@ struct ClaimResult {
   };
   EndpointId endpoint = 0;
   Source source = Source::Unavailable;
+};
+
+/// Sessions counted in the store: every replica's, by route and endpoint. Sessions whose
+/// endpoint is not in a route's config any more count in `total` only.
+struct SessionCensus {
+  struct RouteCount {
+    uint64_t total = 0;
+    std::unordered_map<EndpointId, uint64_t> by_endpoint;
+  };
+  TimePoint taken{};                                   // when the count finished
+  std::unordered_map<std::string, RouteCount> routes;  // by route name ("namespace/name")
 };
 
 class SessionStore {
@@ -46,6 +61,10 @@ class SessionStore {
   /// An eviction through this replica's admin socket: applied to the store and every replica.
   virtual void erased(std::string_view route, std::string_view key) = 0;
   virtual void erasedEndpoint(std::string_view route, EndpointId endpoint) = 0;
+  /// The latest complete count of the store's sessions, or null before the first. Asking for it
+  /// starts a new count in the background when the latest is older than the store's interval,
+  /// so the counting costs nothing while nobody asks.
+  virtual std::shared_ptr<const SessionCensus> census() = 0;
 };
 
 }  // namespace sticky::proxy

@@ -94,12 +94,20 @@ const std::string* queryValue(const Query& q, std::string_view name) {
   return it == q.end() ? nullptr : &it->second;
 }
 
+uint64_t countedOf(const SessionCensus::RouteCount* counted, EndpointId id) {
+  if (!counted) return 0;
+  auto it = counted->by_endpoint.find(id);
+  return it == counted->by_endpoint.end() ? 0 : it->second;
+}
+
 }  // namespace
 
-admin::ProxyStats collectProxyStats(const Router* router, TimePoint now) {
+admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
+                                    const SessionCensus* census) {
   admin::ProxyStats out;
   if (!router) return out;
   out.loaded = true;
+  if (census) out.sessions_scope = admin::SessionsScope::Cluster;
   out.config_version = router->config().version;
   for (const Route& route : router->routes()) {
     admin::RouteStatsView r;
@@ -107,7 +115,13 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now) {
     const RouteStats& rs = route.stats();
     StickTable& table = route.table();
     StickTableCounters counters = table.counters();
-    r.sessions = table.size();
+    r.local_sessions = table.size();
+    const SessionCensus::RouteCount* counted = nullptr;
+    if (census) {
+      auto it = census->routes.find(r.name);
+      if (it != census->routes.end()) counted = &it->second;
+    }
+    r.sessions = census ? (counted ? counted->total : 0) : r.local_sessions;
     r.requests = rs.requests.load(std::memory_order_relaxed);
     r.placements = rs.placements.load(std::memory_order_relaxed);
     r.moves = rs.moves.load(std::memory_order_relaxed);
@@ -121,7 +135,7 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now) {
       e.port = ep.config().port;
       e.state = ep.config().state;
       e.down = ep.isDown(now);
-      e.sessions = table.sessionsOf(ep.id());
+      e.sessions = census ? countedOf(counted, ep.id()) : table.sessionsOf(ep.id());
       e.requests = ep.stats().requests.load(std::memory_order_relaxed);
       r.endpoints.push_back(std::move(e));
     }
@@ -208,8 +222,12 @@ HttpResponse AdminServer::Impl::getConfig() {
 
 HttpResponse AdminServer::Impl::getStats() {
   auto router = hooks.routers->current();
-  return jsonResponse(http::status::ok,
-                      admin::toJson(collectProxyStats(router.get(), SteadyClock::now())));
+  // With a shared table the counts are cluster-wide: the store's latest census (a new one is
+  // started when it is a few seconds old). Until the first one completes, this replica's own.
+  std::shared_ptr<const SessionCensus> census;
+  if (SessionStore* store = hooks.routers->store()) census = store->census();
+  return jsonResponse(http::status::ok, admin::toJson(collectProxyStats(
+                                            router.get(), SteadyClock::now(), census.get())));
 }
 
 HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_view query_text) {

@@ -55,6 +55,9 @@ class AdminServer {
 };
 
 /// The stats document of GET /v1/stats for `router` (null: no config loaded yet).
-admin::ProxyStats collectProxyStats(const Router* router, TimePoint now);
+/// The admin API's stats of `router`. With a census (shared table), session counts are the
+/// census's (cluster-wide) and each route's localSessions this proxy's.
+admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
+                                    const SessionCensus* census = nullptr);
 
 }  // namespace sticky::proxy

@@ -395,6 +395,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
           if (!self->routers->loaded()) {
             return errorText(http::status::service_unavailable, "no config loaded yet");
           }
+          if (self->store && !self->store->startupSettled()) {
+            return errorText(http::status::service_unavailable,
+                             "connecting to Redis for the shared table");
+          }
           return textResponse(http::status::ok, "ready\n");
         }
         auto router = self->routers->current();

@@ -171,6 +171,106 @@ TEST_CASE("shared table - a restarted replica and a new one keep every session")
   }
 }
 
+TEST_CASE("shared table - /readyz waits for Redis at start, at most twice the connect timeout") {
+  TempDir dir;
+  BackendProc b1(dir, "b1", "127.0.0.2");
+  ProxyConfig config = configOf(1, {stickyRoute("shop/chat", {b1.endpoint()})});
+  // Nothing listens on port 1: the replica never reaches Redis.
+  ProxyProc proxy(dir, config,
+                  {"--redis-address", "127.0.0.1:1", "--redis-connect-timeout", "3s",
+                   "--metrics-listen", "127.0.0.1:0"});
+  const auto started = std::chrono::steady_clock::now();
+  auto ready = HttpClient("127.0.0.1", proxy.metricsPort()).get("/readyz");
+  CHECK(ready.status == 503);
+  CHECK(ready.body.find("connecting to Redis for the shared table") != std::string::npos);
+  REQUIRE(waitFor(
+      [&] { return HttpClient("127.0.0.1", proxy.metricsPort()).get("/readyz").status == 200; },
+      15s, 100ms));
+  CHECK(std::chrono::steady_clock::now() - started >= 3s);
+  // Ready without Redis: sessions are placed on this replica alone, and served.
+  CHECK(via(proxy, "42") == "b1");
+}
+
+TEST_CASE("shared table - a rolling restart under load moves no session and fails no request") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  ProxyConfig config = threeBackends(b1, b2, b3);
+  // As a Deployment rollout does it: a new replica first, then one old one leaves (taken out of
+  // the "Service" before SIGTERM, with a shutdown delay for requests already on their way).
+  std::vector<std::string> args{"--shutdown-delay", "500ms"};
+  Replicas replicas(dir, config, redis, 3, args);
+
+  std::mutex mu;
+  std::vector<uint16_t> live;  // the Service's endpoints
+  for (size_t i = 0; i < replicas.size(); ++i) live.push_back(replicas[i].port());
+  std::map<std::string, std::set<std::string>> backends_of;  // key -> every backend seen
+  std::vector<std::string> failures;
+  std::atomic<int> requests{0};
+  std::atomic<bool> done{false};
+
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int n = 0; !done.load(); ++n) {
+        std::string k = "roll-" + std::to_string((n * 4 + t) % 600);
+        uint16_t port = 0;
+        {
+          std::lock_guard lock(mu);
+          port = live[static_cast<size_t>(n + t) % live.size()];
+        }
+        HttpClient client("127.0.0.1", port);
+        auto res = client.get("/", key(k));
+        requests.fetch_add(1);
+        std::lock_guard lock(mu);
+        if (res.status != 200) {
+          failures.push_back(k + " via :" + std::to_string(port) + ": " +
+                             std::to_string(res.status) + " " + res.error);
+        } else {
+          backends_of[k].insert(backendOf(res));
+        }
+      }
+    });
+  }
+
+  // Three rounds: start a replica, wait until it serves, take the oldest out and stop it.
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(300ms);
+    auto fresh = std::make_unique<ProxyProc>(
+        dir, config,
+        std::vector<std::string>{"--redis-address", redis.address(), "--redis-command-timeout",
+                                 "200ms", "--shutdown-delay", "500ms", "--metrics-listen",
+                                 "127.0.0.1:0"});
+    // The readiness probe: ready only once it reached Redis (or gave up waiting for it).
+    REQUIRE(waitFor(
+        [&] { return HttpClient("127.0.0.1", fresh->metricsPort()).get("/readyz").status == 200; },
+        10s));
+    CHECK(metricValue(fresh->metricsPort(), "sticky_shared_table_connected") == 1);
+    {
+      std::lock_guard lock(mu);
+      live.push_back(fresh->port());
+      live.erase(live.begin());
+    }
+    std::unique_ptr<ProxyProc> old = std::move(replicas.proxies.front());
+    replicas.proxies.erase(replicas.proxies.begin());
+    replicas.proxies.push_back(std::move(fresh));
+    old->process().signal(SIGTERM);
+    CHECK(old->process().wait(10s) == 0);
+  }
+  std::this_thread::sleep_for(300ms);
+  done = true;
+  for (auto& c : clients) c.join();
+
+  INFO(requests.load() << " requests");
+  CHECK(requests.load() > 600);
+  CHECK(failures.empty());
+  for (size_t i = 0; i < failures.size() && i < 5; ++i) MESSAGE(failures[i]);
+  int split = 0;
+  for (auto& [k, seen] : backends_of) split += seen.size() > 1 ? 1 : 0;
+  CHECK(split == 0);
+  CHECK(backends_of.size() == 600);
+}
+
 TEST_CASE(
     "shared table - Redis down - no request fails - back empty - local sessions re-asserted") {
   TempDir dir;
@@ -297,6 +397,85 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
       5s));
   CHECK(waitFor([&] { return sessions_of(0)["b1"].empty(); }, 5s));
   CHECK(!sessions_of(0)["b2"].empty());
+}
+
+TEST_CASE("shared table - the admin stats count sessions cluster-wide") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3");
+  ProxyConfig config = configOf(1, {stickyRoute("shop/chat", {b1.endpoint(), b2.endpoint()})});
+  std::vector<std::unique_ptr<ProxyProcess>> proxies;
+  for (int i = 0; i < 2; ++i) {
+    std::string config_path = dir.file("census-" + std::to_string(i) + ".json");
+    writeFile(config_path, toJsonString(config, 2));
+    proxies.push_back(std::make_unique<ProxyProcess>(ProxyOptions{
+        .log_path = config_path + ".log",
+        .config_file = config_path,
+        .admin_socket = dir.file("census-" + std::to_string(i) + ".sock"),
+        .extra_args = {"--redis-address", redis.address()},
+    }));
+    REQUIRE(waitFor(
+        [&] { return proxies.back()->log().find("connected to Redis") != std::string::npos; },
+        10s));
+  }
+  // 30 keys only through replica 0, 50 only through replica 1, 20 through both: 100 sessions,
+  // of which replica 0 holds 50 and replica 1 holds 70.
+  std::map<std::string, int> per_backend;
+  auto send = [&](int i, const std::string& k) {
+    HttpClient client("127.0.0.1", proxies[i]->port());
+    auto res = client.get("/", key(k));
+    REQUIRE(res.status == 200);
+    return backendOf(res);
+  };
+  for (int i = 0; i < 30; ++i) per_backend[send(0, "zero-" + std::to_string(i))]++;
+  for (int i = 0; i < 50; ++i) per_backend[send(1, "one-" + std::to_string(i))]++;
+  for (int i = 0; i < 20; ++i) {
+    std::string k = "both-" + std::to_string(i);
+    per_backend[send(0, k)]++;
+    send(1, k);
+  }
+  // Another route's keys under the same prefix are not this route's sessions.
+  redis.command({"SET", "sticky:shop/other:x", "0000000000000001"});
+
+  // The first ask starts the count; within a few seconds the stats are the cluster's.
+  admin::ProxyStats stats;
+  REQUIRE(waitFor(
+      [&] {
+        auto got = proxies[0]->admin().stats();
+        REQUIRE(got);
+        stats = *got;
+        return stats.sessions_scope == admin::SessionsScope::Cluster;
+      },
+      10s, 200ms));
+  const admin::RouteStatsView* route = stats.findRoute("shop/chat");
+  REQUIRE(route);
+  CHECK(route->sessions == 100);
+  CHECK(route->local_sessions == 50);
+  std::map<std::string, uint64_t> counted;
+  for (const auto& e : route->endpoints) counted[e.name] = e.sessions;
+  CHECK(counted["b1"] == static_cast<uint64_t>(per_backend["b1"]));
+  CHECK(counted["b2"] == static_cast<uint64_t>(per_backend["b2"]));
+
+  // Replica 1 agrees on the count and holds its own 70.
+  REQUIRE(waitFor(
+      [&] {
+        auto got = proxies[1]->admin().stats();
+        return got && got->sessions_scope == admin::SessionsScope::Cluster;
+      },
+      10s, 200ms));
+  auto other = proxies[1]->admin().stats();
+  REQUIRE(other);
+  CHECK(other->findRoute("shop/chat")->sessions == 100);
+  CHECK(other->findRoute("shop/chat")->local_sessions == 70);
+
+  // An eviction shows in the next count (a count is at most a few seconds old).
+  REQUIRE(proxies[1]->admin().evictKey("shop/chat", "zero-3"));
+  CHECK(waitFor(
+      [&] {
+        auto got = proxies[0]->admin().stats();
+        return got && got->findRoute("shop/chat")->sessions == 99;
+      },
+      15s, 250ms));
 }
 
 TEST_CASE("shared table - a hung Redis delays new sessions by the timeout, fails none") {

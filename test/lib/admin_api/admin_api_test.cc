@@ -96,6 +96,31 @@ TEST_CASE("stats parsing reports every problem at once and ignores unknown field
   CHECK(*ok == sampleStats());
 }
 
+TEST_CASE("stats carry whose sessions they count - a 0.1 proxy's answer still reads") {
+  ProxyStats stats = sampleStats();
+  stats.sessions_scope = SessionsScope::Cluster;
+  stats.routes[0].local_sessions = 2;
+  nlohmann::json j = toJson(stats);
+  CHECK(j["sessionsScope"] == "cluster");
+  CHECK(j["routes"][0]["localSessions"] == 2);
+  auto back = statsFromJson(j);
+  REQUIRE(back.ok());
+  CHECK(*back == stats);
+
+  // 0.1 sent neither field: its count is its own table's.
+  j.erase("sessionsScope");
+  j["routes"][0].erase("localSessions");
+  back = statsFromJson(j);
+  REQUIRE(back.ok());
+  CHECK(std::string(toString(back->sessions_scope)) == "replica");
+  CHECK(back->routes[0].local_sessions == 3);
+
+  j["sessionsScope"] = "galaxy";
+  back = statsFromJson(j);
+  REQUIRE_FALSE(back.ok());
+  CHECK(back.error().message == "sessionsScope: must be one of replica, cluster, not \"galaxy\"");
+}
+
 TEST_CASE("session dump round trip") {
   SessionDump dump;
   dump.route = "shop/chat";

@@ -35,6 +35,7 @@ class RecordingStore final : public SessionStore {
   void erasedEndpoint(std::string_view, EndpointId endpoint) override {
     erased_endpoints.push_back(endpoint);
   }
+  std::shared_ptr<const SessionCensus> census() override { return nullptr; }
   std::vector<EndpointId> claims;
   std::vector<Move> moves;
   std::vector<std::string> erased_keys;
