@@ -2,8 +2,8 @@
 # Checks the Helm chart charts/kube-sticky:
 #   1. its CRD copy is exactly what scripts/sync-chart-crd.sh makes of crds/ (text and content);
 #   2. `helm lint --strict` and `helm template` with the default values and with each
-#      test/chart/values-*.yaml (namespaced, shared-redis, bundled-redis), and assertions on what
-#      they render (check_rendered.py);
+#      test/chart/values-*.yaml (namespaced, shared-redis, bundled-redis, parity), and assertions
+#      on what they render (check_rendered.py), including the CRD's category and -o wide columns;
 #   3. values.schema.json and the template checks reject bad values;
 #   4. the `helm test` hook's script, run with busybox against a stand-in server for every kind
 #      of answer, and against a real sticky-proxy when STICKY_PROXY_BIN names one (which also
@@ -11,8 +11,9 @@
 #      the bundled Redis's start script and readiness probe, run against the local redis-server;
 #   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of every rendering, the
 #      NOTES of each (`helm install --dry-run`), `helm install`/`helm uninstall` of the default
-#      and namespaced values, checking crds.keep (kept, or deleted), and of the bundled Redis,
-#      checking that `helm upgrade` keeps its generated password.
+#      and namespaced values, checking crds.keep (kept, or deleted) and what `kubectl get` shows
+#      of a StickyRoute (category, -o wide columns), and of the bundled Redis, checking that
+#      `helm upgrade` keeps its generated password.
 #
 # Environment:
 #   HELM                 helm binary (default: test/env/helm.sh ensure)
@@ -29,6 +30,7 @@ readonly CHART="$ROOT/charts/kube-sticky"
 readonly NS_VALUES="$ROOT/test/chart/values-namespaced.yaml"
 readonly SHARED_VALUES="$ROOT/test/chart/values-shared-redis.yaml"
 readonly BUNDLED_VALUES="$ROOT/test/chart/values-bundled-redis.yaml"
+readonly PARITY_VALUES="$ROOT/test/chart/values-parity.yaml"
 readonly CRD_SOURCE="$ROOT/crds/stickyroutes.kubesticky.io.yaml"
 readonly CRD_NAME=stickyroutes.kubesticky.io
 readonly CHECK="$ROOT/test/chart/check_rendered.py"
@@ -119,7 +121,7 @@ if run "helm template (values-namespaced.yaml)" "$HELM" template sticky "$CHART"
   run "rendered manifests (values-namespaced.yaml)" "$CHECK" namespaced "$WORK/namespaced.yaml" \
     "$RELEASE_NS"
 fi
-for variant in shared-redis bundled-redis; do
+for variant in shared-redis bundled-redis parity; do
   values="$ROOT/test/chart/values-$variant.yaml"
   run "helm lint --strict (values-$variant.yaml)" "$HELM" lint --strict "$CHART" -f "$values"
   if run "helm template (values-$variant.yaml)" "$HELM" template sticky "$CHART" -n "$RELEASE_NS" \
@@ -161,6 +163,36 @@ bad_values=(
   "sharedTable.redis.commandTimeout=fast|sharedTable.redis.commandTimeout"
   "sharedTable.redis.keyPrefix=|sharedTable.redis.keyPrefix"
   "sharedTable.bundledRedis.maxMemory=lots|sharedTable.bundledRedis.maxMemory"
+  "proxy.extraArgs=--log-format=json|proxy.extraArgs: Invalid type. Expected: array"
+  "operator.extraArgs=--log-format=json|operator.extraArgs: Invalid type. Expected: array"
+  "proxy.extraEnv[0].name=TZ,proxy.extraEnv[0].val=UTC|Additional property val is not allowed"
+  "proxy.extraEnv[0].name=PORT,proxy.extraEnv[0].value=80|proxy.extraEnv.0.value: Invalid type. Expected: string"
+  "operator.extraEnv[0].value=x|operator.extraEnv.0: name is required"
+  "proxy.extraEnv[0].name=A,proxy.extraEnv[0].value=b,proxy.extraEnv[0].valueFrom.fieldRef.fieldPath=x|proxy.extraEnv sets A with both value and valueFrom"
+  "operator.extraEnv[0].name=POD_NAME,operator.extraEnv[0].value=x|operator.extraEnv sets POD_NAME"
+  "proxy.extraVolumeMounts[0].name=ca|proxy.extraVolumeMounts.0: mountPath is required"
+  "proxy.extraVolumeMounts[0].name=ca,proxy.extraVolumeMounts[0].mountPath=/ca|proxy.extraVolumeMounts mounts the volume \"ca\", which extraVolumes does not define"
+  "extraVolumes[0].name=admin-socket,extraVolumes[0].emptyDir.medium=Memory|a name the chart uses for its own volumes"
+  "extraVolumes[0].name=Not_A_Name|extraVolumes.0.name"
+  "extraVolumes=x|extraVolumes: Invalid type. Expected: array"
+  "topologySpreadConstraints[0].maxSkew=1,topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway|topologySpreadConstraints.0: topologyKey is required"
+  "topologySpreadConstraints[0].maxSkew=0,topologySpreadConstraints[0].topologyKey=zone,topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway|topologySpreadConstraints.0.maxSkew"
+  "priorityClassName=High_Priority|priorityClassName"
+  "strategy.type=BlueGreen|strategy.type"
+  "strategy.type=Recreate,strategy.rollingUpdate.maxSurge=1|strategy.rollingUpdate is set but strategy.type is Recreate"
+  "strategy.rollingUpdate.maxSurge=lots|strategy.rollingUpdate.maxSurge"
+  "revisionHistoryLimit=-1|revisionHistoryLimit"
+  "revisionHistoryLimit=ten|revisionHistoryLimit"
+  "networkPolicy.enabled=yes|networkPolicy.enabled"
+  "networkPolicy.ingressFrom[0].podSelectr.matchLabels.app=x|Additional property podSelectr is not allowed"
+  "networkPolicy.metricsFrom=everyone|networkPolicy.metricsFrom"
+  "networkPolicy.egress[0].ports[0].protocol=ICMP|networkPolicy.egress.0.ports.0.protocol"
+  "service.externalTrafficPolicy=Nearest|service.externalTrafficPolicy"
+  "service.externalTrafficPolicy=Local|service.externalTrafficPolicy is set but service.type is ClusterIP"
+  "service.type=NodePort,service.loadBalancerSourceRanges[0]=10.0.0.0/8|service.loadBalancerSourceRanges is set but service.type is NodePort"
+  "service.type=LoadBalancer,service.loadBalancerSourceRanges[0]=everyone|service.loadBalancerSourceRanges.0"
+  "podDisruptionBudget.maxUnavailable=-1|podDisruptionBudget.maxUnavailable"
+  "podDisruptionBudget.minAvailable=1,podDisruptionBudget.maxUnavailable=1|podDisruptionBudget.minAvailable (1) and maxUnavailable (1) are both set, but a PodDisruptionBudget takes one of them: set the other to null."
 )
 for case in "${bad_values[@]}"; do
   set_arg=${case%%|*}
@@ -260,7 +292,7 @@ elif [[ ! -x $STICKY_PROXY_BIN ]]; then
 elif hook_command; then
   # Every flag the chart passes to sticky-proxy, in any of the renderings, is one it knows.
   "$STICKY_PROXY_BIN" --help >"$WORK/proxy-help.txt" 2>&1
-  python3 - "$WORK"/{default,namespaced,shared-redis,bundled-redis}.yaml >"$WORK/proxy-flags.txt" <<'EOF'
+  python3 - "$WORK"/{default,namespaced,shared-redis,bundled-redis,parity}.yaml >"$WORK/proxy-flags.txt" <<'EOF'
 import sys, yaml
 flags = set()
 for path in sys.argv[1:]:
@@ -419,13 +451,14 @@ values_of() {
     namespaced) values=(-f "$NS_VALUES") ;;
     shared-redis) values=(-f "$SHARED_VALUES") ;;
     bundled-redis) values=(-f "$BUNDLED_VALUES") ;;
+    parity) values=(-f "$PARITY_VALUES") ;;
   esac
 }
 
 # 5a. server-side dry-run of everything each values file renders (the CRD is created for real
 #     first: nothing else can be checked against it before it exists).
 # `helm template --validate` renders with the server's capabilities (1.20 serves no policy/v1).
-for variant in default namespaced shared-redis bundled-redis; do
+for variant in default namespaced shared-redis bundled-redis parity; do
   values_of "$variant"
   if ! run "helm template --validate ($variant) against the server" \
     "$HELM" template sticky "$CHART" -n "$RELEASE_NS" --validate "${values[@]}"; then

@@ -5,6 +5,7 @@
   check_rendered.py namespaced     RENDERED RELEASE_NAMESPACE
   check_rendered.py shared-redis   RENDERED RELEASE_NAMESPACE   (values-shared-redis.yaml)
   check_rendered.py bundled-redis  RENDERED RELEASE_NAMESPACE   (values-bundled-redis.yaml)
+  check_rendered.py parity         RENDERED RELEASE_NAMESPACE   (values-parity.yaml)
   check_rendered.py crd-copy    RENDERED_CRD SOURCE_CRD [keep|nokeep]
 
 Prints one line per failed check and exits 1 if any failed.
@@ -12,6 +13,7 @@ Prints one line per failed check and exits 1 if any failed.
 
 import base64
 import hashlib
+import re
 import sys
 
 import yaml
@@ -24,6 +26,8 @@ REDIS_ARGS = ("--redis-address", "--redis-sentinels", "--redis-master-name", "--
               "--redis-connect-timeout")
 CHECKSUM_ANNOTATION = "kubesticky.io/redis-password-checksum"
 CRD_NAME = "stickyroutes.kubesticky.io"
+# The StickyRoute columns of `kubectl get -o wide` (priority 1), in order.
+WIDE_COLUMNS = ["Port", "Hosts", "Path", "Placement", "Draining", "Accepted"]
 CHART_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                 "app.kubernetes.io/managed-by"}
 # Exactly the permissions the operator needs in a watched namespace (least privilege).
@@ -258,10 +262,71 @@ def check_default(docs, ns):
     check(arg_value(proxy, "--workers") is None, "proxy --workers passed although workers is 0")
     check_probes(proxy, metrics=True)
     check(not by_kind(docs, "PodDisruptionBudget"), "PDB rendered although disabled")
+    check_parity_defaults(deployment, service, proxy, operator)
     crd = one(docs, "CustomResourceDefinition")
     if crd is not None:
         check(crd["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep",
               "CRD lacks helm.sh/resource-policy: keep although crds.keep is true")
+        check_crd_columns(crd)
+
+
+def check_parity_defaults(deployment, service, proxy, operator):
+    """With the default values the parity options render nothing but revisionHistoryLimit 10."""
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    check(spec.get("revisionHistoryLimit") == 10,
+          f"default revisionHistoryLimit is {spec.get('revisionHistoryLimit')}, expected 10")
+    check("strategy" not in spec, f"a strategy rendered by default: {spec.get('strategy')}")
+    for key in ("priorityClassName", "topologySpreadConstraints"):
+        check(key not in pod, f"pod {key} rendered by default: {pod.get(key)}")
+    check([v["name"] for v in pod.get("volumes", [])] == ["admin-socket"],
+          f"default pod volumes are {[v['name'] for v in pod.get('volumes', [])]}")
+    check("env" not in proxy, f"proxy env rendered by default: {proxy.get('env')}")
+    check([e["name"] for e in operator.get("env", [])] == ["POD_NAME", "POD_NAMESPACE"],
+          f"default operator env is {[e['name'] for e in operator.get('env', [])]}")
+    check(proxy["args"][-2:] == ["--shutdown-delay", "5s"],
+          f"default proxy args end in {proxy['args'][-2:]}, not the chart's last flag")
+    check(operator["args"][-2:] == ["--log-level", "info"],
+          f"default operator args end in {operator['args'][-2:]}, not the chart's last flag")
+    for key in ("externalTrafficPolicy", "loadBalancerSourceRanges"):
+        check(key not in service["spec"], f"Service {key} rendered by default")
+
+
+def schema_has_path(schema, json_path):
+    """Whether a printer column's jsonPath (.a.b, .a[?(...)].c) names a property of SCHEMA."""
+    node = schema
+    # A filter such as [?(@.type=="Ready")] selects array items: "[]" stands for it.
+    for part in re.sub(r"\[[^\]]*\]", "[]", json_path).lstrip(".").split("."):
+        name = part.split("[")[0]
+        if name == "metadata" and node is schema:
+            return True
+        node = node.get("properties", {}).get(name)
+        if node is None:
+            return False
+        if "[" in part:
+            node = node.get("items", {})
+    return True
+
+
+def check_crd_columns(crd):
+    """Category kube-sticky (not all) and the -o wide columns, each naming a schema property."""
+    names = crd["spec"]["names"]
+    check(names.get("categories") == ["kube-sticky"],
+          f"CRD categories are {names.get('categories')}, expected [kube-sticky]")
+    for version in crd["spec"]["versions"]:
+        columns = version.get("additionalPrinterColumns", [])
+        wide = [c["name"] for c in columns if c.get("priority", 0) == 1]
+        check(wide == WIDE_COLUMNS, f"{version['name']}: -o wide columns are {wide}, "
+              f"expected {WIDE_COLUMNS}")
+        check(all(c.get("priority", 0) in (0, 1) for c in columns),
+              f"{version['name']}: a printer column has a priority other than 0 or 1")
+        schema = version["schema"]["openAPIV3Schema"]
+        for c in columns:
+            check(schema_has_path(schema, c["jsonPath"]),
+                  f"{version['name']}: column {c['name']} reads {c['jsonPath']}, which the "
+                  f"schema does not define")
+            check(c["name"] == "Age" or c.get("description"),
+                  f"{version['name']}: column {c['name']} has no description")
 
 
 def check_namespaced(docs, ns):
@@ -446,6 +511,133 @@ def check_bundled_redis(docs, ns):
                   f"{d['kind']} {d['metadata']['name']} is not in the release namespace")
 
 
+PARITY_PROXY_ARGS = ["--log-format", "json"]
+PARITY_OPERATOR_ARGS = ["--log-format=json"]
+PARITY_MOUNT = {"name": "custom-ca", "mountPath": "/etc/ssl/custom", "readOnly": True}
+
+
+def check_parity(docs, ns):
+    """values-parity.yaml: every option added for chart parity, field by field."""
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    if proxy is None or operator is None:
+        return
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    selector = spec["selector"]["matchLabels"]
+    check(spec.get("revisionHistoryLimit") == 3,
+          f"revisionHistoryLimit is {spec.get('revisionHistoryLimit')}, expected 3")
+    check(spec.get("strategy") == {"type": "RollingUpdate",
+                                   "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+          f"strategy is {spec.get('strategy')}")
+    check(pod.get("priorityClassName") == "system-cluster-critical",
+          f"priorityClassName is {pod.get('priorityClassName')!r}")
+    # The first constraint has no labelSelector in the values: it gets the pods' selector; the
+    # second keeps its own.
+    check(pod.get("topologySpreadConstraints") == [
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+         "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}},
+        {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname",
+         "whenUnsatisfiable": "DoNotSchedule",
+         "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "kube-sticky"}}}],
+        f"topologySpreadConstraints are {pod.get('topologySpreadConstraints')}")
+    volumes = pod.get("volumes", [])
+    check([v["name"] for v in volumes] == ["admin-socket", "redis-password", "custom-ca",
+                                           "scratch"],
+          f"pod volumes are {[v['name'] for v in volumes]}, expected the chart's then the extra")
+    check(volumes[2:] == [{"name": "custom-ca",
+                           "configMap": {"name": "custom-ca", "optional": True}},
+                          {"name": "scratch", "emptyDir": {"sizeLimit": "16Mi"}}],
+          f"extra volumes are {volumes[2:]}")
+    # Extra args come after every flag the chart sets (the last of a repeated flag wins).
+    check(proxy["args"][-2:] == PARITY_PROXY_ARGS and
+          proxy["args"][-4:-2] == ["--redis-connect-timeout", "500ms"],
+          f"proxy args do not end in the chart's flags then {PARITY_PROXY_ARGS}: {proxy['args']}")
+    check(operator["args"][-1:] == PARITY_OPERATOR_ARGS and
+          operator["args"][-3:-1] == ["--log-level", "info"],
+          f"operator args do not end in the chart's flags then {PARITY_OPERATOR_ARGS}: "
+          f"{operator['args']}")
+    check(proxy.get("env") == [
+        {"name": "TZ", "value": "UTC"},
+        {"name": "CLUSTER_NAME", "valueFrom": {"configMapKeyRef": {
+            "name": "cluster-info", "key": "name", "optional": True}}}],
+        f"proxy env is {proxy.get('env')}")
+    check(operator.get("env", [])[2:] == [
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        f"operator extra env is {operator.get('env', [])[2:]}")
+    check(proxy.get("volumeMounts", [])[2:] == [PARITY_MOUNT,
+                                                {"name": "scratch", "mountPath": "/scratch"}],
+          f"proxy extra volumeMounts are {proxy.get('volumeMounts', [])[2:]}")
+    check(operator.get("volumeMounts", [])[1:] == [PARITY_MOUNT],
+          f"operator extra volumeMounts are {operator.get('volumeMounts', [])[1:]}")
+
+    check(service["spec"]["type"] == "LoadBalancer", "Service is not LoadBalancer")
+    check(service["spec"].get("externalTrafficPolicy") == "Local",
+          f"Service externalTrafficPolicy is {service['spec'].get('externalTrafficPolicy')!r}")
+    check(service["spec"].get("loadBalancerSourceRanges") == ["203.0.113.0/24", "2001:db8::/32"],
+          f"Service loadBalancerSourceRanges are {service['spec'].get('loadBalancerSourceRanges')}")
+
+    pdb = one(docs, "PodDisruptionBudget")
+    if pdb is not None:
+        check(pdb["spec"].get("maxUnavailable") == "34%" and "minAvailable" not in pdb["spec"],
+              f"PDB spec is {pdb['spec']}, expected maxUnavailable 34% and no minAvailable")
+
+    check_parity_network_policy(docs, deployment)
+
+
+def check_parity_network_policy(docs, deployment):
+    """The proxy pods' NetworkPolicy, and the bundled Redis's beside it, unchanged."""
+    policy = one(docs, "NetworkPolicy")
+    if policy is None:
+        return
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    test_pod = next(d for d in by_kind(docs, "Pod")
+                    if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test")
+    test_labels = test_pod["metadata"]["labels"]
+    pod_selector = policy["spec"]["podSelector"]
+    check(pod_selector == {"matchLabels": selector, "matchExpressions": [
+        {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": ["test"]}]},
+        f"NetworkPolicy podSelector is {pod_selector}")
+    check(labels_match(selector, pod_labels) and "app.kubernetes.io/component" not in pod_labels,
+          "the NetworkPolicy does not select the proxy pods")
+    check(test_labels.get("app.kubernetes.io/component") == "test",
+          "the helm test Pod is not told apart by app.kubernetes.io/component: test")
+    test_peer = {"podSelector": {"matchLabels": {**selector,
+                                                 "app.kubernetes.io/component": "test"}}}
+    check(labels_match(test_peer["podSelector"]["matchLabels"], test_labels),
+          "the test Pod peer does not select the helm test Pod")
+    check(policy["spec"].get("policyTypes") == ["Ingress", "Egress"],
+          f"policyTypes are {policy['spec'].get('policyTypes')} with egress rules")
+    check(policy["spec"].get("ingress") == [
+        {"ports": [{"port": "http", "protocol": "TCP"}],
+         "from": [{"namespaceSelector": {"matchLabels": {
+             "kubernetes.io/metadata.name": "ingress"}}}, test_peer]},
+        {"ports": [{"port": "metrics", "protocol": "TCP"}],
+         "from": [{"namespaceSelector": {"matchLabels": {
+             "kubernetes.io/metadata.name": "monitoring"}},
+             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+             test_peer]}],
+        f"NetworkPolicy ingress is {policy['spec'].get('ingress')}")
+    redis_deployment = one(docs, "Deployment", "-redis")
+    redis_selector = redis_deployment["spec"]["selector"]["matchLabels"] if redis_deployment else {}
+    check(policy["spec"].get("egress") == [
+        {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.96.0.0/12"]}}],
+         "ports": [{"port": 8080, "protocol": "TCP"}, {"port": "http-alt", "protocol": "TCP"}]},
+        {"to": [{"podSelector": {"matchLabels": redis_selector}}],
+         "ports": [{"port": 6379, "protocol": "TCP"}]},
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}],
+        f"NetworkPolicy egress is not the values' rule, then the bundled Redis and DNS: "
+        f"{policy['spec'].get('egress')}")
+    redis_policy = one(docs, "NetworkPolicy", "-redis")
+    if redis_policy is not None:
+        check(redis_policy["spec"]["ingress"] == [
+            {"from": [{"podSelector": {"matchLabels": selector}}],
+             "ports": [{"port": "redis", "protocol": "TCP"}]}],
+            f"the bundled Redis's NetworkPolicy changed: {redis_policy['spec']['ingress']}")
+        check(labels_match(selector, pod_labels),
+              "the bundled Redis's NetworkPolicy no longer admits the proxy pods")
+
+
 def check_crd_copy(rendered_path, source_path, keep):
     rendered = load(rendered_path)
     source = load(source_path)
@@ -474,7 +666,8 @@ def check_crd_copy(rendered_path, source_path, keep):
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     modes = {"default": check_default, "namespaced": check_namespaced,
-             "shared-redis": check_shared_redis, "bundled-redis": check_bundled_redis}
+             "shared-redis": check_shared_redis, "bundled-redis": check_bundled_redis,
+             "parity": check_parity}
     if mode in modes and len(sys.argv) == 4:
         modes[mode](load(sys.argv[2]), sys.argv[3])
     elif mode == "crd-copy" and len(sys.argv) == 5:

@@ -127,6 +127,48 @@ write StickyRoute status, record Events.
 {{- if and (or $redis.existingSecret $redis.username) (not (include "kube-sticky.sharedTable" .)) }}
 {{- fail "sharedTable.redis.existingSecret or username is set but no Redis is: set sharedTable.redis.address or sentinels, or sharedTable.bundledRedis.enabled." }}
 {{- end }}
+{{- if and .Values.service.externalTrafficPolicy (eq .Values.service.type "ClusterIP") }}
+{{- fail "service.externalTrafficPolicy is set but service.type is ClusterIP: it applies to NodePort and LoadBalancer Services only; set service.type, or clear externalTrafficPolicy." }}
+{{- end }}
+{{- if and .Values.service.loadBalancerSourceRanges (ne .Values.service.type "LoadBalancer") }}
+{{- fail (printf "service.loadBalancerSourceRanges is set but service.type is %s: it applies to LoadBalancer Services only; set service.type to LoadBalancer, or clear loadBalancerSourceRanges." .Values.service.type) }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%v) and maxUnavailable (%v) are both set, but a PodDisruptionBudget takes one of them: set the other to null." $pdb.minAvailable $pdb.maxUnavailable) }}
+{{- end }}
+{{- if and (eq (.Values.strategy.type | default "") "Recreate") .Values.strategy.rollingUpdate }}
+{{- fail "strategy.rollingUpdate is set but strategy.type is Recreate: remove rollingUpdate, or set type to RollingUpdate." }}
+{{- end }}
+{{- $volumes := list }}
+{{- range .Values.extraVolumes }}
+{{- if has .name (list "admin-socket" "redis-password") }}
+{{- fail (printf "extraVolumes has a volume named %q, a name the chart uses for its own volumes: rename it." .name) }}
+{{- end }}
+{{- if has .name $volumes }}
+{{- fail (printf "extraVolumes has two volumes named %q: names must be unique." .name) }}
+{{- end }}
+{{- $volumes = append $volumes .name }}
+{{- end }}
+{{- range $container := list "proxy" "operator" }}
+{{- range (index $.Values $container).extraVolumeMounts }}
+{{- if not (has .name $volumes) }}
+{{- fail (printf "%s.extraVolumeMounts mounts the volume %q, which extraVolumes does not define: add it there." $container .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $container := list "proxy" "operator" }}
+{{- range (index $.Values $container).extraEnv }}
+{{- if and (hasKey . "value") (hasKey . "valueFrom") }}
+{{- fail (printf "%s.extraEnv sets %s with both value and valueFrom: keep one." $container .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range .Values.operator.extraEnv }}
+{{- if has .name (list "POD_NAME" "POD_NAMESPACE") }}
+{{- fail (printf "operator.extraEnv sets %s, which the chart sets from the pod (--identity, --lease-namespace): remove it." .name) }}
+{{- end }}
+{{- end }}
 {{- $delayMs := include "kube-sticky.durationMillis" .Values.proxy.shutdownDelay | float64 }}
 {{- $neededMs := addf $delayMs 30000.0 }}
 {{- if le (mulf (float64 .Values.terminationGracePeriodSeconds) 1000.0) $neededMs }}
@@ -209,4 +251,43 @@ helm.sh/chart: {{ include "kube-sticky.chart" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The pods' topologySpreadConstraints as YAML: those of the values, each without a labelSelector
+given the pods' selector labels (a constraint selecting no pods would spread nothing).
+*/}}
+{{- define "kube-sticky.topologySpreadConstraints" -}}
+{{- $constraints := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" (include "kube-sticky.selectorLabels" $ | fromYaml)) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- if $constraints }}
+{{- toYaml $constraints }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selects the proxy pods for the NetworkPolicy: the Deployment's selector labels, but not the
+`helm test` Pod, which carries them too.
+*/}}
+{{- define "kube-sticky.proxyPodSelector" -}}
+matchLabels:
+  {{- include "kube-sticky.selectorLabels" . | nindent 2 }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: NotIn
+    values: [test]
+{{- end }}
+
+{{/* The `helm test` Pod as a NetworkPolicyPeer (same namespace). */}}
+{{- define "kube-sticky.testPodPeer" -}}
+podSelector:
+  matchLabels:
+    {{- include "kube-sticky.selectorLabels" . | nindent 4 }}
+    app.kubernetes.io/component: test
 {{- end }}
