@@ -547,6 +547,55 @@ for sample in "$ROOT"/crds/samples/*.yaml; do
   run "sample $(basename "$sample") accepted by the installed CRD" \
     "${kc[@]}" -n shop apply --dry-run=server -f "$sample"
 done
+# What `kubectl get` shows of a StickyRoute: the category kube-sticky (not all) and the -o wide
+# columns, read from the server's table of a route whose status the test writes (no operator).
+wide_route="$WORK/wide-route.yaml"
+cat >"$wide_route" <<'YAML'
+apiVersion: kubesticky.io/v1alpha1
+kind: StickyRoute
+metadata:
+  name: wide
+spec:
+  selector: {matchLabels: {app: chat}}
+  port: http
+  header: client-id
+  ttl: 90s
+  match: {hosts: [chat.example.com], pathPrefix: /chat}
+  placement: ConsistentHash
+YAML
+wide_status='{"status": {"observedGeneration": 1, "readyEndpoints": 2, "drainingEndpoints": 1,
+  "sessions": 7, "conditions": [
+  {"type": "Accepted", "status": "True", "reason": "Valid", "message": "ok",
+   "lastTransitionTime": "2026-01-01T00:00:00Z"},
+  {"type": "Ready", "status": "False", "reason": "NoActiveEndpoints", "message": "none",
+   "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}'
+if run "StickyRoute shop/wide created" "${kc[@]}" -n shop apply -f "$wide_route" &&
+  run "status of shop/wide written" bash -c '. "$1/env" && curl -sf --cacert "$STICKY_APISERVER_CA" \
+    -H "Authorization: Bearer $STICKY_APISERVER_TOKEN" -X PATCH \
+    -H "Content-Type: application/merge-patch+json" --data "$2" \
+    "$STICKY_APISERVER_URL/apis/kubesticky.io/v1alpha1/namespaces/shop/stickyroutes/wide/status"' \
+    sh "$kube_dir" "$wide_status" &&
+  run "kubectl get kube-sticky -o wide" "${kc[@]}" -n shop get kube-sticky -o wide; then
+  # Columns are separated by at least two spaces; AGE varies and is left out.
+  got=$(sed -E 's/ {2,}/|/g' "$WORK/out" | cut -d'|' -f1-6,8-)
+  expected="NAME|HEADER|TTL|ENDPOINTS|SESSIONS|READY|PORT|HOSTS|PATH|PLACEMENT|DRAINING|ACCEPTED
+wide|client-id|90s|2|7|False|http|[\"chat.example.com\"]|/chat|ConsistentHash|1|True"
+  if [[ $got == "$expected" ]]; then
+    echo "  ok: kubectl get kube-sticky -o wide shows the route with every column"
+  else
+    sed 's/^/    /' "$WORK/out" >&2
+    fail "kubectl get kube-sticky -o wide: got
+$got
+expected
+$expected"
+  fi
+  if "${kc[@]}" -n shop get all -o name 2>&1 | grep -q stickyroute; then
+    fail "kubectl get all lists StickyRoutes (the CRD is not meant to be in the category all)"
+  else
+    echo "  ok: kubectl get all does not list StickyRoutes"
+  fi
+fi
+"${kc[@]}" -n shop delete stickyroute wide --ignore-not-found >/dev/null 2>&1
 run "helm uninstall (default values)" "$HELM" uninstall sticky -n "$RELEASE_NS" || finish
 run "Deployment removed by helm uninstall" \
   "${kc[@]}" -n "$RELEASE_NS" wait --for=delete deployment/sticky-kube-sticky --timeout=60s
