@@ -27,6 +27,7 @@
 #include "support/kube_cluster.h"
 #include "support/process.h"
 #include "support/proxy_process.h"
+#include "support/redis_server.h"
 
 namespace sticky::test {
 namespace {
@@ -88,10 +89,11 @@ struct BackendProcess {
 /// asks for the same one.
 class PodProxy : public ProxyProcess {
  public:
-  PodProxy(const TempDir& dir, const std::string& id)
+  PodProxy(const TempDir& dir, const std::string& id, std::vector<std::string> extra_args = {})
       : ProxyProcess({.log_path = dir.file(id + ".log"),
                       .admin_socket = dir.file(id + "-admin.sock"),
                       .workers = 1,
+                      .extra_args = std::move(extra_args),
                       .start_timeout = kDeadline}) {}
   void start() { restart(); }
   const std::string& socket() const { return options().admin_socket; }
@@ -161,8 +163,11 @@ std::string routeYaml(const std::string& name, const std::string& app,
 // One test's world: a namespace, a proxy, an operator, and backends standing in for pods.
 class Stack {
  public:
-  explicit Stack(const std::string& ns_base, bool start_operator = true)
-      : kube_(clusterWithCrd()), ns_(uniqueNamespace(ns_base)), proxy_(dir_, "proxy") {
+  explicit Stack(const std::string& ns_base, bool start_operator = true,
+                 std::vector<std::string> proxy_args = {})
+      : kube_(clusterWithCrd()),
+        ns_(uniqueNamespace(ns_base)),
+        proxy_(dir_, "proxy", std::move(proxy_args)) {
     kube_.createNamespace(ns_);
     if (start_operator) startOperator();
   }
@@ -384,6 +389,51 @@ TEST_CASE("operator: a route over ready pods serves sticky sessions - status and
        "jsonpath={range .items[*]}{.type}/{.reason}{\"\\n\"}{end}"});
   CHECK(events.find("Normal/Accepted") != std::string::npos);
   CHECK(events.find("Normal/Ready") != std::string::npos);
+}
+
+TEST_CASE("operator: with a shared table the status counts every proxy replica's sessions") {
+  RedisServer redis;
+  Stack s("op-shared", true, {"--redis-address", redis.address()});
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  REQUIRE(waitFor([&] { return !s.podFor("first").empty(); }, kDeadline, 10ms));
+
+  // A second replica of the proxy, serving the config the operator pushed to the first (in a
+  // cluster every replica's operator pushes the same one), on the same Redis.
+  auto config = s.proxy().admin().getConfig();
+  REQUIRE(config);
+  REQUIRE(config->has_value());
+  const std::string config_path = s.dir().file("replica.json");
+  writeFile(config_path, toJsonString(**config, 2));
+  ProxyProcess replica({.log_path = s.dir().file("replica.log"),
+                        .config_file = config_path,
+                        .workers = 1,
+                        .extra_args = {"--redis-address", redis.address()},
+                        .start_timeout = kDeadline});
+  REQUIRE(waitFor([&] { return replica.log().find("connected to Redis") != std::string::npos; },
+                  kDeadline));
+
+  // 10 sessions through the operator's proxy, 15 others only through the second replica.
+  auto pinned = pin(s, keys("own", 9));
+  HttpClient other("127.0.0.1", static_cast<uint16_t>(replica.port()), 5s);
+  std::map<std::string, int> per_pod;
+  for (const auto& [k, pod] : pinned) per_pod[pod]++;
+  per_pod[s.podFor("first")]++;
+  for (int i = 0; i < 15; ++i) {
+    auto res = other.get("/", {{"client-id", "other" + std::to_string(i)}});
+    REQUIRE(res.status == 200);
+    per_pod[res.header("x-backend")]++;
+  }
+
+  s.waitForRoute(
+      "chat",
+      [](const json& r) { return r.contains("status") && r["status"].value("sessions", -1) == 25; },
+      "the status never counted the 25 sessions of both replicas");
+  json r = s.route("chat");
+  std::map<std::string, int> status_per_pod;
+  for (const auto& e : r["status"]["endpoints"]) status_per_pod[e["pod"]] = e.value("sessions", 0);
+  CHECK(status_per_pod == per_pod);
 }
 
 TEST_CASE("operator: a force-deleted pod's sessions move - announced in both headers") {
