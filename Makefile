@@ -97,6 +97,7 @@ bench:
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/run.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/table_fill.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/config_push.sh $(if $(QUICK),--quick) --out build/release/bench
+	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/shared_table.sh $(if $(QUICK),--quick) --out build/release/bench/shared-table
 
 # clang-format drift, include layers, clang-tidy's bug-finding checks (.clang-tidy): scripts/lint.sh.
 lint: deps

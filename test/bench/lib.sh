@@ -209,14 +209,15 @@ write_sticky_config() {
   } >"$file"
 }
 
-# start_sticky PORT METRICS_PORT CONFIG_FILE: sticky-proxy with 2 workers, admin socket and
-# metrics on. Sets STICKY_PID and STICKY_ADMIN.
+# start_sticky PORT METRICS_PORT CONFIG_FILE [ARGS...]: sticky-proxy with 2 workers, admin socket
+# and metrics on, plus ARGS. Sets STICKY_PID and STICKY_ADMIN.
 start_sticky() {
   local port=$1 metrics_port=$2 cfg=$3
+  shift 3
   STICKY_ADMIN="$BENCH_DIR/admin.sock"
   "$STICKY_BIN" --config "$cfg" --admin-socket "$STICKY_ADMIN" \
     --metrics-listen "127.0.0.1:$metrics_port" --workers "${STICKY_WORKERS:-2}" --log-level warn \
-    >"$BENCH_DIR/sticky-proxy.log" 2>&1 &
+    "$@" >"$BENCH_DIR/sticky-proxy.log" 2>&1 &
   STICKY_PID=$!
   BENCH_PIDS+=("$STICKY_PID")
   wait_unix_http "$STICKY_ADMIN" http://admin/readyz 20 &&

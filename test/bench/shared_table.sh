@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# What sharing the stick table costs: sticky-proxy with its table in Redis against sticky-proxy
+# alone, and against HAProxy 2.6 sharing its stick table with a peer (`peers`, the way HAProxy
+# users run two instances), all in the same run, alternating, on the same four nginx backends.
+#
+# Proxies (each started fresh per run):
+#   haproxy        the anchor of run.sh: one HAProxy, local stick table
+#   haproxy-peers  the same HAProxy pushing every stick-table update to a second HAProxy (its peer)
+#   sticky         sticky-proxy, local table
+#   sticky-redis   sticky-proxy with --redis-address (a local redis-server 7, no persistence), and
+#                  a second sticky-proxy replica on the same Redis receiving its events
+# Scenarios:
+#   hits   10,000 keys, 64 connections: every session placed in a warm-up pass, then measured
+#          (a hit never asks Redis: this should cost nothing)
+#   new    every request a key never seen, 64 connections: placements per second (each one is a
+#          Redis round trip for sticky-redis, a peer update for haproxy-peers)
+# Prints medians over rounds and the per-round ratios against haproxy-peers and against the same
+# proxy without sharing. Figures only; nothing is asserted.
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+usage() {
+  cat <<'USAGE'
+usage: test/bench/shared_table.sh [--rounds N] [--duration SECONDS] [--new-keys N] [--quick]
+                                  [--out DIR] [--proxies LIST] [--scenarios LIST]
+  --rounds N          alternating rounds (default 3; 1 with --quick)
+  --duration SECONDS  measured seconds of the hits scenario (default 15; 3 with --quick)
+  --new-keys N        sessions placed in the new scenario (default 300000; 30000 with --quick)
+  --proxies LIST      subset of haproxy,haproxy-peers,sticky,sticky-redis (default all)
+  --scenarios LIST    subset of hits,new (default both)
+  --out DIR           also keep results.tsv and summary.txt in DIR
+env: STICKY_PROXY_BIN, STICKY_WORKERS (default 2), BENCH_KEEP=1 keeps the temp dir.
+USAGE
+}
+
+ROUNDS="" DURATION="" NEW_KEYS="" QUICK=0 OUT=""
+PROXIES="haproxy,haproxy-peers,sticky,sticky-redis" SCENARIOS="hits,new"
+while (($#)); do
+  case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --new-keys) NEW_KEYS=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    --proxies) PROXIES=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; bench_die "unknown option '$1'." ;;
+  esac
+done
+if ((QUICK)); then
+  ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-3} NEW_KEYS=${NEW_KEYS:-30000}
+fi
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-15} NEW_KEYS=${NEW_KEYS:-300000}
+for v in ROUNDS DURATION NEW_KEYS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "--${v,,} must be a positive integer, got '${!v}'."
+done
+IFS=, read -ra PROXY_LIST <<<"$PROXIES"
+IFS=, read -ra SCEN_LIST <<<"$SCENARIOS"
+for p in "${PROXY_LIST[@]}"; do
+  case $p in haproxy | haproxy-peers | sticky | sticky-redis) ;;
+    *) bench_die "unknown proxy '$p'; choose from haproxy, haproxy-peers, sticky, sticky-redis." ;;
+  esac
+done
+for s in "${SCEN_LIST[@]}"; do
+  [[ $s == hits || $s == new ]] || bench_die "unknown scenario '$s'; choose hits or new."
+done
+
+bench_init
+command -v redis-server >/dev/null || bench_die "redis-server is not installed (make deps installs it)."
+STICKY_BIN=$(find_sticky_proxy)
+read -r NG0 NG1 NG2 NG3 HAP_PORT HAP_PEER_PORT HAP_B_PORT HAP_B_PEER_PORT STICKY_PORT METRICS_PORT \
+  STICKY_B_PORT METRICS_B_PORT REDIS_PORT <<<"$(free_ports 13)"
+start_nginx "$NG0" "$NG1" "$NG2" "$NG3"
+STICKY_CFG="$BENCH_DIR/sticky-proxy.yaml"
+write_sticky_config "$STICKY_CFG" "$STICKY_PORT" bench/sticky 1000000
+STICKY_B_CFG="$BENCH_DIR/sticky-proxy-b.yaml"
+write_sticky_config "$STICKY_B_CFG" "$STICKY_B_PORT" bench/sticky 1000000
+bench_log "sticky-proxy: $STICKY_BIN; $(/usr/sbin/haproxy -v | head -1); $(redis-server --version | cut -d' ' -f1-3)"
+bench_log "rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS proxies=$PROXIES dir=$BENCH_DIR"
+
+# start_redis: a fresh, empty redis-server without persistence. Sets REDIS_PID.
+start_redis() {
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --set-proc-title no >"$BENCH_DIR/redis.log" 2>&1 &
+  REDIS_PID=$!
+  BENCH_PIDS+=("$REDIS_PID")
+  local deadline=$((SECONDS + 10))
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || bench_die "redis-server did not start (see $BENCH_DIR/redis.log)."
+    sleep 0.05
+  done
+}
+
+# haproxy_peers_config NAME PORT: run.sh's HAProxy config, its stick table shared with the peer
+# set {a, b} (a on HAP_PEER_PORT, b on HAP_B_PEER_PORT).
+haproxy_peers_config() {
+  local name=$1 port=$2 servers="" i=0 p
+  for p in "${NGINX_PORTS[@]}"; do
+    servers+="    server nginx-$i 127.0.0.1:$p"$'\n'
+    i=$((i + 1))
+  done
+  local cfg="$BENCH_DIR/haproxy-$name.cfg"
+  awk -v port="$port" -v servers="$servers" -v sock="$BENCH_DIR/haproxy-$name.sock" '
+    { gsub(/@PORT@/, port); gsub(/@STATS_SOCKET@/, sock) }
+    /@SERVERS@/ { printf "%s", servers; next }
+    /stick-table/ { print $0 " peers bench"; next }
+    { print }' "$BENCH_SRC/haproxy.cfg.in" >"$cfg"
+  printf '\npeers bench\n    peer a 127.0.0.1:%s\n    peer b 127.0.0.1:%s\n' \
+    "$HAP_PEER_PORT" "$HAP_B_PEER_PORT" >>"$cfg"
+  /usr/sbin/haproxy -c -q -L "$name" -f "$cfg" || bench_die "HAProxy rejected $cfg."
+  echo "$cfg"
+}
+
+# start_proxy PROXY: starts it (and its peer or Redis); sets PID (the measured process) and URL.
+start_proxy() {
+  case $1 in
+    haproxy)
+      start_haproxy "$HAP_PORT"
+      PID=$HAPROXY_PID
+      URL="http://127.0.0.1:$HAP_PORT/"
+      ;;
+    haproxy-peers)
+      local a b
+      a=$(haproxy_peers_config a "$HAP_PORT")
+      b=$(haproxy_peers_config b "$HAP_B_PORT")
+      /usr/sbin/haproxy -db -L b -f "$b" >"$BENCH_DIR/haproxy-b.log" 2>&1 &
+      BENCH_PIDS+=("$!")
+      /usr/sbin/haproxy -db -L a -f "$a" >"$BENCH_DIR/haproxy-a.log" 2>&1 &
+      PID=$!
+      BENCH_PIDS+=("$PID")
+      wait_http "http://127.0.0.1:$HAP_PORT/" 20 && wait_http "http://127.0.0.1:$HAP_B_PORT/" 20 ||
+        bench_die "HAProxy with peers did not start (see $BENCH_DIR/haproxy-{a,b}.log)."
+      URL="http://127.0.0.1:$HAP_PORT/"
+      ;;
+    sticky)
+      start_sticky "$STICKY_PORT" "$METRICS_PORT" "$STICKY_CFG"
+      PID=$STICKY_PID
+      URL="http://127.0.0.1:$STICKY_PORT/"
+      ;;
+    sticky-redis)
+      start_redis
+      # The second replica first (its own admin socket), so the measured one is STICKY_PID.
+      "$STICKY_BIN" --config "$STICKY_B_CFG" --metrics-listen "127.0.0.1:$METRICS_B_PORT" \
+        --workers 1 --log-level warn --redis-address "127.0.0.1:$REDIS_PORT" \
+        >"$BENCH_DIR/sticky-proxy-b.log" 2>&1 &
+      BENCH_PIDS+=("$!")
+      start_sticky "$STICKY_PORT" "$METRICS_PORT" "$STICKY_CFG" \
+        --redis-address "127.0.0.1:$REDIS_PORT"
+      PID=$STICKY_PID
+      URL="http://127.0.0.1:$STICKY_PORT/"
+      wait_http "http://127.0.0.1:$STICKY_B_PORT/" 20 || bench_die "the second replica did not start."
+      local deadline=$((SECONDS + 10))
+      until curl -s "http://127.0.0.1:$METRICS_PORT/metrics" |
+        grep -q '^sticky_shared_table_connected 1'; do
+        ((SECONDS < deadline)) || bench_die "sticky-proxy did not connect to Redis."
+        sleep 0.05
+      done
+      ;;
+  esac
+}
+
+RESULTS="$BENCH_DIR/results.tsv"
+printf 'round\tscenario\tproxy\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tcpu_us_per_req\thwm_kb\terrors\n' >"$RESULTS"
+
+errors_of() {
+  echo $(($(bench_field "$1" connect) + $(bench_field "$1" read) + $(bench_field "$1" write) + \
+    $(bench_field "$1" status) + $(bench_field "$1" timeout)))
+}
+
+measure() {
+  local round=$1 scen=$2 proxy=$3 tag="r$1-$2-$3"
+  start_proxy "$proxy"
+  check_forwarding "$URL" "$proxy"
+  local f="$BENCH_DIR/$tag.txt" t0 t1
+  if [[ $scen == hits ]]; then
+    run_wrk_pass "$BENCH_DIR/$tag-warmup.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL" 10000 2 1
+    t0=$(cpu_ticks "$PID")
+    run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
+  else
+    t0=$(cpu_ticks "$PID")
+    run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
+  fi
+  t1=$(cpu_ticks "$PID")
+  local hwm req dur errs rps cpu
+  hwm=$(vm_kb "$PID" VmHWM)
+  kill -0 "$PID" 2>/dev/null || bench_die "$proxy exited during $tag."
+  local p
+  for p in "${BENCH_PIDS[@]}"; do
+    # Stop everything this run started (the proxy, its peer or replica, Redis); keep nginx.
+    [[ " ${NGINX_PIDS[*]} " == *" $p "* ]] || bench_stop_pid "$p"
+  done
+  req=$(bench_field "$f" requests)
+  dur=$(bench_field "$f" duration_us)
+  errs=$(errors_of "$f")
+  ((req > 0)) || bench_die "$proxy served no requests in $tag (see $f)."
+  rps=$(awk -v r="$req" -v d="$dur" 'BEGIN {printf "%.0f", r * 1e6 / d}')
+  cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v r="$req" 'BEGIN {printf "%.2f", t * 1e6 / hz / r}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$proxy" "$req" "$dur" \
+    "$rps" "$(bench_field "$f" p50_us)" "$(bench_field "$f" p99_us)" "$(bench_field "$f" max_us)" \
+    "$cpu" "$hwm" "$errs" >>"$RESULTS"
+  bench_log "$tag: $rps req/s, p50 $(bench_field "$f" p50_us) us, p99 $(bench_field "$f" p99_us) us, cpu $cpu us/req, errors $errs"
+}
+
+NGINX_PIDS=("${BENCH_PIDS[@]}")
+for ((round = 1; round <= ROUNDS; round++)); do
+  # Rotate the order every round so no proxy always runs first.
+  order=()
+  n=${#PROXY_LIST[@]}
+  for ((i = 0; i < n; i++)); do order+=("${PROXY_LIST[$(((i + round - 1) % n))]}"); done
+  for scen in "${SCEN_LIST[@]}"; do
+    for proxy in "${order[@]}"; do measure "$round" "$scen" "$proxy"; done
+  done
+done
+
+SUMMARY="$BENCH_DIR/summary.txt"
+{
+  echo "# $(date -Iseconds) $(uname -n), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS; sticky-proxy=$STICKY_BIN"
+  $PY - "$RESULTS" <<'PYEOF'
+import csv, statistics, sys
+from collections import defaultdict
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+by = defaultdict(dict)  # (scenario, proxy) -> round -> row
+for r in rows:
+    by[(r["scenario"], r["proxy"])][r["round"]] = r
+med = lambda v: statistics.median(v) if v else float("nan")
+def ratio(scen, a, b, field):
+    out = [float(r[field]) / float(by[(scen, b)][k][field])
+           for k, r in by[(scen, a)].items()
+           if k in by[(scen, b)] and float(by[(scen, b)][k][field])]
+    return med(out)
+names = {"hits": "hits, 10k keys", "new": "new keys (placements)"}
+print(f"{'scenario':<23} {'proxy':<14} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'errors':>6}")
+for scen in dict.fromkeys(r["scenario"] for r in rows):
+    for proxy in dict.fromkeys(r["proxy"] for r in rows):
+        rs = list(by[(scen, proxy)].values())
+        if not rs:
+            continue
+        print(f"{names[scen]:<23} {proxy:<14} {med([float(r['rps']) for r in rs]):>8.0f} "
+              f"{med([float(r['p50_us']) for r in rs]) / 1000:>7.2f} "
+              f"{med([float(r['p99_us']) for r in rs]) / 1000:>7.2f} "
+              f"{med([float(r['cpu_us_per_req']) for r in rs]):>10.1f} "
+              f"{sum(int(r['errors']) for r in rs):>6}")
+    for a, b in (("sticky-redis", "haproxy-peers"), ("sticky-redis", "sticky"),
+                 ("haproxy-peers", "haproxy"), ("sticky", "haproxy")):
+        if by[(scen, a)] and by[(scen, b)]:
+            print(f"  {a} / {b}: req/s {ratio(scen, a, b, 'rps'):.2f}x, "
+                  f"p99 {ratio(scen, a, b, 'p99_us'):.2f}x, CPU/req {ratio(scen, a, b, 'cpu_us_per_req'):.2f}x")
+    print()
+PYEOF
+} | tee "$SUMMARY"
+if [[ -n $OUT ]]; then
+  mkdir -p "$OUT"
+  cp "$RESULTS" "$SUMMARY" "$OUT/"
+  bench_log "results in $OUT"
+fi
