@@ -404,13 +404,20 @@ print("(per pod: %s)" % ", ".join("%s %d" % kv for kv in sorted(per.items())))' 
 
 step "A second proxy replica, sharing the table through Redis, sends every key to the same pod"
 REPLICA_SOCK=$DEMO/replica.sock
-start_bg replica "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$REPLICA_PORT" \
-  --admin-socket "$REPLICA_SOCK" --workers 2 --redis-address "127.0.0.1:$REDIS_PORT"
-wait_until 10 "the replica's admin socket" curl -sf --unix-socket "$REPLICA_SOCK" http://admin/healthz
-# In the cluster each replica's own operator pushes it; here the first proxy's config is copied.
-curl -s --unix-socket "$SOCK" http://admin/v1/config |
-  curl -sf --unix-socket "$REPLICA_SOCK" -X PUT --data-binary @- http://admin/v1/config >/dev/null ||
-  die "could not push the config to the replica"
+ask_replica() {
+  curl -s -H "client-id: $1" "http://127.0.0.1:$REPLICA_PORT/hello" |
+    sed -n 's/.*"backend":"\([^"]*\)".*/\1/p'
+}
+start_replica() {
+  start_bg replica "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$REPLICA_PORT" \
+    --admin-socket "$REPLICA_SOCK" --workers 2 --redis-address "127.0.0.1:$REDIS_PORT"
+  wait_until 10 "the replica's admin socket" curl -sf --unix-socket "$REPLICA_SOCK" http://admin/healthz
+  # In the cluster each replica's own operator pushes it; here the first proxy's config is copied.
+  curl -s --unix-socket "$SOCK" http://admin/v1/config |
+    curl -sf --unix-socket "$REPLICA_SOCK" -X PUT --data-binary @- http://admin/v1/config >/dev/null ||
+    die "could not push the config to the replica"
+}
+start_replica
 say "replica on http://127.0.0.1:$REPLICA_PORT: an empty local table; Redis holds $(
   python3 - "$REDIS_PORT" <<'PY'
 import socket, sys
@@ -419,15 +426,32 @@ s.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
 print(s.recv(64).decode().strip().lstrip(":"), end="")
 PY
 ) sessions"
+declare -A ON_REPLICA=()
 agree=0
 for key in "${KEYS[@]}" gina hank ivan judy; do
   a=$(ask "$key")
-  r=$(curl -s -H "client-id: $key" "http://127.0.0.1:$REPLICA_PORT/hello" |
-    sed -n 's/.*"backend":"\([^"]*\)".*/\1/p')
+  r=$(ask_replica "$key")
+  ON_REPLICA[$key]=$r
   [ "$a" = "$r" ] && agree=$((agree + 1))
   printf '     client-id: %-6s -> first proxy: %-7s replica: %s\n' "$key" "$a" "$r"
 done
 say "=> $agree of 10 keys on the same pod through both replicas (docs/shared-table.md)"
+
+step "The replica is killed (kill -9) and started again with an empty table: no session moves"
+read -r replica_pid _ <"$DEMO/pids/replica.pid"
+disown "$replica_pid" 2>/dev/null || true # no "Killed" job notice in the narration
+kill -KILL "$replica_pid" 2>/dev/null || true
+rm -f "$DEMO/pids/replica.pid"
+for _ in $(seq 50); do [ -d "/proc/$replica_pid" ] && [ "$(cut -d' ' -f3 "/proc/$replica_pid/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+say "killed the replica (pid $replica_pid)"
+start_replica
+say "started it again (pid $(cut -d' ' -f1 "$DEMO/pids/replica.pid")): its local table is empty"
+kept=0
+for key in "${!ON_REPLICA[@]}"; do
+  r=$(ask_replica "$key")
+  [ "$r" = "${ON_REPLICA[$key]}" ] && kept=$((kept + 1))
+done
+say "=> $kept of 10 keys still on the pod they were on before the restart (Redis remembered)"
 
 # ---------------------------------------------------------------------------------------------
 DONE=1
