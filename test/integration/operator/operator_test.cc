@@ -770,8 +770,19 @@ TEST_CASE("operator: /metrics, /healthz and /readyz - reconcile, API client and 
   CHECK(valueOf(second, "sticky_operator_config_pushes_total{result=\"success\"}") >
         valueOf(first, "sticky_operator_config_pushes_total{result=\"success\"}"));
 
-  // promtool accepts both binaries' scrapes (when installed).
+  // The real sticky-proxy process has the build and process families too.
   HttpClient proxy_metrics("127.0.0.1", s.proxy().metricsPort(), 5s);
+  std::map<std::string, double> proxy_samples = scrape(proxy_metrics);
+  bool proxy_build_info = false;
+  for (const auto& [key, value] : proxy_samples) {
+    if (key.rfind("sticky_build_info{version=\"0.2.0\"", 0) == 0) proxy_build_info = value == 1;
+  }
+  CHECK(proxy_build_info);
+  CHECK(valueOf(proxy_samples, "process_resident_memory_bytes") > 0);
+  CHECK(valueOf(proxy_samples, "process_start_time_seconds") > 1.6e9);
+  CHECK(valueOf(proxy_samples, "process_cpu_seconds_total") >= 0);
+
+  // promtool accepts both binaries' scrapes (when installed).
   for (auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
            {"operator", client.get("/metrics").body},
            {"proxy", proxy_metrics.get("/metrics").body}}) {
