@@ -51,7 +51,8 @@ COPY --from=build /out/sticky-proxy /out/sticky-operator /usr/local/bin/
 # A numeric non-root user (no passwd entry needed), the one the chart's securityContext names.
 USER 65532:65532
 
-# 8080: client traffic (--listen); 9090: metrics and health (--metrics-listen in the chart).
-EXPOSE 8080 9090
+# 8080: client traffic (--listen); 9090: metrics and health (--metrics-listen in the chart);
+# 8081: sticky-operator's metrics and probes (its --metrics-listen default).
+EXPOSE 8080 8081 9090
 
 ENTRYPOINT ["/usr/local/bin/sticky-proxy"]

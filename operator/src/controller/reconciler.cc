@@ -6,6 +6,7 @@
 
 #include "kube/cache.h"
 #include "kube/kube_api.h"
+#include "metrics/exposition.h"
 
 namespace sticky::op {
 namespace {
@@ -16,6 +17,9 @@ using Steady = std::chrono::steady_clock;
 // How long a status we wrote may be missing from the cache before we stop assuming the watch
 // is merely behind.
 constexpr auto kEchoWait = std::chrono::seconds(3);
+
+// The controller label of the controller-runtime families.
+constexpr std::string_view kControllerName = "stickyroute";
 
 std::string hexVersion(uint64_t v) {
   char buf[24];
@@ -78,6 +82,7 @@ void Reconciler::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  markProgress();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -89,6 +94,68 @@ void Reconciler::stop() {
   }
   wake_.notify_all();
   thread_.join();
+  last_progress_ns_ = 0;
+}
+
+void Reconciler::markProgress() {
+  last_progress_ns_.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now().time_since_epoch())
+          .count(),
+      std::memory_order_relaxed);
+}
+
+std::optional<std::string> Reconciler::stalled(std::chrono::milliseconds limit) const {
+  int64_t last = last_progress_ns_.load(std::memory_order_relaxed);
+  if (last == 0) return std::nullopt;
+  auto idle = Steady::now().time_since_epoch() - std::chrono::nanoseconds(last);
+  if (idle <= limit) return std::nullopt;
+  return "the reconcile loop has made no progress for " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) +
+         "s (limit " + std::to_string(limit.count() / 1000) + "s)";
+}
+
+void Reconciler::renderMetrics(metrics::Exposition& x) const {
+  const metrics::Label controller{"controller", kControllerName};
+  x.family("controller_runtime_reconcile_total", "counter",
+           "Total number of reconciliations per controller");
+  const std::pair<std::string_view, uint64_t> results[] = {
+      {"error", reconcile_errors_.load()},
+      {"requeue", 0},
+      {"requeue_after", 0},
+      {"success", reconcile_successes_.load()},
+  };
+  for (const auto& [result, n] : results) {
+    x.sample("controller_runtime_reconcile_total", {controller, {"result", result}}, n);
+  }
+  x.family("controller_runtime_reconcile_errors_total", "counter",
+           "Total number of reconciliation errors per controller");
+  x.sample("controller_runtime_reconcile_errors_total", {controller}, reconcile_errors_.load());
+  x.family("controller_runtime_reconcile_time_seconds", "histogram",
+           "Length of time per reconciliation per controller");
+  reconcile_time_.render(x, "controller_runtime_reconcile_time_seconds", {controller});
+  x.family("controller_runtime_max_concurrent_reconciles", "gauge",
+           "Maximum number of concurrent reconciles per controller");
+  x.sample("controller_runtime_max_concurrent_reconciles", {controller}, uint64_t{1});
+  x.family("controller_runtime_active_workers", "gauge",
+           "Number of currently used workers per controller");
+  x.sample("controller_runtime_active_workers", {controller},
+           uint64_t{reconciling_.load() ? 1u : 0u});
+
+  x.family("sticky_operator_config_pushes_total", "counter",
+           "Config pushes to the proxy: success, rejected (the proxy refused the config) or "
+           "failed (not delivered: proxy unreachable or erroring).");
+  x.sample("sticky_operator_config_pushes_total", {{"result", "success"}}, pushes_.load());
+  x.sample("sticky_operator_config_pushes_total", {{"result", "rejected"}},
+           pushes_rejected_.load());
+  x.sample("sticky_operator_config_pushes_total", {{"result", "failed"}}, pushes_failed_.load());
+  x.family("sticky_operator_status_writes_total", "counter",
+           "StickyRoute status writes (merge patches of the status subresource) by result.");
+  x.sample("sticky_operator_status_writes_total", {{"result", "success"}}, status_writes_.load());
+  x.sample("sticky_operator_status_writes_total", {{"result", "error"}},
+           status_write_errors_.load());
+  x.family("sticky_operator_proxy_config_in_sync", "gauge",
+           "1 when the proxy ran the desired config at the end of the last reconcile, else 0.");
+  x.sample("sticky_operator_proxy_config_in_sync", {}, uint64_t{in_sync_.load() ? 1u : 0u});
 }
 
 void Reconciler::poke() {
@@ -113,6 +180,7 @@ void Reconciler::run() {
       if (stopping_) return;
       poked = std::exchange(poked_, false);
     }
+    markProgress();
     auto now = Steady::now();
     auto due = next_tick;
     if (push_failures_ > 0) due = std::min(due, next_push_);
@@ -140,6 +208,17 @@ void Reconciler::run() {
 
 void Reconciler::reconcileOnce() {
   std::shared_ptr<const kube::CacheSnapshot> snapshot;
+  markProgress();
+  const auto started = Steady::now();
+  struct Active {
+    std::atomic<bool>& flag;
+    explicit Active(std::atomic<bool>& f) : flag(f) { flag = true; }
+    ~Active() { flag = false; }
+  } active(reconciling_);
+  auto count = [&](bool success) {
+    reconcile_time_.observe(std::chrono::duration<double>(Steady::now() - started).count());
+    ++(success ? reconcile_successes_ : reconcile_errors_);
+  };
   try {
     snapshot = cache_->snapshot();
     if (!snapshot->synced()) {
@@ -153,9 +232,11 @@ void Reconciler::reconcileOnce() {
           {{"routes", std::to_string(snapshot->objects(kube::kStickyRouteResource.kind).size())}});
       logged_unsynced_ = false;
     }
-    pass();
+    count(pass());
     pass_failures_ = 0;
   } catch (const std::exception& e) {
+    count(false);
+    in_sync_ = false;
     ++pass_failures_;
     auto delay = backoff(pass_failures_);
     retry_pass_at_ = Steady::now() + delay;
@@ -172,7 +253,7 @@ void Reconciler::reconcileOnce() {
   }
 }
 
-void Reconciler::pass() {
+bool Reconciler::pass() {
   auto snapshot = cache_->snapshot();
   ClusterSnapshot cluster = clusterSnapshotOf(*snapshot);
   DesiredState desired = computeDesiredState(cluster, last_good_, options_.proxy);
@@ -180,7 +261,12 @@ void Reconciler::pass() {
   desired_version_ = desired.config.version;
   logVerdictChanges(desired);
   ProxyObservation proxy = observeAndPush(desired);
+  markProgress();
+  bool in_sync = proxy.state == ProxyObservation::State::Applied &&
+                 proxy.applied_version == desired.config.version;
+  in_sync_ = in_sync;
   if (is_leader_()) writeStatuses(*snapshot, desired, proxy);
+  return in_sync;
 }
 
 ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
@@ -238,6 +324,7 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
     return obs;
   }
   const PushFailure& failed = pushed.error();
+  ++(failed.rejected ? pushes_rejected_ : pushes_failed_);
   ++push_failures_;
   auto delay = backoff(push_failures_);
   next_push_ = Steady::now() + delay;
@@ -361,8 +448,10 @@ bool Reconciler::patchStatus(const json& object, const json& status, const json&
   std::string name = meta.value("name", "");
   std::string path = kube::kStickyRouteResource.objectPath(ns, name);
   auto r = api_.patch(path, json{{"status", status}}, kube::PatchType::Merge, "status");
+  markProgress();
   if (!r) {
     if (!r.error().notFound()) {
+      ++status_write_errors_;
       logger_.warn("status write failed",
                    {{"route", ns + "/" + name}, {"error", r.error().message}});
     }
@@ -386,6 +475,7 @@ void Reconciler::recordEvent(const json& object, const EventSpec& event) {
   if (!events_) return;
   auto about = ObjectReference::of(object);
   auto r = events_->record(about, event);
+  markProgress();
   if (!r) {
     logger_.warn("event not recorded", {{"route", about.ns + "/" + about.name},
                                         {"reason", event.reason},

@@ -30,6 +30,7 @@
 #include "controller/events.h"
 #include "controller/log.h"
 #include "controller/status.h"
+#include "metrics/instruments.h"
 
 namespace sticky::op {
 
@@ -85,6 +86,21 @@ class Reconciler {
   /// Status writes so far.
   uint64_t statusWrites() const { return status_writes_.load(); }
 
+  /// The controller's families, named as controller-runtime names them where the concept is the
+  /// same (`controller_runtime_reconcile_total{controller,result}`, `..._errors_total`,
+  /// `..._time_seconds`, `..._active_workers`, `..._max_concurrent_reconciles`; the controller
+  /// is "stickyroute"), and ours: `sticky_operator_config_pushes_total{result}`,
+  /// `sticky_operator_status_writes_total{result}`, `sticky_operator_proxy_config_in_sync`.
+  /// A pass is a success when the proxy runs the desired config at its end, an error when it
+  /// threw or the proxy does not (unreachable, refused, or a push still backing off). Passes
+  /// before the cache synced are not counted.
+  void renderMetrics(metrics::Exposition& x) const;
+  /// Why the loop looks hung, or nullopt: it has not marked progress for longer than `limit`.
+  /// The loop marks progress at least every 100 ms while idle and between the calls of a pass
+  /// (each bounded by a timeout), so only a call that never returns makes it stall. Nullopt
+  /// while the loop is not running.
+  std::optional<std::string> stalled(std::chrono::milliseconds limit) const;
+
  private:
   struct WriteRecord {
     std::string uid;
@@ -99,7 +115,9 @@ class Reconciler {
   };
 
   void run();
-  void pass();
+  /// True when the proxy runs the desired config at the end of the pass.
+  bool pass();
+  void markProgress();
   ProxyObservation observeAndPush(const DesiredState& desired);
   Result<Ok, PushFailure> push(const ProxyConfig& config);
   void writeStatuses(const kube::CacheSnapshot& snapshot, const DesiredState& desired,
@@ -134,6 +152,17 @@ class Reconciler {
   std::atomic<uint64_t> desired_version_{0};
   std::atomic<uint64_t> pushes_{0};
   std::atomic<uint64_t> status_writes_{0};
+
+  // Metrics (written by the reconciler thread, read by scrapes).
+  std::atomic<int64_t> last_progress_ns_{0};  // steady clock; 0: the loop is not running
+  std::atomic<uint64_t> reconcile_successes_{0};
+  std::atomic<uint64_t> reconcile_errors_{0};
+  std::atomic<bool> reconciling_{false};
+  std::atomic<uint64_t> pushes_rejected_{0};
+  std::atomic<uint64_t> pushes_failed_{0};
+  std::atomic<uint64_t> status_write_errors_{0};
+  std::atomic<bool> in_sync_{false};
+  metrics::Histogram reconcile_time_{metrics::kControllerRuntimeBuckets};
 
   std::mutex mutex_;
   std::condition_variable wake_;

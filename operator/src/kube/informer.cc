@@ -1,5 +1,10 @@
 #include "kube/informer.h"
 
+#include <algorithm>
+#include <map>
+
+#include "metrics/exposition.h"
+
 namespace sticky::op::kube {
 namespace {
 
@@ -43,6 +48,7 @@ Informer::Informer(KubeApi& api, std::shared_ptr<ObjectCache> cache, InformerOpt
       sink.report_error = options_.report_error;
       watchers_.push_back(
           std::make_unique<Watcher>(api_, std::move(watcher_options), std::move(sink)));
+      watcher_resources_.push_back(resource.plural);
     }
   }
 }
@@ -57,6 +63,41 @@ void Informer::start() {
 
 void Informer::stop() {
   for (auto& watcher : watchers_) watcher->stop();
+}
+
+void Informer::renderMetrics(metrics::Exposition& x) const {
+  struct Counts {
+    uint64_t restarts = 0, relists = 0, errors = 0;
+  };
+  std::map<std::string, Counts> by_resource;
+  for (const ResourceType& resource : options_.resources) by_resource[resource.plural];
+  for (size_t i = 0; i < watchers_.size(); ++i) {
+    Counts& c = by_resource[watcher_resources_[i]];
+    c.restarts += static_cast<uint64_t>(std::max(watchers_[i]->watchCount() - 1, 0));
+    c.relists += static_cast<uint64_t>(std::max(watchers_[i]->listCount() - 1, 0));
+    c.errors += static_cast<uint64_t>(watchers_[i]->errorCount());
+  }
+  struct Family {
+    const char* name;
+    const char* help;
+    uint64_t Counts::*value;
+  };
+  const Family families[] = {
+      {"sticky_operator_watch_restarts_total",
+       "Watch requests made again after a stream ended (server timeout, error or relist).",
+       &Counts::restarts},
+      {"sticky_operator_relists_total",
+       "Full lists after the first (410 Gone, or a failure that needed a fresh list).",
+       &Counts::relists},
+      {"sticky_operator_watch_errors_total",
+       "Failed lists and watches, and ERROR events on a watch stream.", &Counts::errors},
+  };
+  for (const Family& f : families) {
+    x.family(f.name, "counter", f.help);
+    for (const auto& [resource, counts] : by_resource) {
+      x.sample(f.name, {{"resource", resource}}, counts.*f.value);
+    }
+  }
 }
 
 }  // namespace sticky::op::kube

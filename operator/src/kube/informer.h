@@ -10,6 +10,10 @@
 #include "kube/kube_api.h"
 #include "kube/watcher.h"
 
+namespace sticky::metrics {
+class Exposition;
+}
+
 namespace sticky::op::kube {
 
 struct InformerOptions {
@@ -37,11 +41,18 @@ class Informer {
   /// The watchers, in (resource, namespace) order; for tests and diagnostics.
   const std::vector<std::unique_ptr<Watcher>>& watchers() const { return watchers_; }
 
+  /// Per resource (plural, e.g. "pods"), summed over namespaces:
+  /// `sticky_operator_watch_restarts_total` (watch requests after each watcher's first),
+  /// `sticky_operator_relists_total` (lists after each watcher's first: 410 Gone, or a failure
+  /// that needed a fresh list), `sticky_operator_watch_errors_total`.
+  void renderMetrics(metrics::Exposition& x) const;
+
  private:
   KubeApi& api_;
   std::shared_ptr<ObjectCache> cache_;
   InformerOptions options_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
+  std::vector<std::string> watcher_resources_;  // the plural each watcher watches
 };
 
 }  // namespace sticky::op::kube

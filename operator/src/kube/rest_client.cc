@@ -15,6 +15,8 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "metrics/exposition.h"
+#include "metrics/instruments.h"
 
 namespace sticky::op::kube {
 
@@ -247,8 +249,15 @@ class KubeClient::Impl {
         const std::string token = bearer(retried);
         http::http_request request = makeRequest(method, path, token);
         if (body) request.set_body(body->dump(), content_type);
-        http::http_response response = client_->request(request).get();
+        http::http_response response;
+        try {
+          response = client_->request(request).get();
+        } catch (const std::exception&) {
+          requests_.add({"<error>", method, host_});
+          throw;
+        }
         const int status = response.status_code();
+        requests_.add({std::to_string(status), method, host_});
         std::string text = response.extract_utf8string(true).get();
         if (status == 401 && !retried && !config_.token_file.empty()) {
           if (bearer(true) != token) {  // the token was rotated under us: try once more
@@ -300,10 +309,17 @@ class KubeClient::Impl {
       const int server_timeout = options.timeout_seconds > 0 ? options.timeout_seconds : 1800;
       http_client::http_client client(web::uri(config_.server),
                                       clientConfig(std::chrono::seconds(server_timeout + 60)));
-      http::http_response response =
-          client.request(makeRequest(http::methods::GET, path, bearer(false)), source.get_token())
-              .get();
+      http::http_response response;
+      try {
+        response =
+            client.request(makeRequest(http::methods::GET, path, bearer(false)), source.get_token())
+                .get();
+      } catch (const std::exception&) {
+        if (!cancel.cancelled()) requests_.add({"<error>", http::methods::GET, host_});
+        throw;
+      }
       const int status = response.status_code();
+      requests_.add({std::to_string(status), http::methods::GET, host_});
       if (status != 200) {
         std::string text = response.extract_utf8string(true).get();
         if (status == 401) bearer(true);
@@ -370,6 +386,8 @@ class KubeClient::Impl {
   ClusterConfig config_;
   KubeClientOptions options_;
   std::unique_ptr<http_client::http_client> client_;
+  std::string host_;  // "host:port" of the server URL, the host label
+  metrics::CounterVec requests_{{"code", "method", "host"}};
 
   std::mutex token_mutex_;
   std::string token_;
@@ -400,6 +418,8 @@ Result<std::shared_ptr<KubeClient>> KubeClient::create(ClusterConfig config,
     }
     impl->client_ = std::make_unique<http_client::http_client>(
         base, impl->clientConfig(impl->options_.request_timeout));
+    impl->host_ = base.host();
+    if (base.port() > 0) impl->host_ += ":" + std::to_string(base.port());
   } catch (const std::exception& e) {
     return fail("server URL " + impl->config_.server + " is not a valid URL (" + e.what() + ").");
   }
@@ -411,6 +431,13 @@ KubeClient::~KubeClient() = default;
 
 const ClusterConfig& KubeClient::config() const {
   return impl_->config_;
+}
+
+void KubeClient::renderMetrics(metrics::Exposition& x) const {
+  x.family("rest_client_requests_total", "counter",
+           "Number of HTTP requests to the Kubernetes API, partitioned by status code, method, "
+           "and host.");
+  impl_->requests_.render(x, "rest_client_requests_total");
 }
 
 Result<json, KubeError> KubeClient::get(const std::string& path) {

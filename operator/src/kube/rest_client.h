@@ -16,6 +16,10 @@
 #include "kube/kube_api.h"
 #include "kube/kubeconfig.h"
 
+namespace sticky::metrics {
+class Exposition;
+}
+
 namespace sticky::op::kube {
 
 struct KubeClientOptions {
@@ -44,6 +48,10 @@ class KubeClient final : public KubeApi {
   KubeClient& operator=(const KubeClient&) = delete;
 
   const ClusterConfig& config() const;
+
+  /// `rest_client_requests_total{code,method,host}` as client-go counts it: every response by
+  /// status code (a watch counts once, when its stream opens), "<error>" when none came.
+  void renderMetrics(metrics::Exposition& x) const;
 
   Result<nlohmann::json, KubeError> get(const std::string& path) override;
   Result<nlohmann::json, KubeError> list(const std::string& path,

@@ -193,6 +193,16 @@ int Watcher::listCount() const {
   return list_count_;
 }
 
+int Watcher::watchCount() const {
+  std::lock_guard lock(mutex_);
+  return watch_count_;
+}
+
+int Watcher::errorCount() const {
+  std::lock_guard lock(mutex_);
+  return error_count_;
+}
+
 void Watcher::run() {
   while (true) {
     WatchPhase phase;
@@ -240,6 +250,7 @@ void Watcher::runWatch() {
     cancel_ = cancel;
     stop_stream_ = false;
     watch_options.resource_version = state_.resource_version;
+    ++watch_count_;
   }
   watch_options.allow_bookmarks = true;
   watch_options.timeout_seconds = options_.watch_timeout_seconds;
@@ -298,7 +309,13 @@ void Watcher::feed(const WatchInput& input) {
                      std::lock_guard lock(mutex_);
                      stop_stream_ = true;
                    },
-                   [&](const ReportErrorAction& a) { sink_.report_error(a.message); },
+                   [&](const ReportErrorAction& a) {
+                     {
+                       std::lock_guard lock(mutex_);
+                       ++error_count_;
+                     }
+                     sink_.report_error(a.message);
+                   },
                },
                action);
   }

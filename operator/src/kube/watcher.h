@@ -143,6 +143,11 @@ class Watcher {
   WatchState state() const;
   /// Number of completed lists (initial list + relists).
   int listCount() const;
+  /// Number of watch requests made (the first, and every restart after a stream ended or
+  /// failed).
+  int watchCount() const;
+  /// Number of errors reported (failed lists and watches, ERROR events).
+  int errorCount() const;
 
  private:
   void run();
@@ -159,6 +164,8 @@ class Watcher {
   std::condition_variable wake_;
   WatchState state_;
   int list_count_ = 0;
+  int watch_count_ = 0;
+  int error_count_ = 0;
   bool stopping_ = false;
   bool stop_stream_ = false;
   std::shared_ptr<CancelToken> cancel_;

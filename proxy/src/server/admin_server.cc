@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
-#include "server/admin_server_http.h"
+#include "control_http/http_server.h"
 
 namespace sticky::proxy {
 

@@ -1,11 +1,12 @@
 #include "server/metrics.h"
 
-#include <charconv>
 #include <initializer_list>
 #include <mutex>
 #include <utility>
 
-#include "server/admin_server_http.h"
+#include "control_http/http_server.h"
+#include "metrics/exposition.h"
+#include "metrics/process.h"
 
 namespace sticky::proxy {
 
@@ -15,81 +16,15 @@ namespace http = boost::beast::http;
 using control::HttpRequest;
 using control::HttpResponse;
 using Tcp = boost::asio::ip::tcp;
-using Label = std::pair<std::string_view, std::string_view>;
 
-constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+using metrics::Exposition;
+using metrics::kContentType;
+
 constexpr std::array<std::string_view, 5> kCodeClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-
-std::string formatNumber(double v) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
-}
-
-std::string escapeHelp(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 uint64_t load(const std::atomic<uint64_t>& a) {
   return a.load(std::memory_order_relaxed);
 }
-
-// Writes one family at a time: HELP and TYPE, then its samples.
-class Exposition {
- public:
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += escapeHelp(help);
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-
-  void sample(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
-    out_ += name;
-    if (labels.size() > 0) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [k, v] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += k;
-        out_ += "=\"";
-        out_ += escapeLabelValue(v);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    out_ += value;
-    out_ += '\n';
-  }
-  void sample(std::string_view name, std::initializer_list<Label> labels, uint64_t value) {
-    sample(name, labels, std::string_view(std::to_string(value)));
-  }
-  void sample(std::string_view name, std::initializer_list<Label> labels, int64_t value) {
-    sample(name, labels, std::string_view(std::to_string(value)));
-  }
-
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
 
 // One per-route family: `value(route)` gives the sample.
 template <class F>
@@ -198,18 +133,10 @@ void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
     for (const Route& route : router->routes()) {
       const RouteStats& rs = route.stats();
       std::string_view name = route.config().name;
-      uint64_t cumulative = 0;
-      for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-        cumulative += load(rs.latency_buckets[i]);
-        x.sample("sticky_upstream_latency_seconds_bucket",
-                 {{"route", name}, {"le", formatNumber(kLatencyBuckets[i])}}, cumulative);
-      }
-      cumulative += load(rs.latency_buckets[kLatencyBuckets.size()]);
-      x.sample("sticky_upstream_latency_seconds_bucket", {{"route", name}, {"le", "+Inf"}},
-               cumulative);
-      x.sample("sticky_upstream_latency_seconds_sum", {{"route", name}},
-               std::string_view(formatNumber(static_cast<double>(load(rs.latency_sum_us)) / 1e6)));
-      x.sample("sticky_upstream_latency_seconds_count", {{"route", name}}, load(rs.latency_count));
+      std::array<uint64_t, kLatencyBuckets.size() + 1> per_bucket{};
+      for (size_t i = 0; i < per_bucket.size(); ++i) per_bucket[i] = load(rs.latency_buckets[i]);
+      x.histogram("sticky_upstream_latency_seconds", {{"route", name}}, kLatencyBuckets, per_bucket,
+                  static_cast<double>(load(rs.latency_sum_us)) / 1e6, load(rs.latency_count));
     }
   }
 
@@ -280,29 +207,12 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
   }
   x.family("sticky_redis_command_latency_seconds", "summary",
            "Time from sending a command to its reply, for replies received in time.");
-  x.sample("sticky_redis_command_latency_seconds_sum", {},
-           std::string_view(formatNumber(static_cast<double>(load(c.latency_sum_us)) / 1e6)));
+  x.sampleFloat("sticky_redis_command_latency_seconds_sum", {},
+                static_cast<double>(load(c.latency_sum_us)) / 1e6);
   x.sample("sticky_redis_command_latency_seconds_count", {}, load(c.latency_count));
 }
 
 }  // namespace
-
-std::string escapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now,
                           const RedisSessionStore* store) {
@@ -310,6 +220,8 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
   renderServer(x, router, stats);
   renderRoutes(x, router, now);
   if (store) renderSharedTable(x, router, *store);
+  metrics::renderBuildInfo(x);
+  metrics::renderProcessMetrics(x);
   return x.take();
 }
 
@@ -345,18 +257,14 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
                                                             const ServerStats& stats,
                                                             const RedisSessionStore* store) {
   boost::asio::any_io_executor strand = boost::asio::make_strand(io);
-  control::HttpServer<Tcp>::Acceptor acceptor(strand);
+  std::string where = listen.address().to_string() + ":" + std::to_string(listen.port());
+  auto listening = control::listenTcp(strand, listen);
+  if (!listening)
+    return fail("cannot listen for metrics on " + where + ": " + listening.error().message);
+  control::HttpServer<Tcp>::Acceptor acceptor = std::move(listening).value();
   boost::system::error_code ec;
-  acceptor.open(listen.protocol(), ec);
-  if (!ec) acceptor.set_option(Tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(listen, ec);
-  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-  Tcp::endpoint bound;
-  if (!ec) bound = acceptor.local_endpoint(ec);
-  if (ec) {
-    std::string where = listen.address().to_string() + ":" + std::to_string(listen.port());
-    return fail("cannot listen for metrics on " + where + ": " + ec.message());
-  }
+  Tcp::endpoint bound = acceptor.local_endpoint(ec);
+  if (ec) return fail("cannot listen for metrics on " + where + ": " + ec.message());
 
   auto impl = std::make_shared<Impl>();
   impl->port = bound.port();

@@ -1,5 +1,7 @@
 #pragma once
-// Prometheus metrics: `GET /metrics` on a TCP port, in the text exposition format (0.0.4).
+// Prometheus metrics: `GET /metrics` on a TCP port, in the text exposition format (0.0.4),
+// written by the shared renderer (lib/metrics) from the proxy's atomics at scrape time, with
+// `sticky_build_info` and the process_* families.
 // The same port answers the kubelet's probes, which cannot reach the admin Unix socket:
 // `GET /healthz` (200 while the process serves) and `GET /readyz` (200 once a config is loaded,
 // else 503).
@@ -13,6 +15,7 @@
 
 #include "common/result.h"
 #include "http/server_stats.h"
+#include "metrics/exposition.h"
 #include "routing/redis_store.h"
 #include "routing/router.h"
 
@@ -49,7 +52,8 @@ std::string renderMetrics(const Router* router, const ServerStats& stats);
 std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now,
                           const RedisSessionStore* store = nullptr);
 
-/// Escapes a label value for the text format: backslash, double quote and newline.
-std::string escapeLabelValue(std::string_view value);
+/// Escapes a label value for the text format: backslash, double quote and newline (the shared
+/// renderer's).
+using metrics::escapeLabelValue;
 
 }  // namespace sticky::proxy

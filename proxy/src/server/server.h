@@ -19,6 +19,7 @@
 
 #include "common/result.h"
 #include "config/proxy_config.h"
+#include "control_http/listen.h"
 #include "http/server_stats.h"
 #include "routing/router.h"
 
@@ -37,9 +38,9 @@ struct ServerOptions {
   SharedTableConfig shared_table;       // flags; when set, wins over the config file's
 };
 
-/// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0", "localhost:8080" -> an endpoint. Host names are
-/// resolved (startup only). Error: one sentence naming the bad text.
-Result<boost::asio::ip::tcp::endpoint> parseListenAddress(std::string_view text);
+/// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0", "localhost:8080" -> an endpoint (lib's, shared
+/// with the operator).
+using control::parseListenAddress;
 
 class Server {
  public:

@@ -98,6 +98,10 @@ TEST_CASE("sticky-operator: its own usage errors exit 2") {
       {{"--admin-socket", "s", "--leader-elect=maybe"}, "--leader-elect must be true or false"},
       {{"--admin-socket", "s", "--namespaces", ","}, "--namespaces must be \"all\" or namespace"},
       {{"--admin-socket", "s", "extra"}, "unexpected argument 'extra'"},
+      {{"--admin-socket", "s", "--metrics-listen", "8081"},
+       "--metrics-listen: invalid listen address '8081': expected HOST:PORT"},
+      {{"--admin-socket", "s", "--metrics-listen=127.0.0.1:99999"},
+       "--metrics-listen: invalid listen address '127.0.0.1:99999': the port must be"},
   };
   for (const auto& c : cases) {
     INFO("expecting " << c.says);
@@ -121,9 +125,10 @@ TEST_CASE("both binaries: --help lists the shared flags and exits 0") {
       CHECK_MESSAGE(r.output.find(flag) != std::string::npos, "help lacks " << flag);
   }
   auto op = run(dir, {STICKY_OPERATOR_BIN, "--help"});
-  for (const char* flag : {"--kubeconfig", "--namespaces", "--leader-elect", "--lease-namespace",
-                           "--lease-name", "--lease-duration", "--renew-deadline", "--retry-period",
-                           "--identity", "--proxy-poll", "--status-interval", "STICKY_NAMESPACES"})
+  for (const char* flag :
+       {"--kubeconfig", "--namespaces", "--leader-elect", "--lease-namespace", "--lease-name",
+        "--lease-duration", "--renew-deadline", "--retry-period", "--identity", "--proxy-poll",
+        "--status-interval", "STICKY_NAMESPACES", "--metrics-listen", "STICKY_METRICS_LISTEN"})
     CHECK_MESSAGE(op.output.find(flag) != std::string::npos, "operator help lacks " << flag);
 }
 

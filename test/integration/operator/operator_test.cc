@@ -13,8 +13,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -92,6 +96,7 @@ class PodProxy : public ProxyProcess {
   PodProxy(const TempDir& dir, const std::string& id, std::vector<std::string> extra_args = {})
       : ProxyProcess({.log_path = dir.file(id + ".log"),
                       .admin_socket = dir.file(id + "-admin.sock"),
+                      .metrics = true,
                       .workers = 1,
                       .extra_args = std::move(extra_args),
                       .start_timeout = kDeadline}) {}
@@ -118,13 +123,22 @@ class OperatorProcess {
                                      "--status-interval",
                                      "1s",
                                      "--log-level",
-                                     "debug"};
+                                     "debug",
+                                     "--metrics-listen",
+                                     "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Process>(argv, dir.file(id + ".log"));
   }
 
   Process& process() { return *process_; }
   std::string log() const { return process_->log(); }
+  /// The metrics port from the start line ("metrics_port=N"); 0 until it is logged.
+  uint16_t metricsPort() const {
+    std::string text = log();
+    size_t at = text.find("metrics_port=");
+    if (at == std::string::npos) return 0;
+    return static_cast<uint16_t>(std::atoi(text.c_str() + at + std::strlen("metrics_port=")));
+  }
   size_t count(const std::string& needle) const {
     std::string text = log();
     size_t n = 0;
@@ -685,6 +699,155 @@ TEST_CASE("operator: a restarted proxy gets its config pushed again within secon
   s.waitForRoute(
       "chat", [](const json& r) { return Stack::condition(r, "Ready") == "True"; },
       "Ready never came back after the proxy restart");
+}
+
+// A scrape as sample -> value ("name{labels}" as written); comments skipped.
+std::map<std::string, double> scrape(HttpClient& client) {
+  HttpResponse r = client.get("/metrics");
+  REQUIRE(r.status == 200);
+  REQUIRE(r.header("content-type") == "text/plain; version=0.0.4; charset=utf-8");
+  std::map<std::string, double> out;
+  std::istringstream in(r.body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    REQUIRE_MESSAGE(space != std::string::npos, "malformed line: " << line);
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+double valueOf(const std::map<std::string, double>& samples, const std::string& key) {
+  auto it = samples.find(key);
+  return it == samples.end() ? -1 : it->second;
+}
+
+// promtool's verdict on a scrape (Debian's `prometheus` package); nullopt when it is not
+// installed.
+std::optional<std::string> promtoolProblems(const TempDir& dir, const std::string& name,
+                                            const std::string& text) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
+  std::string in = dir.file(name + ".prom");
+  std::string out = dir.file(name + ".promtool");
+  std::ofstream(in) << text;
+  int status = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
+  std::ifstream result(out);
+  std::string said((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
+  return status == 0 ? std::string() : "exit " + std::to_string(status) + ": " + said;
+}
+
+TEST_CASE("operator: /metrics, /healthz and /readyz - reconcile, API client and leader series") {
+  KubeCluster& kube = clusterWithCrd();
+  Stack s("op-metrics", /*start_operator=*/false);
+  OperatorProcess op(kube, s.dir(), "op-metrics", s.ns(), s.proxy().socket(),
+                     {"--leader-elect", "--lease-namespace", s.ns(), "--lease-duration", "4s",
+                      "--renew-deadline", "3s", "--retry-period", "500ms"});
+  uint16_t port = 0;
+  REQUIRE_MESSAGE(waitFor([&] { return (port = op.metricsPort()) != 0; }, kDeadline, 20ms),
+                  "no metrics port in the log:\n"
+                      << op.log());
+  HttpClient client("127.0.0.1", port, 5s);
+  CHECK(client.get("/healthz").status == 200);
+  // Ready once the caches synced, whether or not this replica leads yet.
+  REQUIRE_MESSAGE(waitFor([&] { return client.get("/readyz").status == 200; }, kDeadline, 20ms),
+                  "never ready; log:\n"
+                      << Stack::tail(op.log()));
+  CHECK(client.get("/readyz").body == "ready\n");
+  CHECK(client.get("/nope").status == 404);
+  CHECK(client.request("POST", "/metrics").status == 405);
+
+  s.addPod("chat-0");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForRoute(
+      "chat", [](const json& r) { return Stack::condition(r, "Ready") == "True"; },
+      "the route never became Ready");
+  REQUIRE(waitFor([&] { return !s.podFor("k").empty(); }, kDeadline, 20ms));
+
+  const std::string c = R"({controller="stickyroute")";
+  std::map<std::string, double> first;
+  // The pass that wrote Ready may still be running: wait until it is counted.
+  REQUIRE(waitFor(
+      [&] {
+        first = scrape(client);
+        return valueOf(first, "sticky_operator_status_writes_total{result=\"success\"}") >= 1 &&
+               valueOf(first, "leader_election_master_status{name=\"sticky-operator\"}") == 1;
+      },
+      kDeadline, 100ms));
+  CHECK(valueOf(first, "controller_runtime_reconcile_total" + c + R"(,result="success"})") >= 1);
+  CHECK(valueOf(first, "controller_runtime_reconcile_total" + c + R"(,result="requeue"})") == 0);
+  CHECK(valueOf(first, "controller_runtime_reconcile_errors_total" + c + "}") >= 0);
+  CHECK(valueOf(first, "controller_runtime_reconcile_time_seconds_count" + c + "}") >= 1);
+  CHECK(valueOf(first, "controller_runtime_reconcile_time_seconds_bucket" + c + R"(,le="+Inf"})") ==
+        valueOf(first, "controller_runtime_reconcile_time_seconds_count" + c + "}"));
+  CHECK(valueOf(first,
+                "controller_runtime_reconcile_time_seconds_bucket" + c + R"(,le="0.005"})") >= 0);
+  CHECK(valueOf(first, "sticky_operator_config_pushes_total{result=\"success\"}") >= 1);
+  CHECK(valueOf(first, "sticky_operator_proxy_config_in_sync") == 1);
+  CHECK(valueOf(first, "sticky_operator_relists_total{resource=\"pods\"}") == 0);
+  CHECK(valueOf(first, "sticky_operator_watch_restarts_total{resource=\"stickyroutes\"}") >= 0);
+
+  // The API client's requests, by code and method, against the test server's host:port.
+  std::string host = kube.kubectlOrThrow(
+      {"config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"});
+  host = host.substr(host.find("://") + 3);
+  CHECK(valueOf(first, R"(rest_client_requests_total{code="200",method="GET",host=")" + host +
+                           "\"}") >= 2);  // lists and watches
+  CHECK(valueOf(first, R"(rest_client_requests_total{code="200",method="PATCH",host=")" + host +
+                           "\"}") >= 1);  // status
+  CHECK(valueOf(first, "process_resident_memory_bytes") > 0);
+  CHECK(valueOf(first, "process_open_fds") > 0);
+  bool build_info = false;
+  for (const auto& [key, value] : first) {
+    if (key.rfind("sticky_build_info{version=\"0.2.0\"", 0) == 0) build_info = value == 1;
+  }
+  CHECK(build_info);
+
+  // A change to the cluster: more passes, more requests.
+  s.addPod("chat-1");
+  s.waitForRoute(
+      "chat", [](const json& r) { return r["status"].value("readyEndpoints", -1) == 2; },
+      "the new endpoint never reached status");
+  std::map<std::string, double> second;
+  REQUIRE(waitFor(
+      [&] {
+        second = scrape(client);
+        return valueOf(second, "sticky_operator_status_writes_total{result=\"success\"}") >
+               valueOf(first, "sticky_operator_status_writes_total{result=\"success\"}");
+      },
+      kDeadline, 100ms));
+  CHECK(valueOf(second, "controller_runtime_reconcile_total" + c + R"(,result="success"})") >
+        valueOf(first, "controller_runtime_reconcile_total" + c + R"(,result="success"})"));
+  CHECK(valueOf(second, "sticky_operator_config_pushes_total{result=\"success\"}") >
+        valueOf(first, "sticky_operator_config_pushes_total{result=\"success\"}"));
+
+  // The real sticky-proxy process has the build and process families too.
+  HttpClient proxy_metrics("127.0.0.1", s.proxy().metricsPort(), 5s);
+  std::map<std::string, double> proxy_samples = scrape(proxy_metrics);
+  bool proxy_build_info = false;
+  for (const auto& [key, value] : proxy_samples) {
+    if (key.rfind("sticky_build_info{version=\"0.2.0\"", 0) == 0) proxy_build_info = value == 1;
+  }
+  CHECK(proxy_build_info);
+  CHECK(valueOf(proxy_samples, "process_resident_memory_bytes") > 0);
+  CHECK(valueOf(proxy_samples, "process_start_time_seconds") > 1.6e9);
+  CHECK(valueOf(proxy_samples, "process_cpu_seconds_total") >= 0);
+
+  // promtool accepts both binaries' scrapes (when installed).
+  for (auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
+           {"operator", client.get("/metrics").body},
+           {"proxy", proxy_metrics.get("/metrics").body}}) {
+    INFO(name << " scrape:\n" << text);
+    auto problems = promtoolProblems(s.dir(), name, text);
+    if (!problems) {
+      MESSAGE("promtool is not installed; the scrape's syntax was not checked by it");
+      break;
+    }
+    CHECK_MESSAGE(problems->empty(), *problems);
+  }
+
+  // The operator drops leadership on SIGTERM and stops serving the port.
+  op.process().signal(SIGTERM);
+  CHECK(op.process().wait(20s) == 0);
 }
 
 TEST_CASE("operator: SIGTERM stops the operator cleanly") {

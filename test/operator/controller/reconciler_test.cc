@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kube/cache.h"
+#include "metrics/exposition.h"
 #include "operator/kube/in_memory_kube_api.h"
 #include "support/process.h"
 #include "support/proxy_process.h"
@@ -287,6 +288,68 @@ TEST_CASE("reconciler loop: cache changes reach the proxy on their own") {
   CHECK(waitFor([&] { return f.endpoints() == 19; }, 30s));
   f.reconciler->stop();
   f.reconciler->stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace sticky::op
+
+namespace sticky::op {
+namespace {
+
+bool hasLine(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST_CASE("reconciler metrics: passes and pushes by result, pass time, in sync, stall") {
+  Fixture f;
+  auto scrape = [&] {
+    metrics::Exposition x;
+    f.reconciler->renderMetrics(x);
+    return x.take();
+  };
+  const std::string total = R"(controller_runtime_reconcile_total{controller="stickyroute",)";
+  const std::string count =
+      R"(controller_runtime_reconcile_time_seconds_count{controller="stickyroute"} )";
+
+  // Before the cache synced nothing is counted.
+  f.cache->replaceAll("StickyRoute", "", json::array({route()}), "1");
+  f.reconciler->reconcileOnce();
+  std::string text = scrape();
+  CHECK(hasLine(text, total + R"(result="success"} 0)"));
+  CHECK(hasLine(text, total + R"(result="error"} 0)"));
+  CHECK(hasLine(text, total + R"(result="requeue"} 0)"));
+  CHECK(hasLine(text, total + R"(result="requeue_after"} 0)"));
+  CHECK(hasLine(text, count + "0"));
+  CHECK(
+      hasLine(text, R"(controller_runtime_max_concurrent_reconciles{controller="stickyroute"} 1)"));
+  CHECK(hasLine(text, R"(controller_runtime_active_workers{controller="stickyroute"} 0)"));
+
+  // A pass that pushes: success.
+  f.cache->replaceAll("Pod", "", json::array({pod("chat-0", "127.0.0.2")}), "2");
+  f.reconciler->reconcileOnce();
+  text = scrape();
+  CHECK(hasLine(text, total + R"(result="success"} 1)"));
+  CHECK(hasLine(text, count + "1"));
+  CHECK(hasLine(text, R"(sticky_operator_config_pushes_total{result="success"} 1)"));
+  CHECK(hasLine(text, "sticky_operator_proxy_config_in_sync 1"));
+
+  // The proxy is gone: the push fails, the pass is an error.
+  f.proxy_process->kill();
+  f.reconciler->reconcileOnce();
+  text = scrape();
+  CHECK(hasLine(text, total + R"(result="error"} 1)"));
+  CHECK(hasLine(text, R"(controller_runtime_reconcile_errors_total{controller="stickyroute"} 1)"));
+  CHECK(hasLine(text, R"(sticky_operator_config_pushes_total{result="failed"} 1)"));
+  CHECK(hasLine(text, R"(sticky_operator_config_pushes_total{result="rejected"} 0)"));
+  CHECK(hasLine(text, "sticky_operator_proxy_config_in_sync 0"));
+  CHECK(hasLine(text, count + "2"));
+  CHECK(hasLine(text, R"(sticky_operator_status_writes_total{result="success"} 0)"));
+
+  // Progress was marked by the passes; a limit of zero calls anything since then a stall.
+  CHECK_FALSE(f.reconciler->stalled(std::chrono::minutes(1)).has_value());
+  auto stalled = f.reconciler->stalled(std::chrono::milliseconds(0));
+  REQUIRE(stalled.has_value());
+  CHECK(stalled->rfind("the reconcile loop has made no progress for ", 0) == 0);
 }
 
 }  // namespace

@@ -280,3 +280,38 @@ TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
 
 }  // namespace
 }  // namespace sticky::proxy
+
+namespace sticky::proxy {
+namespace {
+
+TEST_CASE("renderMetrics has sticky_build_info, the process families, and le as Go writes it") {
+  TimePoint now = SteadyClock::now();
+  auto built = Router::build(twoRouteConfig(), nullptr, now);
+  REQUIRE(built.ok());
+  ServerStats stats;
+  std::string text = renderMetrics(built->get(), stats, now);
+  auto samples = parseExposition(text);
+  bool build_info = false;
+  for (const auto& [key, value] : samples) {
+    if (key.rfind("sticky_build_info{version=\"0.2.0\",revision=\"", 0) == 0) {
+      build_info = true;
+      CHECK(value == "1");
+    }
+  }
+  CHECK(build_info);
+  for (const char* family :
+       {"process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_open_fds", "process_start_time_seconds"}) {
+    INFO(family);
+    REQUIRE(samples.count(family) == 1);
+    CHECK(std::stod(samples.at(family)) >= 0);
+  }
+  CHECK(std::stod(samples.at("process_resident_memory_bytes")) > 0);
+  // Go's spelling of the smallest latency bound (it was "5e-04" before the shared renderer).
+  CHECK(samples.count(R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le="0.0005"})") ==
+        1);
+  CHECK(text.find("e-04") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace sticky::proxy

@@ -1,7 +1,9 @@
 #pragma once
-// Internal: the small HTTP/1.1 server behind the admin socket and the metrics port. One strand
-// serializes the acceptor and every connection; a handler turns a request into a response
-// synchronously. Not for the forwarding path (no streaming, whole bodies in memory).
+// The small HTTP/1.1 server (Beast) behind the control endpoints of both binaries: the proxy's
+// admin socket and metrics port, the operator's metrics and probe port. One strand serializes
+// the acceptor and every connection; a handler turns a request into a response synchronously.
+// Not for the proxy's forwarding path (no streaming, whole bodies in memory). Header-only
+// (a template over the socket protocol); the library target is sticky_control_http.
 
 #include <chrono>
 #include <cstdint>
@@ -15,12 +17,15 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace sticky::proxy::control {
+#include "common/result.h"
+
+namespace sticky::control {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -222,4 +227,18 @@ class HttpServer : public std::enable_shared_from_this<HttpServer<Protocol>> {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // on the strand
 };
 
-}  // namespace sticky::proxy::control
+/// Opens, binds and listens a TCP acceptor on `strand` (port 0 picks one). The error is the
+/// system's ("Address already in use"); the caller says what the port was for.
+inline Result<HttpServer<net::ip::tcp>::Acceptor> listenTcp(net::any_io_executor strand,
+                                                            const net::ip::tcp::endpoint& listen) {
+  HttpServer<net::ip::tcp>::Acceptor acceptor(strand);
+  beast::error_code ec;
+  acceptor.open(listen.protocol(), ec);
+  if (!ec) acceptor.set_option(net::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(listen, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail(ec.message());
+  return Result<HttpServer<net::ip::tcp>::Acceptor>(std::move(acceptor));
+}
+
+}  // namespace sticky::control
