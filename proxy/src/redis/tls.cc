@@ -78,11 +78,15 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsOptions& options
                   reason(ec) + "; it must be a PEM certificate chain");
     }
     ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
+    if (ec && reason(ec) == "key values mismatch") {
+      return fail("the Redis TLS client key " + options.key_file +
+                  " does not belong to the certificate " + options.cert_file);
+    }
     if (ec) {
       return fail("cannot load the Redis TLS client key " + options.key_file + ": " + reason(ec) +
                   "; it must be an unencrypted PEM private key");
     }
-    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {  // (OpenSSL 3 checks above)
       ERR_clear_error();
       return fail("the Redis TLS client key " + options.key_file +
                   " does not belong to the certificate " + options.cert_file);
