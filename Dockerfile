@@ -40,7 +40,8 @@ FROM debian:bookworm-slim
 
 # libcpprest2.10 (operator: Kubernetes API client; pulls libbrotli1, zlib1g), libyaml-cpp0.7
 # (both: config and kubeconfig parsing), libfmt9 (both: the log), libssl3 (operator: TLS to the
-# API server), ca-certificates (for API servers with publicly signed certificates).
+# API server; proxy: TLS to Redis), ca-certificates (for API servers and Redis services with
+# publicly signed certificates).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpprest2.10 libyaml-cpp0.7 libfmt9 libssl3 ca-certificates \

@@ -90,9 +90,10 @@ void FlagSet::addValue(const std::string& name, const std::string& value_name,
   impl_->entries.push_back({name, value_name, env, std::move(apply), option});
 }
 
-void FlagSet::addBool(const std::string& name, const std::string& help, bool* out) {
-  auto* option = impl_->app.add_flag(name)->description(help);
-  impl_->entries.push_back({name, "", "",
+void FlagSet::addBool(const std::string& name, const std::string& help, bool* out,
+                      const std::string& env) {
+  auto* option = impl_->app.add_flag(name)->description(Impl::helpWithEnv(help, env));
+  impl_->entries.push_back({name, "", env,
                             [out](const std::string& value) -> Result<Ok> {
                               if (value != "true" && value != "false") return fail("true or false");
                               *out = value == "true";

@@ -66,8 +66,10 @@ class FlagSet {
   /// `--name VALUE`, checked and stored by `apply`.
   void addValue(const std::string& name, const std::string& value_name, const std::string& help,
                 Apply apply, const std::string& env = {});
-  /// `--name` (true), `--name=true` or `--name=false`.
-  void addBool(const std::string& name, const std::string& help, bool* out);
+  /// `--name` (true), `--name=true` or `--name=false`; `env` (when set and not empty) must be
+  /// true or false.
+  void addBool(const std::string& name, const std::string& help, bool* out,
+               const std::string& env = {});
 
   /// Parses argv (argv[0] is the program). Exit 0 with the text for --help or --version, exit 2
   /// with one line for a usage error, no exit code to run.

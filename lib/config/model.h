@@ -89,7 +89,12 @@ struct RedisConfig {
   std::string master_name;             // with sentinels: the name they monitor the primary as
   std::string username;                // AUTH user; empty: the default user
   std::string password_file;           // a file holding the password; empty: no AUTH
-  bool tls = false;                    // not supported yet: validate() says so
+  bool tls = false;                    // TLS to the primary and to the sentinels
+  std::string ca_file;                 // with tls: PEM CA bundle; empty: the system's CAs
+  std::string server_name;             // with tls: SNI and name verified; empty: address host
+  bool insecure_skip_verify = false;   // with tls: no certificate check (for tests only)
+  std::string cert_file;               // with tls: client certificate (PEM), with key_file
+  std::string key_file;                // with tls: its private key (PEM)
   std::string key_prefix = "sticky:";  // every key and the events channel start with it
   Duration connect_timeout = std::chrono::milliseconds(500);
   Duration command_timeout = std::chrono::milliseconds(100);  // then the request goes on locally

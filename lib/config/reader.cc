@@ -80,16 +80,19 @@ class ConfigReader : public JsonReader {
   void readRedis(const json& j, const std::string& path, RedisConfig& r) {
     if (!objectOf(
             j, path,
-            {"address", "sentinels", "masterName", "username", "passwordFile", "tls", "keyPrefix",
+            {"address", "sentinels", "masterName", "username", "passwordFile", "tls", "caFile",
+             "serverName", "insecureSkipVerify", "certFile", "keyFile", "keyPrefix",
              "connectTimeout", "commandTimeout"},
             "such as {address: redis.kube-sticky:6379} or {sentinels: [redis-sentinel:26379], "
             "masterName: mymaster}")) {
       return;
     }
     std::pair<const char*, std::string*> strings[] = {
-        {"address", &r.address},      {"masterName", &r.master_name},
-        {"username", &r.username},    {"passwordFile", &r.password_file},
-        {"keyPrefix", &r.key_prefix},
+        {"address", &r.address},        {"masterName", &r.master_name},
+        {"username", &r.username},      {"passwordFile", &r.password_file},
+        {"keyPrefix", &r.key_prefix},   {"caFile", &r.ca_file},
+        {"serverName", &r.server_name}, {"certFile", &r.cert_file},
+        {"keyFile", &r.key_file},
     };
     for (auto& [name, out] : strings) {
       if (auto* v = optional(j, name)) readString(*v, fieldPath(path, name), *out);
@@ -97,6 +100,8 @@ class ConfigReader : public JsonReader {
     if (auto* v = optional(j, "sentinels"))
       readStringList(*v, fieldPath(path, "sentinels"), r.sentinels);
     if (auto* v = optional(j, "tls")) readBool(*v, fieldPath(path, "tls"), r.tls);
+    if (auto* v = optional(j, "insecureSkipVerify"))
+      readBool(*v, fieldPath(path, "insecureSkipVerify"), r.insecure_skip_verify);
     if (auto* v = optional(j, "connectTimeout"))
       readDuration(*v, fieldPath(path, "connectTimeout"), r.connect_timeout);
     if (auto* v = optional(j, "commandTimeout"))

@@ -5,9 +5,12 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -127,6 +130,50 @@ void validateLimits(const Limits& l, ConfigErrors& errors) {
   }
 }
 
+// The file exists and this process may read it; otherwise why not, in the system's words.
+std::optional<std::string> unreadable(const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return std::string(std::strerror(errno));
+  std::fclose(f);
+  return std::nullopt;
+}
+
+void validateRedisTls(const RedisConfig& r, const std::string& path, ConfigErrors& errors) {
+  std::pair<const char*, const std::string*> files[] = {
+      {"caFile", &r.ca_file}, {"certFile", &r.cert_file}, {"keyFile", &r.key_file}};
+  if (!r.tls) {
+    std::pair<const char*, bool> set[] = {{"caFile", !r.ca_file.empty()},
+                                          {"serverName", !r.server_name.empty()},
+                                          {"insecureSkipVerify", r.insecure_skip_verify},
+                                          {"certFile", !r.cert_file.empty()},
+                                          {"keyFile", !r.key_file.empty()}};
+    for (auto [name, given] : set) {
+      if (given) {
+        errors.push_back(
+            {path + "." + name, "is only used with TLS; set tls: true (--redis-tls) or remove it"});
+      }
+    }
+    return;
+  }
+  if (r.cert_file.empty() != r.key_file.empty()) {
+    errors.push_back({path + (r.cert_file.empty() ? ".certFile" : ".keyFile"),
+                      "a client certificate needs both certFile and keyFile; give both (for a "
+                      "server with tls-auth-clients yes) or neither"});
+  }
+  for (auto [name, file] : files) {
+    if (file->empty()) continue;
+    if (auto why = unreadable(*file)) {
+      errors.push_back({path + "." + name, "cannot read " + quote(*file) + " (" + *why +
+                                               "); mount the file there or fix the path"});
+    }
+  }
+  if (r.server_name.find_first_of(" \t/") != std::string::npos) {
+    errors.push_back({path + ".serverName",
+                      "must be a host name or IP address such as \"redis.example.com\", not " +
+                          quote(r.server_name)});
+  }
+}
+
 void validateRedis(const RedisConfig& r, ConfigErrors& errors) {
   const std::string path = "sharedTable.redis";
   auto bad_address = [](std::string_view example, const std::string& value) {
@@ -153,11 +200,7 @@ void validateRedis(const RedisConfig& r, ConfigErrors& errors) {
                       "is required with sentinels; set it to the name the Sentinels monitor the "
                       "primary as, such as \"mymaster\""});
   }
-  if (r.tls) {
-    errors.push_back({path + ".tls",
-                      "TLS to Redis is not supported by this version; connect over a trusted "
-                      "network (a NetworkPolicy) or through a TLS sidecar such as stunnel"});
-  }
+  validateRedisTls(r, path, errors);
   for (auto [name, d] : {std::pair{"connectTimeout", r.connect_timeout},
                          std::pair{"commandTimeout", r.command_timeout}}) {
     if (d.count() <= 0) {

@@ -88,9 +88,31 @@ void addRedisFlags(FlagSet& set, RedisConfig& redis) {
       [&redis](const std::string& text) { return durationFlag(text, redis.command_timeout); },
       "STICKY_REDIS_COMMAND_TIMEOUT");
   set.addValue(
-      "--redis-connect-timeout", "DURATION", "timeout of one connection attempt (default 500ms).",
+      "--redis-connect-timeout", "DURATION",
+      "timeout of one connection attempt, TLS handshake included (default 500ms).",
       [&redis](const std::string& text) { return durationFlag(text, redis.connect_timeout); },
       "STICKY_REDIS_CONNECT_TIMEOUT");
+  set.addBool("--redis-tls",
+              "connect to Redis, and to the Sentinels, over TLS (sharedTable.redis.tls; default: "
+              "plain TCP).",
+              &redis.tls, "STICKY_REDIS_TLS");
+  set.addString("--redis-tls-ca-file", "FILE",
+                "verify the Redis server against the CA certificates (PEM) in FILE (default: the "
+                "system's CAs).",
+                &redis.ca_file, "STICKY_REDIS_TLS_CA_FILE");
+  set.addString("--redis-tls-server-name", "NAME",
+                "send NAME as SNI and require the server certificate to name it (default: the "
+                "host of each address).",
+                &redis.server_name, "STICKY_REDIS_TLS_SERVER_NAME");
+  set.addBool("--redis-tls-insecure-skip-verify",
+              "accept any server certificate: for tests only, never in production.",
+              &redis.insecure_skip_verify, "STICKY_REDIS_TLS_INSECURE_SKIP_VERIFY");
+  set.addString("--redis-tls-cert-file", "FILE",
+                "present the client certificate (PEM) in FILE, for a Redis with tls-auth-clients "
+                "(with --redis-tls-key-file).",
+                &redis.cert_file, "STICKY_REDIS_TLS_CERT_FILE");
+  set.addString("--redis-tls-key-file", "FILE", "the private key (PEM) of --redis-tls-cert-file.",
+                &redis.key_file, "STICKY_REDIS_TLS_KEY_FILE");
 }
 
 /// A startup error: one line, exit 1.

@@ -96,6 +96,8 @@ RespValue redisCommand(uint16_t port, const std::vector<std::string>& command,
 
 RedisServer::RedisServer(RedisServerOptions options)
     : options_(std::move(options)), port_(static_cast<uint16_t>(freePort())) {
+  while (options_.tls && (tls_port_ == 0 || tls_port_ == port_))
+    tls_port_ = static_cast<uint16_t>(freePort());
   start();
 }
 
@@ -138,6 +140,11 @@ void RedisServer::start() {
       argv.insert(argv.end(), {"--masterauth", options_.password});
       if (!options_.username.empty()) argv.insert(argv.end(), {"--masteruser", options_.username});
     }
+  }
+  if (const auto& tls = options_.tls) {
+    argv.insert(argv.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file",
+                             tls->cert_file, "--tls-key-file", tls->key_file, "--tls-ca-cert-file",
+                             tls->ca_file, "--tls-auth-clients", tls->auth_clients ? "yes" : "no"});
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   process_ = std::make_unique<Process>(argv, dir_.file("redis.log"));
@@ -199,12 +206,20 @@ std::string RedisServer::log() const {
 
 // ---- RedisSentinelSet -------------------------------------------------------------------------
 
-RedisSentinelSet::RedisSentinelSet(std::string password) : password_(std::move(password)) {
-  servers_.push_back(std::make_unique<RedisServer>(RedisServerOptions{.password = password_}));
+RedisSentinelSet::RedisSentinelSet(std::string password, std::optional<RedisTls> tls)
+    : password_(std::move(password)), tls_(std::move(tls)) {
+  servers_.push_back(
+      std::make_unique<RedisServer>(RedisServerOptions{.password = password_, .tls = tls_}));
+  // With TLS the replica replicates over TLS, and so announces its TLS port.
   servers_.push_back(std::make_unique<RedisServer>(
-      RedisServerOptions{.password = password_, .replica_of = servers_[0]->port()}));
+      RedisServerOptions{.password = password_,
+                         .replica_of = tls_ ? servers_[0]->tlsPort() : servers_[0]->port(),
+                         .extra_args = tls_ ? std::vector<std::string>{"--tls-replication", "yes"}
+                                            : std::vector<std::string>{},
+                         .tls = tls_}));
   for (size_t i = 0; i < 3; ++i) {
     sentinel_ports_.push_back(static_cast<uint16_t>(freePort()));
+    if (tls_) sentinel_tls_ports_.push_back(static_cast<uint16_t>(freePort()));
     startSentinel(i);
   }
   // Failover needs the sentinels to know each other and the replica (found through the
@@ -236,10 +251,19 @@ RedisSentinelSet::~RedisSentinelSet() {
 void RedisSentinelSet::startSentinel(size_t i) {
   std::string conf = dir_.file("sentinel-" + std::to_string(i) + ".conf");
   std::string name = masterName();
+  // With TLS the sentinels monitor the primary's TLS port and talk TLS to the servers and to
+  // each other (tls-replication), announcing their TLS ports.
+  std::string tls_conf;
+  if (tls_) {
+    tls_conf = "tls-port " + std::to_string(sentinel_tls_ports_[i]) + "\ntls-cert-file " +
+               tls_->cert_file + "\ntls-key-file " + tls_->key_file + "\ntls-ca-cert-file " +
+               tls_->ca_file + "\ntls-replication yes\ntls-auth-clients no\n";
+  }
+  uint16_t monitored = tls_ ? servers_[0]->tlsPort() : servers_[0]->port();
   writeFile(conf,
             "port " + std::to_string(sentinel_ports_[i]) + "\nbind 127.0.0.1\ndir " + dir_.path() +
-                "\nsentinel monitor " + name + " 127.0.0.1 " + std::to_string(servers_[0]->port()) +
-                " 2\nsentinel down-after-milliseconds " + name +
+                "\n" + tls_conf + "sentinel monitor " + name + " 127.0.0.1 " +
+                std::to_string(monitored) + " 2\nsentinel down-after-milliseconds " + name +
                 " 1000\nsentinel failover-timeout " + name + " 5000\nsentinel parallel-syncs " +
                 name + " 1\n" +
                 (password_.empty() ? "" : "sentinel auth-pass " + name + " " + password_ + "\n"));
@@ -251,6 +275,12 @@ void RedisSentinelSet::startSentinel(size_t i) {
 std::vector<std::string> RedisSentinelSet::sentinelAddresses() const {
   std::vector<std::string> out;
   for (uint16_t port : sentinel_ports_) out.push_back("127.0.0.1:" + std::to_string(port));
+  return out;
+}
+
+std::vector<std::string> RedisSentinelSet::sentinelTlsAddresses() const {
+  std::vector<std::string> out;
+  for (uint16_t port : sentinel_tls_ports_) out.push_back("127.0.0.1:" + std::to_string(port));
   return out;
 }
 
@@ -269,7 +299,7 @@ uint16_t RedisSentinelSet::primaryPort() const {
 RedisServer& RedisSentinelSet::primary() {
   uint16_t port = primaryPort();
   for (auto& server : servers_) {
-    if (server->port() == port) return *server;
+    if (server->port() == port || (tls_ && server->tlsPort() == port)) return *server;
   }
   throw std::runtime_error("the sentinels name an unknown primary");
 }

@@ -19,6 +19,8 @@
 //     connection dead: it is closed and every pending command completes with "Disconnected";
 //   - the connection drops: pending commands complete with "Disconnected"; reconnection starts
 //     at `reconnect_min` and doubles up to `reconnect_max`.
+// With `tls` every connection (to a sentinel or to the primary) is TLS: a failed handshake
+// (an unknown CA, a name mismatch) is refused like an unreachable server and retried.
 // Every (re)connection authenticates (AUTH, when a password is set), checks `ROLE` is master
 // (through Sentinel the primary is re-resolved on every reconnect), then calls onConnected with
 // a new epoch. A READONLY error reply (the primary was demoted) closes the connection so the
@@ -50,6 +52,8 @@ struct Address {
   std::string toString() const;
 };
 
+class TlsContext;
+
 struct ClientOptions {
   /// Direct mode: the one primary. Empty when sentinels are used.
   std::vector<Address> addresses = {};
@@ -62,6 +66,8 @@ struct ClientOptions {
   std::string password = {};
   std::string sentinel_username = {};
   std::string sentinel_password = {};
+  /// TLS (redis/tls.h) to the sentinels and to the primary; null: plain TCP.
+  std::shared_ptr<const TlsContext> tls = {};
   std::chrono::milliseconds connect_timeout{500};
   std::chrono::milliseconds command_timeout{100};
   std::chrono::milliseconds stall_timeout{2000};

@@ -4,7 +4,11 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+
+#include "redis/tls.h"
 
 namespace sticky::proxy::redis {
 
@@ -19,17 +23,35 @@ Error disconnected(std::string message) {
   return Error{std::move(message), "Disconnected"};
 }
 
-}  // namespace
-
-std::shared_ptr<Connection> Connection::create(asio::io_context& io, Timeouts timeouts) {
-  return std::shared_ptr<Connection>(new Connection(io, timeouts));
+// Why a read or write failed, in words ("the server closed the connection" rather than "End of
+// file" or "stream truncated").
+std::string whyFailed(const boost::system::error_code& ec) {
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+    return "the server closed the connection";
+  }
+  if (ec.category() == asio::error::get_ssl_category()) return "TLS: " + ec.message();
+  return ec.message();
 }
 
-Connection::Connection(asio::io_context& io, Timeouts timeouts)
+}  // namespace
+
+struct Connection::TlsStream {
+  TlsStream(tcp::socket& socket, asio::ssl::context& context) : stream(socket, context) {}
+  asio::ssl::stream<tcp::socket&> stream;
+};
+
+std::shared_ptr<Connection> Connection::create(asio::io_context& io, Timeouts timeouts,
+                                               std::shared_ptr<const TlsContext> tls) {
+  return std::shared_ptr<Connection>(new Connection(io, timeouts, std::move(tls)));
+}
+
+Connection::Connection(asio::io_context& io, Timeouts timeouts,
+                       std::shared_ptr<const TlsContext> tls)
     : io_(io),
       timeouts_(timeouts),
       resolver_(io),
       socket_(io),
+      tls_context_(std::move(tls)),
       timer_(io),
       connect_timer_(io),
       chunk_(kReadChunk) {}
@@ -82,8 +104,40 @@ void Connection::resolved(const tcp::resolver::results_type& endpoints) {
               fail("cannot connect to " + self->address_.toString() + ": " + why, "Unreachable"));
           return;
         }
+        if (self->tls_context_) {
+          self->handshake();
+          return;
+        }
         self->finishConnect(Ok{});
       });
+}
+
+// Within the same deadline as the connect: the connect timer closes the socket, which aborts
+// the handshake.
+void Connection::handshake() {
+  if (connect_timed_out_ || closed_once_) {
+    finishConnect(fail("connecting to " + address_.toString() + " timed out", "Unreachable"));
+    return;
+  }
+  tls_ = std::make_unique<TlsStream>(socket_, tls_context_->context());
+  if (auto prepared = tls_context_->prepare(tls_->stream.native_handle(), address_.host);
+      !prepared) {
+    finishConnect(
+        fail("TLS to " + address_.toString() + ": " + prepared.error().message, "Unreachable"));
+    return;
+  }
+  tls_->stream.async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](
+                                                                   boost::system::error_code ec) {
+    if (ec) {
+      std::string why = self->connect_timed_out_ ? "timed out"
+                                                 : self->tls_context_->describeFailure(
+                                                       self->tls_->stream.native_handle(), ec);
+      self->finishConnect(fail(
+          "TLS handshake with " + self->address_.toString() + " failed: " + why, "Unreachable"));
+      return;
+    }
+    self->finishConnect(Ok{});
+  });
 }
 
 void Connection::finishConnect(Result<Ok> result) {
@@ -146,36 +200,42 @@ void Connection::flush() {
   write_busy_ = true;
   writing_.clear();
   std::swap(writing_, out_);
-  asio::async_write(
-      socket_, asio::buffer(writing_),
-      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-        self->write_busy_ = false;
-        if (ec) {
-          if (self->open_) {
-            self->die(disconnected("writing to Redis at " + self->address_.toString() +
-                                   " failed: " + ec.message()));
-          }
-          return;
-        }
-        self->flush();
-      });
+  auto written = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    self->write_busy_ = false;
+    if (ec) {
+      if (self->open_) {
+        self->die(disconnected("writing to Redis at " + self->address_.toString() +
+                               " failed: " + whyFailed(ec)));
+      }
+      return;
+    }
+    self->flush();
+  };
+  if (tls_) {
+    asio::async_write(tls_->stream, asio::buffer(writing_), std::move(written));
+  } else {
+    asio::async_write(socket_, asio::buffer(writing_), std::move(written));
+  }
 }
 
 // ---- reading ----------------------------------------------------------------------------------
 
 void Connection::readMore() {
-  socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
-                                                    boost::system::error_code ec, size_t n) {
+  auto received = [self = shared_from_this()](boost::system::error_code ec, size_t n) {
     if (!self->open_) return;
     if (ec) {
-      std::string why = ec == asio::error::eof ? "the server closed the connection" : ec.message();
-      self->die(disconnected("Redis at " + self->address_.toString() + ": " + why));
+      self->die(disconnected("Redis at " + self->address_.toString() + ": " + whyFailed(ec)));
       return;
     }
     self->in_.append(self->chunk_.data(), n);
     self->consume();
     if (self->open_) self->readMore();
-  });
+  };
+  if (tls_) {
+    tls_->stream.async_read_some(asio::buffer(chunk_), std::move(received));
+  } else {
+    socket_.async_read_some(asio::buffer(chunk_), std::move(received));
+  }
 }
 
 // Parses every whole value received. A callback may close the connection: stop then.

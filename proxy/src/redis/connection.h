@@ -1,8 +1,9 @@
 #pragma once
-// One RESP connection over Asio TCP: connect (async resolve, async connect, both bounded by one
-// deadline), pipelined commands with replies matched first-in first-out, per-command deadlines
-// and stall detection. The Client builds everything else on it: the handshake (AUTH, ROLE), the
-// Sentinel query, the command connection and the pub/sub connection.
+// One RESP connection over Asio TCP, or TLS over it: connect (async resolve, async connect and,
+// with a TlsContext, the TLS handshake, all bounded by one deadline), pipelined commands with
+// replies matched first-in first-out, per-command deadlines and stall detection. The Client builds
+// everything else on it: the handshake (AUTH, ROLE), the Sentinel query, the command connection and
+// the pub/sub connection.
 //
 //   auto conn = Connection::create(io, {.command = 100ms, .stall = 2s});
 //   conn->connect(address, 500ms, [conn](Result<Ok> r) {
@@ -26,6 +27,10 @@
 // with sendUnanswered). Without a push handler such a value means the reply order is lost and
 // the connection closes ("Protocol"), as it does on bytes the parser refuses.
 //
+// TLS: with a TlsContext the socket is wrapped in an ssl::stream after connecting; reads and
+// writes go to one or the other by a branch on `tls_` (no virtual call, no extra allocation on
+// the plain path). OpenSSL's headers stay out of this header (TlsStream is defined in the .cc).
+//
 // Threading: every method runs on the io_context's thread. Callbacks may call back into the
 // connection (send, close); the connection keeps itself alive across them.
 
@@ -47,6 +52,8 @@
 
 namespace sticky::proxy::redis {
 
+class TlsContext;
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Clock = std::chrono::steady_clock;
@@ -59,13 +66,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::chrono::milliseconds stall{2000};
   };
 
-  static std::shared_ptr<Connection> create(boost::asio::io_context& io, Timeouts timeouts);
+  /// `tls` null: plain TCP. Otherwise every connect() does a TLS handshake (see redis/tls.h).
+  static std::shared_ptr<Connection> create(boost::asio::io_context& io, Timeouts timeouts,
+                                            std::shared_ptr<const TlsContext> tls = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Resolves and connects within `timeout`; on success starts reading. `done` runs once,
-  /// with an error coded "Unreachable" when it fails.
+  /// Resolves, connects (and does the TLS handshake) within `timeout`; on success starts
+  /// reading. `done` runs once, with an error coded "Unreachable" when it fails.
   void connect(const Address& address, std::chrono::milliseconds timeout,
                std::function<void(Result<Ok>)> done);
   /// The timeouts of commands sent from now on (the handshake uses longer ones).
@@ -94,8 +103,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Clock::time_point deadline;
   };
 
-  Connection(boost::asio::io_context& io, Timeouts timeouts);
+  struct TlsStream;
+
+  Connection(boost::asio::io_context& io, Timeouts timeouts, std::shared_ptr<const TlsContext> tls);
   void resolved(const boost::asio::ip::tcp::resolver::results_type& endpoints);
+  void handshake();
   void finishConnect(Result<Ok> result);
   void scheduleFlush();
   void flush();
@@ -113,6 +125,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Timeouts timeouts_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<const TlsContext> tls_context_;
+  std::unique_ptr<TlsStream> tls_;  // over socket_, after connecting with a TlsContext
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer connect_timer_;
   Address address_;

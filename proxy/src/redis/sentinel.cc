@@ -40,7 +40,7 @@ struct Credentials {
 // Connects and, with a password, authenticates. The connection is closed on failure.
 void connectAndAuth(boost::asio::io_context& io, const Address& address,
                     const ClientOptions& options, Credentials creds, Opened done) {
-  auto conn = Connection::create(io, handshakeTimeouts(options));
+  auto conn = Connection::create(io, handshakeTimeouts(options), options.tls);
   conn->connect(address, options.connect_timeout,
                 [conn, creds = std::move(creds), done = std::move(done)](Result<Ok> connected) {
                   if (!connected) {

@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"
+#include "redis/tls.h"
 
 namespace sticky::proxy {
 
@@ -146,6 +147,15 @@ Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config) {
     if (o.password.empty()) {
       return fail("the Redis password file " + config.password_file + " is empty");
     }
+  }
+  if (config.tls) {
+    auto tls = redis::TlsContext::create({.ca_file = config.ca_file,
+                                          .server_name = config.server_name,
+                                          .insecure_skip_verify = config.insecure_skip_verify,
+                                          .cert_file = config.cert_file,
+                                          .key_file = config.key_file});
+    if (!tls) return fail("sharedTable.redis: " + tls.error().message);
+    o.tls = std::move(*tls);
   }
   o.connect_timeout = std::chrono::duration_cast<milliseconds>(config.connect_timeout);
   o.command_timeout = std::chrono::duration_cast<milliseconds>(config.command_timeout);

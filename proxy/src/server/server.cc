@@ -51,6 +51,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
     std::string where = redis->address.empty() ? "sentinels " + redis->sentinels.front() + ".. (" +
                                                      redis->master_name + ")"
                                                : redis->address;
+    if (redis->tls) where += redis->insecure_skip_verify ? " over TLS (NOT verified)" : " over TLS";
     logInfo("shared table on Redis " + where + " (replica " + s->store_->replicaId() + ")");
   }
 

@@ -28,7 +28,7 @@ struct Cli {
                    count = static_cast<unsigned>(v[0] - '0');
                    return Ok{};
                  });
-    set.addBool("--on", "turn it on", &on);
+    set.addBool("--on", "turn it on", &on, "PROG_ON");
   }
 
   FlagsOutcome parse(std::vector<std::string> args) {
@@ -88,6 +88,22 @@ TEST_CASE("a boolean flag is --flag, --flag=true or --flag=false") {
   CHECK_FALSE(off.on);
   Cli bad;
   checkUsageError(bad.parse({"--on=maybe"}), "--on must be true or false, not 'maybe'");
+}
+
+TEST_CASE("a boolean flag not given takes its environment variable, true or false") {
+  {
+    ScopedEnv on("PROG_ON", "true");
+    Cli from_env;
+    CHECK_FALSE(from_env.parse({}).exit_code);
+    CHECK(from_env.on);
+    Cli flag_wins;
+    CHECK_FALSE(flag_wins.parse({"--on=false"}).exit_code);
+    CHECK_FALSE(flag_wins.on);
+  }
+  ScopedEnv bad("PROG_ON", "yes");
+  checkUsageError(Cli().parse({}), "$PROG_ON (for --on) must be true or false, not 'yes'");
+  auto help = Cli().parse({"--help"});
+  CHECK(help.output.find("[env PROG_ON]") != std::string::npos);
 }
 
 TEST_CASE("usage errors exit 2 with one line naming the flag and what it expects") {

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/process.h"
+
 namespace sticky {
 namespace {
 
@@ -443,13 +445,70 @@ TEST_CASE("sharedTable.redis - every mistake is named") {
               "sharedTable.redis.sentinels[1]", "must be \"host:port\"");
   CHECK_ERROR(parseErrors("sharedTable: {redis: {sentinels: [\"s:26379\"]}}\n"),
               "sharedTable.redis.masterName", "is required with sentinels");
-  CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", tls: true}}\n"),
-              "sharedTable.redis.tls", "not supported by this version");
   CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", commandTimeout: 0s}}\n"),
               "sharedTable.redis.commandTimeout", "must be a positive duration");
   CHECK_ERROR(parseErrors("sharedTable: {redis: {address: \"r:6379\", db: 2}}\n"),
               "sharedTable.redis.db", "");
   CHECK_ERROR(parseErrors("sharedTable: {memcached: {}}\n"), "sharedTable.memcached", "");
+}
+
+TEST_CASE("sharedTable.redis TLS - read, defaulted, round-tripped") {
+  test::TempDir dir;
+  for (const char* name : {"ca.crt", "client.crt", "client.key"})
+    test::writeFile(dir.file(name), "x");
+  ProxyConfig plain = parseOk("sharedTable: {redis: {address: \"r:6379\", tls: true}}\n");
+  const RedisConfig& p = *plain.shared_table.redis;
+  CHECK(p.tls);
+  CHECK(p.ca_file.empty());  // the system's CAs
+  CHECK(p.server_name.empty());
+  CHECK_FALSE(p.insecure_skip_verify);
+  CHECK(p.cert_file.empty());
+  CHECK(parseOk(toJsonString(plain)) == plain);
+  CHECK(toJson(plain)["sharedTable"]["redis"]["tls"] == true);
+
+  ProxyConfig full = parseOk(R"({"sharedTable": {"redis": {"address": "r:6379", "tls": true,
+      "caFile": ")" + dir.file("ca.crt") +
+                             R"(", "serverName": "redis.example.com",
+      "certFile": ")" + dir.file("client.crt") +
+                             R"(", "keyFile": ")" + dir.file("client.key") + R"("}}})");
+  const RedisConfig& f = *full.shared_table.redis;
+  CHECK(f.ca_file == dir.file("ca.crt"));
+  CHECK(f.server_name == "redis.example.com");
+  CHECK(f.cert_file == dir.file("client.crt"));
+  CHECK(f.key_file == dir.file("client.key"));
+  CHECK(parseOk(toJsonString(full)) == full);
+  CHECK(toJson(full)["sharedTable"]["redis"]["caFile"] == dir.file("ca.crt"));
+
+  ProxyConfig insecure =
+      parseOk("sharedTable: {redis: {address: \"r:6379\", tls: true, insecureSkipVerify: true}}\n");
+  CHECK(insecure.shared_table.redis->insecure_skip_verify);
+  CHECK(parseOk(toJsonString(insecure)) == insecure);
+}
+
+TEST_CASE("sharedTable.redis TLS - every mistake is named") {
+  test::TempDir dir;
+  test::writeFile(dir.file("client.crt"), "x");
+  std::string redis = "sharedTable: {redis: {address: \"r:6379\", ";
+  CHECK_ERROR(parseErrors(redis + "caFile: /ca.crt}}\n"), "sharedTable.redis.caFile",
+              "is only used with TLS; set tls: true (--redis-tls) or remove it");
+  CHECK_ERROR(parseErrors(redis + "tls: false, insecureSkipVerify: true}}\n"),
+              "sharedTable.redis.insecureSkipVerify", "is only used with TLS");
+  CHECK_ERROR(parseErrors(redis + "serverName: r}}\n"), "sharedTable.redis.serverName",
+              "is only used with TLS");
+  CHECK_ERROR(parseErrors(redis + "tls: true, caFile: " + dir.file("none.crt") + "}}\n"),
+              "sharedTable.redis.caFile",
+              "cannot read \"" + dir.file("none.crt") +
+                  "\" (No such file or directory); mount the file there or fix the path");
+  CHECK_ERROR(parseErrors(redis + "tls: true, certFile: " + dir.file("client.crt") + "}}\n"),
+              "sharedTable.redis.keyFile", "a client certificate needs both certFile and keyFile");
+  CHECK_ERROR(parseErrors(redis + "tls: true, keyFile: " + dir.file("client.crt") + "}}\n"),
+              "sharedTable.redis.certFile", "needs both certFile and keyFile");
+  CHECK_ERROR(parseErrors(redis + "tls: true, certFile: " + dir.file("client.crt") +
+                          ", keyFile: " + dir.file("missing.key") + "}}\n"),
+              "sharedTable.redis.keyFile", "cannot read");
+  CHECK_ERROR(parseErrors(redis + "tls: true, serverName: \"redis example\"}}\n"),
+              "sharedTable.redis.serverName", "must be a host name or IP address");
+  CHECK_ERROR(parseErrors(redis + "tls: \"yes\"}}\n"), "sharedTable.redis.tls", "");
 }
 
 TEST_CASE("toJson round-trips exactly") {
