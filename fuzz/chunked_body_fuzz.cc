@@ -88,8 +88,16 @@ void checkBody(std::string_view head_text, std::string_view body) {
   reference.header_limit(64 * 1024);
   reference.body_limit(kNoBodyLimit);
   boost::system::error_code ref_ec;
-  reference.put(boost::asio::buffer(input.data(), input.size()), ref_ec);
-  if (ref_ec == http::error::need_more) reference.put_eof(ref_ec);
+  std::string_view rest = input;
+  while (true) {  // the whole input, then its end (the peer's close) if the body is not done
+    size_t used = reference.put(boost::asio::buffer(rest.data(), rest.size()), ref_ec);
+    rest.remove_prefix(used);
+    if (ref_ec == http::error::need_more || (!ref_ec && used == 0 && !reference.is_done())) {
+      reference.put_eof(ref_ec);
+      break;
+    }
+    if (ref_ec || reference.is_done()) break;
+  }
 
   Relayed big = relay<isRequest>(head_text, body, input.size(), sticky::proxy::kRelayPieceSize);
   FUZZ_CHECK(big.body.size() <= body.size(), "more body came out than went in");

@@ -4,7 +4,7 @@
 // (appendRequestHead, framed as exchange.cc frames it).
 //
 // Invariants:
-//  - the same bytes give the same head and the same error however the reads split them;
+//  - the same bytes give the same head, or are refused, however the reads split them;
 //  - MessageHead records what Beast's own fields container records for those bytes;
 //  - a refusal is a 4xx or 501 with a sentence;
 //  - a head the checks accept, written for the upstream, is exactly one head (nothing after
@@ -112,7 +112,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MessageHead split_head;
   std::optional<RequestHeadParser> split_parser;
   Parsed split = readHead(input, 1 + size % 13, split_head, split_parser);
-  FUZZ_CHECK(split.ec == whole.ec && split.header_done == whole.header_done,
+  // Whether the head is refused may not depend on the split; which error may: Beast reports a
+  // bare-LF head as "bad version" once all of it is there, but a split one waits for a CRLF CRLF
+  // that never comes (docs/fuzzing.md, "Known behaviour").
+  FUZZ_CHECK(!split.ec == !whole.ec && split.header_done == whole.header_done,
              "split reads end otherwise: " + whole.ec.message() + " / " + split.ec.message());
   if (whole.header_done)
     FUZZ_CHECK(sticky::fuzz::sameHead(head, split_head), "split reads give another head");

@@ -112,7 +112,7 @@ void checkWith(std::string_view in, const RespLimits& limits) {
       FUZZ_CHECK(reparsed.status == Status::Done && reparsed.consumed == encoded.size(),
                  "a value written back does not parse whole: " + reparsed.error);
       FUZZ_CHECK(sameValue(reparsed.value, r.value), "a value written back parses differently");
-      FUZZ_CHECK(!sticky::proxy::redis::describe(r.value).empty(), "describe() is empty");
+      sticky::proxy::redis::describe(r.value);  // for logs: any value, no crash
       break;
     }
     case Status::Incomplete:
