@@ -19,7 +19,7 @@ export CCACHE_MAXSIZE ?= 5G
 endif
 
 .PHONY: all deps configure build build-release lint lint-fast test test-dev test-sanitizers test-asan test-tsan unit integration demo demo-down \
-	bench format clean
+	bench format clean fuzz fuzz-build fuzz-smoke
 
 all: build
 
@@ -33,8 +33,9 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Every test: lint (format, layers, clang-tidy; cached by content), unit and integration (real sockets, real
-# kube-apiserver + etcd, helm), then the same tests under ASan+UBSan, then the proxy's under TSan.
-test: lint test-dev test-sanitizers build-release
+# kube-apiserver + etcd, helm), then the same tests under ASan+UBSan, then the proxy's under TSan,
+# then every fuzz target for a bounded time (the dev and asan runs replay the seed corpora too).
+test: lint test-dev test-sanitizers fuzz-smoke build-release
 	@echo "==> all tests passed"
 
 test-sanitizers: test-asan test-tsan
@@ -98,6 +99,23 @@ bench:
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/table_fill.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/config_push.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/shared_table.sh $(if $(QUICK),--quick) --out build/release/bench/shared-table
+
+# The fuzz targets (fuzz/, docs/fuzzing.md): clang-14 + libFuzzer under ASan + UBSan (preset fuzz,
+# build/fuzz). `make fuzz` runs each for FUZZ_SECONDS on a working corpus under build/fuzz/corpus;
+# `make fuzz-smoke` (part of make test) for FUZZ_SMOKE_SECONDS, JOBS targets at a time.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+
+fuzz-build: deps
+	@echo "==> fuzz targets (build/fuzz: clang-14, libFuzzer, ASan+UBSan)"
+	@cmake --preset fuzz -G Ninja >/dev/null
+	@cmake --build build/fuzz --target sticky_fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@scripts/fuzz.sh --seconds $(FUZZ_SMOKE_SECONDS) --jobs $(JOBS)
 
 # clang-format drift, include layers, clang-tidy's bug-finding checks (.clang-tidy): scripts/lint.sh.
 lint: deps

@@ -8,7 +8,7 @@ packages=(
   libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev doctest-dev
   libfmt-dev libcli11-dev
   etcd-server golang-1.19-go rsync golang-github-modern-go-reflect2-dev
-  clang-14 libclang-rt-14-dev clang-format clang-tidy
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev clang-format clang-tidy
   haproxy nginx-light wrk unzip busybox python3-yaml ccache
   redis-server redis-sentinel
   prometheus

@@ -242,15 +242,16 @@ ConfigErrors configErrorsFromBody(std::string_view body) {
 }
 
 std::string errorMessageFromBody(std::string_view body, std::string_view fallback) {
+  // An empty "error", or "errors" whose entries say nothing, would leave the caller nothing to
+  // show (found by fuzz/admin_api_fuzz.cc): then the fallback.
   auto parsed = parseJson(body);
   if (parsed.ok() && parsed->is_object()) {
-    if (auto it = parsed->find("error"); it != parsed->end() && it->is_string()) {
+    if (auto it = parsed->find("error");
+        it != parsed->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
       return it->get<std::string>();
     }
-    ConfigErrors errors = configErrorsFromBody(body);
-    if (!errors.empty()) {
-      return describe(errors);
-    }
+    std::string described = describe(configErrorsFromBody(body));
+    if (!described.empty()) return described;
   }
   return std::string(fallback);
 }

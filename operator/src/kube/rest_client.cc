@@ -17,6 +17,7 @@
 #include "common/strings.h"
 #include "metrics/exposition.h"
 #include "metrics/instruments.h"
+#include "kube/watch_stream.h"
 
 namespace sticky::op::kube {
 
@@ -74,15 +75,6 @@ const char* contentType(PatchType type) {
       return "application/json-patch+json";
   }
   return "application/merge-patch+json";
-}
-
-std::optional<WatchEventType> parseEventType(const std::string& s) {
-  if (s == "ADDED") return WatchEventType::Added;
-  if (s == "MODIFIED") return WatchEventType::Modified;
-  if (s == "DELETED") return WatchEventType::Deleted;
-  if (s == "BOOKMARK") return WatchEventType::Bookmark;
-  if (s == "ERROR") return WatchEventType::Error;
-  return std::nullopt;
 }
 
 /// Loads PEM material into an SSL context; throws boost::system::system_error on bad input.
@@ -326,61 +318,39 @@ class KubeClient::Impl {
         return unexpected(statusError(what, status, text));
       }
       auto body = response.body().streambuf();
-      std::string pending;
+      WatchStreamDecoder decoder;
       std::vector<char> chunk(64 * 1024);
       const auto eof = decltype(body)::traits::eof();
       while (true) {
         // bumpc waits for at least one byte (or the end); then take whatever else has arrived.
         const int c = body.bumpc().get();
         if (c == eof) break;
-        pending.push_back(char(c));
+        const char first = char(c);
+        decoder.append(std::string_view(&first, 1));
         const size_t avail = body.in_avail();
         if (avail > 0) {
           const size_t n =
               body.getn(reinterpret_cast<uint8_t*>(chunk.data()), std::min(avail, chunk.size()))
                   .get();
-          pending.append(chunk.data(), n);
+          decoder.append(std::string_view(chunk.data(), n));
         }
-        size_t start = 0;
-        for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-          auto event = decodeLine(std::string_view(pending).substr(start, nl - start), what);
-          if (!event) return unexpected(std::move(event).error());
-          if (event->has_value()) on_event(**event);
+        while (true) {
+          auto event = decoder.next();
+          if (!event) return unexpected(transportError(what, event.error().message));
+          if (!event->has_value()) break;
+          on_event(**event);
           if (cancel.cancelled()) return WatchEnd::Cancelled;
         }
-        pending.erase(0, start);
       }
       if (cancel.cancelled()) return WatchEnd::Cancelled;
-      auto last = decodeLine(pending, what);
-      if (!last) return unexpected(std::move(last).error());
+      auto last = decoder.finish();
+      if (!last) return unexpected(transportError(what, last.error().message));
       if (last->has_value()) on_event(**last);
       return WatchEnd::ServerClosed;
     } catch (const std::exception& e) {
       if (cancel.cancelled()) return WatchEnd::Cancelled;
       return unexpected(transportError(what, e.what()));
     }
-  }
-
-  /// One line of a watch stream; nullopt for a blank line.
-  static Result<std::optional<WatchEvent>, KubeError> decodeLine(std::string_view line,
-                                                                 const std::string& what) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty()) return std::optional<WatchEvent>();
-    json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object() || !doc.contains("type") || !doc["type"].is_string()) {
-      return unexpected(
-          transportError(what, "the stream carried a line that is not a watch event: " +
-                                   std::string(line.substr(0, 200))));
-    }
-    auto type = parseEventType(doc["type"].get<std::string>());
-    if (!type) {
-      return unexpected(
-          transportError(what, "unknown watch event type " + doc["type"].get<std::string>()));
-    }
-    WatchEvent event;
-    event.type = *type;
-    if (doc.contains("object")) event.object = std::move(doc["object"]);
-    return std::optional<WatchEvent>(std::move(event));
   }
 
   ClusterConfig config_;

@@ -24,11 +24,21 @@ std::string resourceVersionOf(const nlohmann::json& object) {
   return rv->get<std::string>();
 }
 
+/// Field `name` of `object` if it is a string, else "". An ERROR event's Status comes from the
+/// wire: json::value() throws when a field has another type, and converting a number to int is
+/// undefined when it is out of range (both found by fuzz/watch_stream_fuzz.cc).
+std::string stringField(const nlohmann::json& object, const char* name) {
+  if (!object.is_object()) return "";
+  auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 /// An ERROR event's Status says the resourceVersion is too old to resume from.
 bool isExpired(const nlohmann::json& status) {
   if (!status.is_object()) return false;
-  if (status.value("code", 0) == 410) return true;
-  const std::string reason = status.value("reason", "");
+  auto code = status.find("code");
+  if (code != status.end() && code->is_number() && code->get<double>() == 410) return true;
+  const std::string reason = stringField(status, "reason");
   return reason == "Expired" || reason == "Gone";
 }
 
@@ -96,8 +106,7 @@ WatchStep nextWatchStep(const WatchState& state, const WatchInput& input,
                      }
                      case WatchEventType::Error: {
                        step.actions.emplace_back(StopStreamAction{});
-                       const std::string message =
-                           event.object.is_object() ? event.object.value("message", "") : "";
+                       const std::string message = stringField(event.object, "message");
                        if (isExpired(event.object)) {
                          relist("watch from resourceVersion " + state.resource_version +
                                 " expired (" + message + ")");

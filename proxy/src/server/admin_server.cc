@@ -153,15 +153,19 @@ struct AdminServer::Impl {
   std::atomic<bool> unlinked{false};
   std::mutex handling;
 
-  HttpResponse handle(const HttpRequest& req);
-  HttpResponse putConfig(const HttpRequest& req);
-  HttpResponse getConfig();
-  HttpResponse getStats();
-  HttpResponse sessions(const HttpRequest& req, std::string_view query_text);
   void removeSocketFile();
 };
 
-HttpResponse AdminServer::Impl::handle(const HttpRequest& req) {
+namespace {
+
+HttpResponse putConfig(const AdminHooks& hooks, const HttpRequest& req);
+HttpResponse getConfig(const AdminHooks& hooks);
+HttpResponse getStats(const AdminHooks& hooks);
+HttpResponse sessions(const AdminHooks& hooks, const HttpRequest& req, std::string_view query_text);
+
+}  // namespace
+
+HttpResponse handleAdminRequest(const AdminHooks& hooks, const HttpRequest& req) {
   std::string_view target = req.target();
   size_t qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
@@ -181,26 +185,28 @@ HttpResponse AdminServer::Impl::handle(const HttpRequest& req) {
     return jsonResponse(http::status::ok, {{"ready", true}});
   }
   if (path == "/v1/config") {
-    if (method == http::verb::put) return putConfig(req);
-    if (method == http::verb::get) return getConfig();
+    if (method == http::verb::put) return putConfig(hooks, req);
+    if (method == http::verb::get) return getConfig(hooks);
     return methodNotAllowed(req, path, "GET, PUT");
   }
   if (path == "/v1/stats") {
     if (method != http::verb::get) return methodNotAllowed(req, path, "GET");
-    return getStats();
+    return getStats(hooks);
   }
   if (path == "/v1/sessions") {
     if (method != http::verb::get && method != http::verb::delete_) {
       return methodNotAllowed(req, path, "GET, DELETE");
     }
-    return sessions(req, query);
+    return sessions(hooks, req, query);
   }
   return errorResponse(http::status::not_found,
                        "no admin endpoint at " + std::string(path) +
                            "; see /v1/config, /v1/stats, /v1/sessions, /healthz, /readyz");
 }
 
-HttpResponse AdminServer::Impl::putConfig(const HttpRequest& req) {
+namespace {
+
+HttpResponse putConfig(const AdminHooks& hooks, const HttpRequest& req) {
   auto parsed = parseProxyConfig(req.body(), ConfigFormat::Json);
   if (!parsed.ok()) {
     hooks.stats->config_rejects.fetch_add(1, std::memory_order_relaxed);
@@ -214,13 +220,13 @@ HttpResponse AdminServer::Impl::putConfig(const HttpRequest& req) {
   return jsonResponse(http::status::ok, admin::toJson(admin::Applied{version}));
 }
 
-HttpResponse AdminServer::Impl::getConfig() {
+HttpResponse getConfig(const AdminHooks& hooks) {
   auto router = hooks.routers->current();
   if (!router) return errorResponse(http::status::not_found, "no config loaded yet");
   return jsonResponse(http::status::ok, toJson(router->config()));
 }
 
-HttpResponse AdminServer::Impl::getStats() {
+HttpResponse getStats(const AdminHooks& hooks) {
   auto router = hooks.routers->current();
   // With a shared table the counts are cluster-wide: the store's latest census (a new one is
   // started when it is a few seconds old). Until the first one completes, this replica's own.
@@ -230,7 +236,8 @@ HttpResponse AdminServer::Impl::getStats() {
                                             router.get(), SteadyClock::now(), census.get())));
 }
 
-HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_view query_text) {
+HttpResponse sessions(const AdminHooks& hooks, const HttpRequest& req,
+                      std::string_view query_text) {
   const bool is_get = req.method() == http::verb::get;
   auto query = is_get ? parseQuery(query_text, {"route", "limit"})
                       : parseQuery(query_text, {"route", "key", "endpoint"});
@@ -304,6 +311,8 @@ HttpResponse AdminServer::Impl::sessions(const HttpRequest& req, std::string_vie
   route->stats().admin_evictions.fetch_add(evicted, std::memory_order_relaxed);
   return jsonResponse(http::status::ok, admin::toJson(admin::Evicted{evicted}));
 }
+
+}  // namespace
 
 void AdminServer::Impl::removeSocketFile() {
   if (unlinked.exchange(true)) return;
@@ -398,7 +407,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(boost::asio::io_context&
         // Held while handling so that stop() returns only when no handler touches the hooks.
         std::lock_guard lock(self->handling);
         if (self->stopped) return errorResponse(http::status::service_unavailable, "shutting down");
-        return self->handle(req);
+        return handleAdminRequest(self->hooks, req);
       },
       &errorResponse, options);
   impl->http->start();

@@ -16,6 +16,8 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "admin_api/admin_api.h"
 #include "common/result.h"
@@ -53,6 +55,15 @@ class AdminServer {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+/// The admin API without the socket: the response to one request read whole (the handler the
+/// server runs for each). Every request gets an answer with a JSON body; bad paths, methods,
+/// queries and bodies get a 4xx that says what to send instead. Called with the hooks' thread
+/// rules (apply_config on the admin io_context's thread); fuzz/admin_request_fuzz.cc calls it
+/// directly.
+boost::beast::http::response<boost::beast::http::string_body> handleAdminRequest(
+    const AdminHooks& hooks,
+    const boost::beast::http::request<boost::beast::http::string_body>& req);
 
 /// The stats document of GET /v1/stats for `router` (null: no config loaded yet).
 /// The admin API's stats of `router`. With a census (shared table), session counts are the

@@ -171,6 +171,14 @@ TEST_CASE("error bodies: every config error is kept and readable") {
   CHECK(configErrorsFromBody("not json").empty());
 }
 
+TEST_CASE("error bodies that say nothing give the fallback") {
+  // Found by fuzz/admin_api_fuzz.cc: {"errors": [{"p": "x"}]} gave an empty message.
+  CHECK(errorMessageFromBody(R"({"errors": [{"p": "x"}]})", "HTTP 400") == "HTTP 400");
+  CHECK(errorMessageFromBody(R"({"error": ""})", "HTTP 500") == "HTTP 500");
+  CHECK(errorMessageFromBody(R"({"error": "", "errors": [{"path": "a", "message": "b"}]})",
+                             "HTTP 400") == "a: b");
+}
+
 TEST_CASE("parseJson reports invalid JSON without throwing") {
   CHECK(parseJson("{\"a\":1}").ok());
   auto r = parseJson("{\"a\":");

@@ -389,6 +389,23 @@ TEST_CASE("syntax errors carry the position - duplicate fields are errors") {
   CHECK(empty[0].message.find("the config is empty") == 0);
 }
 
+TEST_CASE("YAML text that is not UTF-8 is refused, as JSON refuses it") {
+  // Found by fuzz/config_fuzz.cc: a keyPrefix with a stray byte was accepted from YAML, and the
+  // config's JSON form (GET /v1/config) then held U+FFFD instead: another config.
+  CHECK_ERROR(parseErrors("sharedTable:\n  redis:\n    address: r:6379\n    keyPrefix: \xc5k\n"
+                          "routes: []\n"),
+              "sharedTable.redis.keyPrefix", "is not valid UTF-8 (at line 4");
+  CHECK_ERROR(parseErrors("routes: []\n\xc5x: 1\n"), "", "a field name is not valid UTF-8");
+  CHECK_ERROR(parseErrors("{\"listen\": \"\xc5k\"}"), "", "invalid JSON");
+  // Valid UTF-8 of every length still reads.
+  auto parsed = parseProxyConfig(
+      "sharedTable: {redis: {address: 'r:6379', keyPrefix: "
+      "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80:\"}}\n"
+      "routes: []\n");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->shared_table.redis->key_prefix == "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80:");
+}
+
 TEST_CASE("validate() checks a config built in code") {
   ProxyConfig c;
   CHECK(validate(c).empty());

@@ -140,6 +140,27 @@ TEST_CASE("watcher: 410 Gone relists, as an ERROR event or as an HTTP status") {
   }
 }
 
+TEST_CASE("watcher: an ERROR event whose Status fields have other types does not throw") {
+  // Found by fuzz/watch_stream_fuzz.cc: json::value("code", 0) converted a code of 4.4e86 to
+  // int (undefined behaviour), and threw type_error for {"code": "410"} or a non-string reason
+  // or message, out of the pure transition function.
+  for (const json& status :
+       {json{{"code", 4.44e86}}, json{{"code", "410"}}, json{{"reason", 7}, {"message", {1, 2}}},
+        json{{"code", 410.5}, {"message", nullptr}}, json::array()}) {
+    INFO(status.dump());
+    WatchStep step{};
+    CHECK_NOTHROW(step = nextWatchStep(watching("9"),
+                                       EventReceived{event(WatchEventType::Error, status)}, kPolicy,
+                                       0.0));
+    CHECK(step.state.phase != WatchPhase::Watching);
+    CHECK(actionOf<StopStreamAction>(step) != nullptr);
+  }
+  // A numeric 410, integer or not, still means expired: list again.
+  CHECK(nextWatchStep(watching("9"), EventReceived{event(WatchEventType::Error, {{"code", 410.0}})},
+                      kPolicy, 0.0)
+            .state.phase == WatchPhase::NeedList);
+}
+
 TEST_CASE("watcher: other watch errors back off, then resume watching from the same version") {
   KubeError error{0, "", "WATCH /api/v1/pods failed: connection refused.", "connection refused"};
   WatchStep step = nextWatchStep(watching("9"), WatchFailed{error}, kPolicy, 0.0);

@@ -158,6 +158,23 @@ TEST_CASE("resp: limits refuse what a header claims instead of allocating it") {
   CHECK(parseResp("*1000000\r\n:1\r\n").status == Status::Incomplete);
 }
 
+TEST_CASE("resp: a line over the limit is Invalid whether or not its CRLF has arrived") {
+  // Found by fuzz/resp_fuzz.cc: the limit was checked only while the CRLF was missing, so the
+  // same reply was Invalid or Done depending on how the socket split it.
+  RespLimits limits;
+  limits.max_line_bytes = 10;
+  for (std::string_view line : {"+0123456789a", "-0123456789a", ":12345678901", "$12345678901"}) {
+    INFO(line);
+    std::string whole = std::string(line) + "\r\n";
+    CHECK(invalid(line, limits).find("longer than 10 bytes") != std::string::npos);
+    CHECK(invalid(whole, limits).find("longer than 10 bytes") != std::string::npos);
+  }
+  // Exactly at the limit: Incomplete, then Done.
+  CHECK(parseResp("+0123456789", limits).status == Status::Incomplete);
+  CHECK(parseResp("+0123456789\r", limits).status == Status::Incomplete);
+  CHECK(parseResp("+0123456789\r\n", limits).status == Status::Done);
+}
+
 TEST_CASE("resp: encodeCommand writes an array of bulk strings that parses back") {
   std::string out;
   encodeCommand(out, {"SET", "k", "v"});

@@ -1,0 +1,49 @@
+#pragma once
+// The framing of a watch response body: one JSON object per line, {"type": "ADDED", "object":
+// {...}}. Bytes go in as the transport hands them over (any split, even mid-character); events
+// come out one complete line at a time. Pure: rest_client.cc feeds it from cpprestsdk's stream,
+// the unit tests and fuzz/watch_stream_fuzz.cc from strings.
+//
+//   WatchStreamDecoder d;
+//   d.append("{\"type\":\"ADDED\",\"object\":{}}\n{\"ty");
+//   d.next()    -> an ADDED event
+//   d.next()    -> nullopt (the second line is not complete)
+//   d.append("pe\":\"BOOKMARK\",\"object\":{}}");
+//   d.finish()  -> the BOOKMARK event (a last line without "\n" still counts)
+//
+// Blank lines are skipped; a "\r" or spaces before the "\n" are ignored. A line that is not a
+// watch event (not JSON, no string "type", an unknown type) is an error: the stream cannot be
+// trusted after it.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "kube/kube_api.h"
+
+namespace sticky::op::kube {
+
+/// One line of a watch stream (without its "\n"): the event, nullopt for a blank line, or what
+/// is wrong with it in one sentence (Error).
+Result<std::optional<WatchEvent>> decodeWatchLine(std::string_view line);
+
+class WatchStreamDecoder {
+ public:
+  /// Buffers `bytes` (the next piece of the body).
+  void append(std::string_view bytes);
+  /// The event of the next complete line; nullopt when no complete non-blank line is buffered.
+  Result<std::optional<WatchEvent>> next();
+  /// At the end of the body: the event of a last line that has no "\n" (nullopt if there is
+  /// none). Call after next() has returned nullopt.
+  Result<std::optional<WatchEvent>> finish();
+  /// Bytes buffered and not yet decoded (an incomplete line).
+  size_t buffered() const { return pending_.size() - start_; }
+
+ private:
+  std::string pending_;
+  size_t start_ = 0;  // where the first undecoded line starts in pending_
+};
+
+}  // namespace sticky::op::kube
