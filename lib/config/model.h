@@ -67,6 +67,13 @@ struct Limits {
   Duration endpoint_down_period = std::chrono::seconds(10);       // after a refused/reset connect
   Duration drain_timeout = std::chrono::seconds(30);              // SIGTERM: finish in-flight
   uint32_t upstream_max_idle_per_endpoint = 64;                   // pooled keep-alive connections
+  // Overload and slow peers (docs/security.md). Each idle timeout counts from the last byte
+  // that moved, not from the start of the transfer.
+  uint32_t max_connections = 10000;  // client connections open at once, all workers together
+  Duration client_body_timeout = std::chrono::seconds(60);    // no request body byte: 408
+  Duration client_send_timeout = std::chrono::seconds(60);    // client takes no byte: close
+  Duration upstream_read_timeout = std::chrono::seconds(60);  // no response body byte: cut
+  Duration tunnel_idle_timeout = std::chrono::hours(1);       // no byte either way: close both
 
   bool operator==(const Limits&) const = default;
 };

@@ -36,11 +36,13 @@ class ConfigReader : public JsonReader {
   }
 
   void readLimits(const json& j, const std::string& path, Limits& l) {
-    if (!objectOf(j, path,
-                  {"maxHeaderBytes", "maxHeaderCount", "clientHeaderTimeout",
-                   "keepAliveIdleTimeout", "upstreamConnectTimeout", "upstreamResponseTimeout",
-                   "endpointDownPeriod", "drainTimeout", "upstreamMaxIdlePerEndpoint"},
-                  "such as {maxHeaderBytes: 32768, upstreamConnectTimeout: 2s}")) {
+    if (!objectOf(
+            j, path,
+            {"maxHeaderBytes", "maxHeaderCount", "clientHeaderTimeout", "keepAliveIdleTimeout",
+             "upstreamConnectTimeout", "upstreamResponseTimeout", "endpointDownPeriod",
+             "drainTimeout", "upstreamMaxIdlePerEndpoint", "maxConnections", "clientBodyTimeout",
+             "clientSendTimeout", "upstreamReadTimeout", "tunnelIdleTimeout"},
+            "such as {maxHeaderBytes: 32768, upstreamConnectTimeout: 2s}")) {
       return;
     }
     if (auto* v = optional(j, "maxHeaderBytes"))
@@ -52,6 +54,9 @@ class ConfigReader : public JsonReader {
     if (auto* v = optional(j, "upstreamMaxIdlePerEndpoint"))
       readUintAs(*v, fieldPath(path, "upstreamMaxIdlePerEndpoint"), schema::kMaxIdleRange,
                  l.upstream_max_idle_per_endpoint);
+    if (auto* v = optional(j, "maxConnections"))
+      readUintAs(*v, fieldPath(path, "maxConnections"), schema::kMaxConnectionsRange,
+                 l.max_connections);
     std::pair<const char*, Duration*> durations[] = {
         {"clientHeaderTimeout", &l.client_header_timeout},
         {"keepAliveIdleTimeout", &l.keep_alive_idle_timeout},
@@ -59,6 +64,10 @@ class ConfigReader : public JsonReader {
         {"upstreamResponseTimeout", &l.upstream_response_timeout},
         {"endpointDownPeriod", &l.endpoint_down_period},
         {"drainTimeout", &l.drain_timeout},
+        {"clientBodyTimeout", &l.client_body_timeout},
+        {"clientSendTimeout", &l.client_send_timeout},
+        {"upstreamReadTimeout", &l.upstream_read_timeout},
+        {"tunnelIdleTimeout", &l.tunnel_idle_timeout},
     };
     for (auto& [name, out] : durations) {
       if (auto* v = optional(j, name)) readDuration(*v, fieldPath(path, name), *out);

@@ -18,6 +18,7 @@ inline constexpr UintRange kMaxSessionsRange{1, kU64Max};
 inline constexpr UintRange kMaxHeaderBytesRange{1024, 1024 * 1024};
 inline constexpr UintRange kMaxHeaderCountRange{1, 10000};
 inline constexpr UintRange kMaxIdleRange{0, 100000};
+inline constexpr UintRange kMaxConnectionsRange{1, 10000000};
 
 inline const char* const kHeaderTokenHint =
     "must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)";

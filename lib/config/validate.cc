@@ -114,6 +114,9 @@ void validateLimits(const Limits& l, ConfigErrors& errors) {
   if (!schema::kMaxIdleRange.contains(l.upstream_max_idle_per_endpoint)) {
     errors.push_back({"limits.upstreamMaxIdlePerEndpoint", schema::kMaxIdleRange.describe()});
   }
+  if (!schema::kMaxConnectionsRange.contains(l.max_connections)) {
+    errors.push_back({"limits.maxConnections", schema::kMaxConnectionsRange.describe()});
+  }
   std::pair<const char*, Duration> durations[] = {
       {"clientHeaderTimeout", l.client_header_timeout},
       {"keepAliveIdleTimeout", l.keep_alive_idle_timeout},
@@ -121,6 +124,10 @@ void validateLimits(const Limits& l, ConfigErrors& errors) {
       {"upstreamResponseTimeout", l.upstream_response_timeout},
       {"endpointDownPeriod", l.endpoint_down_period},
       {"drainTimeout", l.drain_timeout},
+      {"clientBodyTimeout", l.client_body_timeout},
+      {"clientSendTimeout", l.client_send_timeout},
+      {"upstreamReadTimeout", l.upstream_read_timeout},
+      {"tunnelIdleTimeout", l.tunnel_idle_timeout},
   };
   for (auto& [name, d] : durations) {
     if (d.count() <= 0) {

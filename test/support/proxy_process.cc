@@ -33,6 +33,12 @@ void ProxyProcess::start(uint16_t port) {
   }
   if (options_.metrics) argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1:0"});
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (options_.max_open_files > 0) {
+    // The shell sets the limit and execs the proxy in its place (same pid).
+    argv.insert(argv.begin(),
+                {"/bin/sh", "-c",
+                 "ulimit -n " + std::to_string(options_.max_open_files) + " && exec \"$@\"", "sh"});
+  }
 
   process_ = std::make_unique<Process>(argv, options_.log_path);
   std::optional<uint16_t> listening;

@@ -27,6 +27,8 @@ struct ProxyOptions {
   bool metrics = false;
   int workers = 2;
   std::vector<std::string> extra_args = {};
+  /// > 0: the proxy runs with RLIMIT_NOFILE (soft and hard) set to this many descriptors.
+  int max_open_files = 0;
   std::chrono::milliseconds start_timeout = std::chrono::seconds(20);
 };
 

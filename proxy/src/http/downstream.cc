@@ -43,9 +43,10 @@ void Downstream::prepareLocal(const LocalReply& reply, bool keep_alive, std::str
 
 asio::awaitable<bool> Downstream::sendLocal() {
   error_code ec;
-  deadline.arm(limits.keep_alive_idle_timeout);
+  deadline.arm(limits.client_send_timeout);
   co_await http::async_write(client, *local_, onError(ec));
   deadline.disarm();
+  if (ec && deadline.expired()) countSendTimeout();
   local_.reset();
   co_return !ec && local_keep_alive_;
 }
@@ -53,7 +54,7 @@ asio::awaitable<bool> Downstream::sendLocal() {
 asio::awaitable<bool> Downstream::readBodyPiece(size_t offset, size_t& got) {
   parser->bodyBuffer(piece() + offset, kRelayPieceSize - offset);
   error_code ec;
-  deadline.arm(limits.keep_alive_idle_timeout);
+  deadline.arm(limits.client_body_timeout);
   if (!parseBuffered(*parser, buffer, ec))
     co_await readUntilProgress(client, buffer, *parser, onError(ec));
   deadline.disarm();
@@ -61,8 +62,7 @@ asio::awaitable<bool> Downstream::readBodyPiece(size_t offset, size_t& got) {
   if (!ec) co_return true;
   // The client broke its own request body: timed out, malformed chunking, or went away.
   if (deadline.expired()) {
-    prepareLocal(localReply(LocalReason::BodyStalled, seconds(limits.keep_alive_idle_timeout)),
-                 false);
+    prepareLocal(localReply(LocalReason::BodyStalled, seconds(limits.client_body_timeout)), false);
     co_await sendLocal();
   } else if (isParseError(ec)) {
     prepareLocal(localReply(LocalReason::MalformedBody, ec.message()), false);

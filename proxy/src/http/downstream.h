@@ -44,6 +44,10 @@ struct Downstream {
     boost::system::error_code ignored;
     client.close(ignored);
   }
+  /// A write to the client ended because clientSendTimeout passed without it taking a byte.
+  void countSendTimeout() {
+    ctx.stats().client_send_timeouts.fetch_add(1, std::memory_order_relaxed);
+  }
 
   /// Prepares a reply of the proxy's own for sendLocal() and bumps the reason's counter. Kept
   /// alive only when `keep_alive` and the worker is not draining; otherwise "Connection: close"

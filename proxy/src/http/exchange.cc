@@ -48,6 +48,7 @@ enum class Outcome {
   ResponseTimeout,  // 504
   UpstreamError,    // 502
   ClientGone,       // the client went away or broke the request body: close
+  NoDescriptors,    // no file descriptor for a fresh connection: 503, the endpoint not blamed
 };
 
 /// The session_moved header name when `moved_from` is set, else empty (no header).
@@ -77,6 +78,7 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
     ds.deadline.arm(ds.limits.upstream_connect_timeout);
     co_await conn->socket.async_connect(endpoint.address(), onError(ec));
     ds.deadline.disarm();
+    if (isFdExhaustion(ec)) co_return Outcome::NoDescriptors;  // ours, not the endpoint's
     if (ec) co_return ds.deadline.expired() ? Outcome::ConnectTimeout : Outcome::Refused;
     // Waiting for the connect left the socket registered for writability with the reactor for
     // good, so every ACK from the upstream would wake the worker; register it afresh.
@@ -156,8 +158,11 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
     appendResponseHead(ds.head_out, ds.res_head, {});
     auto out = outBuffers(ds.head_out, ds.pieceIfTaken(), 0);
     if (!sendNow(ds.client, out, ec) && ec == asio::error::would_block)
-      co_await sendRest(ds.client, out, ds.deadline, ds.limits.keep_alive_idle_timeout, ec);
-    if (ec) co_return Outcome::ClientGone;
+      co_await sendRest(ds.client, out, ds.deadline, ds.limits.client_send_timeout, ec);
+    if (ec) {
+      if (ds.deadline.expired()) ds.countSendTimeout();
+      co_return Outcome::ClientGone;
+    }
   }
   ds.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - sent_at);
   co_return Outcome::Response;
@@ -213,10 +218,13 @@ awaitable<bool> forward(Downstream& ds, const Router& router, const Route& route
   if (!parser.is_done()) {
     error_code ec;
     if (ds.expect_continue && ds.client_version >= 11) {
-      ds.deadline.arm(ds.limits.keep_alive_idle_timeout);
+      ds.deadline.arm(ds.limits.client_send_timeout);
       co_await asio::async_write(ds.client, asio::buffer(kContinue), onError(ec));
       ds.deadline.disarm();
-      if (ec) co_return false;
+      if (ec) {
+        if (ds.deadline.expired()) ds.countSendTimeout();
+        co_return false;
+      }
     }
     auto length = parser.content_length();
     bool fits = !parser.chunked() && length && *length <= kRelayPieceSize;
@@ -303,6 +311,9 @@ awaitable<bool> forward(Downstream& ds, const Router& router, const Route& route
         co_return co_await ds.sendLocal();
       case Outcome::UpstreamError:
         ds.prepareLocal(localReply(LocalReason::BadResponse, name), ds.canKeepAlive());
+        co_return co_await ds.sendLocal();
+      case Outcome::NoDescriptors:
+        ds.prepareLocal(localReply(LocalReason::NoDescriptors, name), ds.canKeepAlive());
         co_return co_await ds.sendLocal();
       case Outcome::ClientGone:
       case Outcome::Response:

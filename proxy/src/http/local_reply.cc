@@ -15,7 +15,7 @@ constexpr std::array<LocalReplyRow, kLocalReasons> kTable = {{
      "no request arrived within {}"},
     {R::HeadTimeout, S::request_timeout, &ServerStats::client_timeouts,
      "the request head did not arrive within {}"},
-    {R::BodyStalled, S::request_timeout, &ServerStats::client_timeouts,
+    {R::BodyStalled, S::request_timeout, &ServerStats::client_body_timeouts,
      "the request body stalled for {}"},
     {R::HeadTooLarge, S::request_header_fields_too_large, &ServerStats::bad_requests,
      "the request head is larger than {} bytes"},
@@ -51,10 +51,14 @@ constexpr std::array<LocalReplyRow, kLocalReasons> kTable = {{
      "endpoint {} sent an invalid response or failed"},
     {R::UnaskedSwitch, S::bad_gateway, &ServerStats::upstream_errors,
      "endpoint {} switched protocols without being asked to"},
-    {R::ResponseBodyTimeout, S::gateway_timeout, &ServerStats::upstream_timeouts,
-     "endpoint {} failed while sending the response"},
+    {R::ResponseBodyTimeout, S::gateway_timeout, &ServerStats::upstream_read_timeouts,
+     "endpoint {} sent no response bytes for {}"},
     {R::ResponseBodyFailed, S::bad_gateway, &ServerStats::upstream_errors,
      "endpoint {} failed while sending the response"},
+    {R::ConnectionLimit, S::service_unavailable, &ServerStats::connections_rejected_limit,
+     "the proxy has its limit of {} client connections open; retry later"},
+    {R::NoDescriptors, S::service_unavailable, &ServerStats::upstream_fd_exhausted,
+     "the proxy has no file descriptor left to connect to endpoint {}; retry later"},
 }};
 
 constexpr bool rowsInOrder() {

@@ -55,9 +55,12 @@ enum class LocalReason : uint8_t {
   UnaskedSwitch,        // 502: 101 without an Upgrade request
   ResponseBodyTimeout,  // 504: the response body stalled (before any of it was relayed)
   ResponseBodyFailed,   // 502: ... or failed
+  // The proxy's own resources (docs/security.md).
+  ConnectionLimit,  // 503: maxConnections client connections are open (sent once, then close)
+  NoDescriptors,    // 503: no file descriptor left for an upstream connection
 };
 
-inline constexpr size_t kLocalReasons = static_cast<size_t>(LocalReason::ResponseBodyFailed) + 1;
+inline constexpr size_t kLocalReasons = static_cast<size_t>(LocalReason::NoDescriptors) + 1;
 
 /// One row of the table.
 struct LocalReplyRow {

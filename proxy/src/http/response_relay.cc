@@ -135,19 +135,22 @@ bool finishResponse(Downstream& ds, const RelayEnd& end, const ResponseStart& st
       finishUpstream(ds, std::move(conn), start.upstream_reusable);
       return start.keep_alive;
     case RelayEnd::ClientGone:
+      if (ds.deadline.expired()) ds.countSendTimeout();
       conn->close();
       return false;
     case RelayEnd::UpstreamFailed:
       break;
   }
   conn->close();
-  LocalReason reason =
-      ds.deadline.expired() ? LocalReason::ResponseBodyTimeout : LocalReason::ResponseBodyFailed;
+  bool timeout = ds.deadline.expired();
+  LocalReason reason = timeout ? LocalReason::ResponseBodyTimeout : LocalReason::ResponseBodyFailed;
   if (end.head_sent) {
     countLocal(ds.ctx.stats(), reason);
     return false;  // the response is cut short; closing tells the client
   }
-  ds.prepareLocal(localReply(reason, endpoint.config().name), false);
+  ds.prepareLocal(localReply(reason, endpoint.config().name,
+                             timeout ? seconds(ds.limits.upstream_read_timeout) : std::string()),
+                  false);
   reply = true;
   return false;
 }
@@ -156,8 +159,9 @@ awaitable<void> tunnelResponse(Downstream& ds, std::unique_ptr<UpstreamConnectio
   error_code ec;
   auto out = outBuffers(ds.head_out, nullptr, 0);
   if (!sendNow(ds.client, out, ec) && ec == asio::error::would_block)
-    co_await sendRest(ds.client, out, ds.deadline, ds.limits.keep_alive_idle_timeout, ec);
+    co_await sendRest(ds.client, out, ds.deadline, ds.limits.client_send_timeout, ec);
   ds.head_out.clear();
+  if (ec && ds.deadline.expired()) ds.countSendTimeout();
   if (!ec) co_await tunnel(ds, *conn, ds.owner.lock());
   conn->close();
 }

@@ -33,15 +33,15 @@ struct BodyRelay {
   char* piece;           // kRelayPieceSize bytes
   bool chunked;          // re-frame the body as chunks for the client
   Deadline& deadline;
-  Duration upstream_timeout;  // per read from the upstream
-  Duration client_timeout;    // per write to the client that has to wait
+  Duration upstream_timeout;  // idle limit of the reads from the upstream
+  Duration client_timeout;    // idle limit of a write to the client that has to wait
 };
 
 struct RelayEnd {
   enum Kind {
     Done,            // the response was relayed whole
     UpstreamFailed,  // the upstream failed or timed out (deadline.expired()) mid-body
-    ClientGone,      // a write to the client failed
+    ClientGone,      // a write to the client failed or timed out (deadline.expired())
   };
   Kind kind = Done;
   bool head_sent = false;  // the client has seen the head (and maybe part of the body)
@@ -82,8 +82,8 @@ inline BodyRelay bodyRelay(Downstream& ds, UpstreamConnection& conn, bool chunke
           ds.piece(),
           chunked,
           ds.deadline,
-          ds.limits.upstream_response_timeout,
-          ds.limits.keep_alive_idle_timeout};
+          ds.limits.upstream_read_timeout,
+          ds.limits.client_send_timeout};
 }
 
 /// After relayBody(): keep-alive for the client (true) or close (false); the upstream connection

@@ -17,7 +17,15 @@ struct ServerStats {
   std::atomic<uint64_t> tunnels_active{0};     // Upgrade tunnels in progress (gauge)
   std::atomic<uint64_t> config_applies{0};     // successful config swaps
   std::atomic<uint64_t> config_rejects{0};     // invalid configs refused
-  std::atomic<bool> shutting_down{false};      // SIGTERM seen: /readyz fails, still serving
+  // Overload and slow peers (docs/security.md).
+  std::atomic<uint64_t> connections_rejected_limit{0};  // over maxConnections: 503 and close
+  std::atomic<uint64_t> accept_fd_exhausted{0};         // accept: EMFILE/ENFILE, accepting paused
+  std::atomic<uint64_t> upstream_fd_exhausted{0};       // upstream socket: EMFILE/ENFILE, 503
+  std::atomic<uint64_t> client_body_timeouts{0};        // clientBodyTimeout: 408 and close
+  std::atomic<uint64_t> client_send_timeouts{0};        // clientSendTimeout: closed
+  std::atomic<uint64_t> upstream_read_timeouts{0};      // upstreamReadTimeout: cut (504 if no head)
+  std::atomic<uint64_t> tunnel_idle_timeouts{0};        // tunnelIdleTimeout: both sides closed
+  std::atomic<bool> shutting_down{false};  // SIGTERM seen: /readyz fails, still serving
 };
 
 }  // namespace sticky::proxy

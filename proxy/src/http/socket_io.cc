@@ -3,23 +3,28 @@
 #include <algorithm>
 #include <charconv>
 
-#include <boost/asio/write.hpp>
-
 namespace sticky::proxy {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
+namespace {
+
+void advance(OutBuffers& bufs, size_t sent) {
+  for (auto& b : bufs) {
+    size_t n = std::min(sent, b.size());
+    b += n;
+    sent -= n;
+  }
+}
+
+}  // namespace
+
 bool sendNow(tcp::socket& socket, OutBuffers& bufs, error_code& ec) {
   ec = {};
   while (asio::buffer_size(bufs) != 0) {
-    size_t sent = socket.write_some(bufs, ec);
-    for (auto& b : bufs) {
-      size_t n = std::min(sent, b.size());
-      b += n;
-      sent -= n;
-    }
+    advance(bufs, socket.write_some(bufs, ec));
     if (ec) return false;
   }
   return true;
@@ -27,8 +32,11 @@ bool sendNow(tcp::socket& socket, OutBuffers& bufs, error_code& ec) {
 
 asio::awaitable<void> sendRest(tcp::socket& socket, OutBuffers& out, Deadline& deadline,
                                Duration limit, error_code& ec) {
-  deadline.arm(limit);
-  co_await asio::async_write(socket, out, onError(ec));
+  ec = {};
+  while (!ec && asio::buffer_size(out) != 0) {
+    deadline.arm(limit);
+    advance(out, co_await socket.async_write_some(out, onError(ec)));
+  }
   deadline.disarm();
 }
 

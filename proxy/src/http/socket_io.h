@@ -8,6 +8,7 @@
 //   // operation_aborted and d.expired() says it was the deadline.
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -24,6 +25,13 @@
 #include "routing/stick_table.h"  // SteadyClock, TimePoint
 
 namespace sticky::proxy {
+
+/// True for the errors that say the process (EMFILE) or the system (ENFILE) has no file
+/// descriptor left: the proxy's own shortage, never the peer's fault.
+inline bool isFdExhaustion(const boost::system::error_code& ec) {
+  return ec.category() == boost::system::system_category() &&
+         (ec.value() == EMFILE || ec.value() == ENFILE);
+}
 
 /// Bytes one read asks the kernel for (into a connection's read buffer).
 inline constexpr size_t kReadSize = 16 * 1024;
@@ -73,8 +81,9 @@ inline OutBuffers outBuffers(const ByteBuffer& head, const char* piece, size_t n
 /// through the scheduler. Else false, with `ec` would_block (sendRest the rest) or the error.
 bool sendNow(boost::asio::ip::tcp::socket& socket, OutBuffers& bufs, boost::system::error_code& ec);
 
-/// What sendNow() left of `out` (it returned would_block), written asynchronously within
-/// `limit`; `ec` says how it went.
+/// What sendNow() left of `out` (it returned would_block), written asynchronously; `limit` is an
+/// idle limit, re-armed whenever the peer takes bytes (a slow reader that keeps reading gets it
+/// all, one that stops is cut after `limit`). `ec` says how it went.
 boost::asio::awaitable<void> sendRest(boost::asio::ip::tcp::socket& socket, OutBuffers& out,
                                       Deadline& deadline, Duration limit,
                                       boost::system::error_code& ec);

@@ -23,7 +23,7 @@ namespace {
 
 /// Copies bytes from `from` to `to` (first whatever `from.leftover` holds) until EOF, which is
 /// passed on as a half-close; any error closes both sockets, which ends the other direction too.
-awaitable<void> pump(TunnelEnd from, TunnelEnd to) {
+awaitable<void> pump(TunnelEnd from, TunnelEnd to, TunnelIdle* idle) {
   error_code ec;
   auto close_both = [&] {
     error_code ignored;
@@ -38,6 +38,7 @@ awaitable<void> pump(TunnelEnd from, TunnelEnd to) {
   while (true) {
     size_t n = co_await from.socket.async_read_some(asio::buffer(from.piece, kRelayPieceSize),
                                                     onError(ec));
+    if (idle && !ec) idle->deadline.arm(idle->timeout);
     if (ec == asio::error::eof) {
       error_code ignored;
       to.socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -49,25 +50,27 @@ awaitable<void> pump(TunnelEnd from, TunnelEnd to) {
   }
 }
 
-awaitable<void> runPump(std::shared_ptr<void> keep, TunnelEnd from, TunnelEnd to) {
-  co_await pump(from, to);
+awaitable<void> runPump(std::shared_ptr<void> keep, TunnelEnd from, TunnelEnd to,
+                        TunnelIdle* idle) {
+  co_await pump(from, to, idle);
 }
 
 }  // namespace
 
-awaitable<void> runTunnel(TunnelEnd client, TunnelEnd upstream, std::shared_ptr<void> keep) {
+awaitable<void> runTunnel(TunnelEnd client, TunnelEnd upstream, std::shared_ptr<void> keep,
+                          TunnelIdle* idle) {
   auto executor = client.socket.get_executor();
   bool down_done = false;
   asio::steady_timer wake(executor);
   wake.expires_at(asio::steady_timer::time_point::max());
   // upstream -> client runs as its own coroutine; client -> upstream runs here. This frame
   // outlives the other one: it waits for it below.
-  asio::co_spawn(executor, runPump(std::move(keep), upstream, client),
+  asio::co_spawn(executor, runPump(std::move(keep), upstream, client, idle),
                  [&down_done, &wake](std::exception_ptr) {
                    down_done = true;
                    wake.cancel();
                  });
-  co_await pump(client, upstream);
+  co_await pump(client, upstream, idle);
   if (!down_done) {
     error_code ec;
     co_await wake.async_wait(onError(ec));
@@ -76,10 +79,14 @@ awaitable<void> runTunnel(TunnelEnd client, TunnelEnd upstream, std::shared_ptr<
 
 awaitable<void> tunnel(Downstream& ds, UpstreamConnection& up, std::shared_ptr<void> keep) {
   ds.ctx.stats().tunnels_active.fetch_add(1, std::memory_order_relaxed);
-  ds.deadline.disarm();
+  TunnelIdle idle{ds.deadline, ds.limits.tunnel_idle_timeout};
+  ds.deadline.arm(idle.timeout);
   auto down_piece = ds.ctx.takePiece();
   co_await runTunnel({ds.client, ds.buffer, ds.piece()}, {up.socket, up.buffer, down_piece.get()},
-                     std::move(keep));
+                     std::move(keep), &idle);
+  ds.deadline.disarm();
+  if (ds.deadline.expired())
+    ds.ctx.stats().tunnel_idle_timeouts.fetch_add(1, std::memory_order_relaxed);
   ds.ctx.returnPiece(std::move(down_piece));
   ds.ctx.stats().tunnels_active.fetch_sub(1, std::memory_order_relaxed);
 }

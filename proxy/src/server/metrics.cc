@@ -78,6 +78,22 @@ void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.sample("sticky_upstream_timeouts_total", {}, load(s.upstream_timeouts));
   x.family("sticky_upstream_errors_total", "counter", "Other upstream failures (502).");
   x.sample("sticky_upstream_errors_total", {}, load(s.upstream_errors));
+  x.family("sticky_connections_rejected_total", "counter",
+           "Client connections refused at accept (503, closed): reason limit = maxConnections.");
+  x.sample("sticky_connections_rejected_total", {{"reason", "limit"}},
+           load(s.connections_rejected_limit));
+  x.family("sticky_fd_exhausted_total", "counter",
+           "Sockets not opened for lack of file descriptors (EMFILE/ENFILE): where accept "
+           "(accepting paused) or upstream (503).");
+  x.sample("sticky_fd_exhausted_total", {{"where", "accept"}}, load(s.accept_fd_exhausted));
+  x.sample("sticky_fd_exhausted_total", {{"where", "upstream"}}, load(s.upstream_fd_exhausted));
+  x.family("sticky_idle_timeouts_total", "counter",
+           "Transfers closed after moving no byte for their idle timeout, by reason.");
+  x.sample("sticky_idle_timeouts_total", {{"reason", "client_body"}}, load(s.client_body_timeouts));
+  x.sample("sticky_idle_timeouts_total", {{"reason", "client_send"}}, load(s.client_send_timeouts));
+  x.sample("sticky_idle_timeouts_total", {{"reason", "upstream_read"}},
+           load(s.upstream_read_timeouts));
+  x.sample("sticky_idle_timeouts_total", {{"reason", "tunnel"}}, load(s.tunnel_idle_timeouts));
 }
 
 void renderRoutes(Exposition& x, const Router* router, TimePoint now) {

@@ -1,10 +1,22 @@
 #pragma once
 // A worker: one thread, one io_context, one SO_REUSEPORT acceptor, and the connections it
 // accepts, which never leave it. Its upstream pool and Router snapshot are its own.
+//
+// Accepting under overload (docs/security.md):
+//   - limits.maxConnections client connections open (all workers together): a connection
+//     accepted past it gets a 503 (one non-blocking send) and is closed at once. Refusing costs
+//     one accept per connection that arrives, so the loop only does work when a client does, and
+//     a client learns at once instead of waiting in the backlog.
+//   - accept() failing for lack of file descriptors (EMFILE/ENFILE) or kernel memory: this
+//     worker stops accepting for 10 ms, doubling up to 1 s while it keeps failing (waiting
+//     connections stay in the kernel's backlog); connections already open are not touched.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -41,6 +53,11 @@ class Worker {
 
  private:
   void accept();
+  /// Accepts again after a pause that doubles (kAcceptPauseMin .. kAcceptPauseMax) while
+  /// accept keeps failing with `ec`.
+  void pauseAccepting(const boost::system::error_code& ec);
+  /// Over maxConnections: the 503 (rendered once per limit value), then close.
+  void refuse(boost::asio::ip::tcp::socket& socket, uint32_t max_connections);
   void scheduleMaintenance();
 
   size_t index_;
@@ -50,6 +67,11 @@ class Worker {
   ForwardingContext ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer maintenance_;
+  boost::asio::steady_timer accept_pause_;
+  std::chrono::milliseconds accept_backoff_{0};  // 0: accepting normally
+  uint64_t failed_accepts_ = 0;                  // in the current episode, for the log
+  std::string limit_reply_;                      // the 503 of refuse(), for limit_reply_for_
+  uint32_t limit_reply_for_ = 0;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   ServerStats& stats_;

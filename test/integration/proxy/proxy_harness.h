@@ -103,7 +103,9 @@ inline ProxyConfig configOf(uint64_t version, std::vector<RouteConfig> routes) {
 /// The real sticky-proxy with `--config <file>` (JSON written from a ProxyConfig).
 class ProxyProc {
  public:
-  ProxyProc(const TempDir& dir, const ProxyConfig& config, std::vector<std::string> extra_args = {})
+  /// `max_open_files` > 0: the proxy's RLIMIT_NOFILE (ProxyOptions::max_open_files).
+  ProxyProc(const TempDir& dir, const ProxyConfig& config, std::vector<std::string> extra_args = {},
+            int max_open_files = 0)
       : config_path_(dir.file("proxy-" + std::to_string(++counter()) + ".json")),
         log_path_(config_path_ + ".log") {
     writeFile(config_path_, toJsonString(config, 2));
@@ -112,6 +114,7 @@ class ProxyProc {
     options.config_file = config_path_;
     options.workers = 2;
     options.extra_args = std::move(extra_args);
+    options.max_open_files = max_open_files;
     options.start_timeout = 10s;
     process_ = std::make_unique<ProxyProcess>(std::move(options));
     port_ = process_->port();

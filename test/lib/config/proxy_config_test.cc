@@ -25,6 +25,11 @@ limits:
   endpointDownPeriod: 15s
   drainTimeout: 20s
   upstreamMaxIdlePerEndpoint: 8
+  maxConnections: 500
+  clientBodyTimeout: 7s
+  clientSendTimeout: 8s
+  upstreamReadTimeout: 9s
+  tunnelIdleTimeout: 2h
 headers:
   movedFrom: X-Moved-From
   sessionMoved: x-session-moved
@@ -55,7 +60,9 @@ const char* const kFullJson = R"(  {
   "limits": {"maxHeaderBytes": 16384, "maxHeaderCount": 50, "clientHeaderTimeout": "5s",
              "keepAliveIdleTimeout": "2m", "upstreamConnectTimeout": "500ms",
              "upstreamResponseTimeout": "1m30s", "endpointDownPeriod": "15s",
-             "drainTimeout": "20s", "upstreamMaxIdlePerEndpoint": 8},
+             "drainTimeout": "20s", "upstreamMaxIdlePerEndpoint": 8, "maxConnections": 500,
+             "clientBodyTimeout": "7s", "clientSendTimeout": "8s", "upstreamReadTimeout": "9s",
+             "tunnelIdleTimeout": "2h"},
   "headers": {"movedFrom": "X-Moved-From", "sessionMoved": "x-session-moved"},
   "routes": [
     {"name": "shop/chat",
@@ -124,6 +131,11 @@ TEST_CASE("a full YAML config is read into the model, normalized") {
   CHECK(c.limits.endpoint_down_period == 15s);
   CHECK(c.limits.drain_timeout == 20s);
   CHECK(c.limits.upstream_max_idle_per_endpoint == 8);
+  CHECK(c.limits.max_connections == 500);
+  CHECK(c.limits.client_body_timeout == 7s);
+  CHECK(c.limits.client_send_timeout == 8s);
+  CHECK(c.limits.upstream_read_timeout == 9s);
+  CHECK(c.limits.tunnel_idle_timeout == 2h);
   CHECK(c.headers.moved_from == "x-moved-from");  // header names are stored lower-case
   CHECK(c.headers.session_moved == "x-session-moved");
   REQUIRE(c.routes.size() == 2);
@@ -337,6 +349,12 @@ TEST_CASE("limits, header names and listen are validated") {
               "limits.upstreamConnectTimeout", "must be a positive duration");
   CHECK_ERROR(parseErrors("limits: {drainTimeout: soon}\n"), "limits.drainTimeout",
               "must be a duration");
+  CHECK_ERROR(parseErrors("limits: {maxConnections: 0}\n"), "limits.maxConnections",
+              "between 1 and 10000000");
+  CHECK_ERROR(parseErrors("limits: {tunnelIdleTimeout: 0s}\n"), "limits.tunnelIdleTimeout",
+              "must be a positive duration");
+  CHECK_ERROR(parseErrors("limits: {clientSendTimeout: 0s}\n"), "limits.clientSendTimeout",
+              "must be a positive duration");
   CHECK(
       parseOk("limits: {upstreamMaxIdlePerEndpoint: 0}\n").limits.upstream_max_idle_per_endpoint ==
       0);

@@ -24,7 +24,7 @@ const std::vector<Expected> kExpected = {
     {R::NoRequest, 408, &ServerStats::client_timeouts, "10s", "", "no request arrived within 10s"},
     {R::HeadTimeout, 408, &ServerStats::client_timeouts, "1500ms", "",
      "the request head did not arrive within 1500ms"},
-    {R::BodyStalled, 408, &ServerStats::client_timeouts, "60s", "",
+    {R::BodyStalled, 408, &ServerStats::client_body_timeouts, "60s", "",
      "the request body stalled for 60s"},
     {R::HeadTooLarge, 431, &ServerStats::bad_requests, "8192", "",
      "the request head is larger than 8192 bytes"},
@@ -63,19 +63,35 @@ const std::vector<Expected> kExpected = {
      "endpoint web-1 sent an invalid response or failed"},
     {R::UnaskedSwitch, 502, &ServerStats::upstream_errors, "web-1", "",
      "endpoint web-1 switched protocols without being asked to"},
-    {R::ResponseBodyTimeout, 504, &ServerStats::upstream_timeouts, "web-1", "",
-     "endpoint web-1 failed while sending the response"},
+    {R::ResponseBodyTimeout, 504, &ServerStats::upstream_read_timeouts, "web-1", "60s",
+     "endpoint web-1 sent no response bytes for 60s"},
     {R::ResponseBodyFailed, 502, &ServerStats::upstream_errors, "web-1", "",
      "endpoint web-1 failed while sending the response"},
+    {R::ConnectionLimit, 503, &ServerStats::connections_rejected_limit, "10000", "",
+     "the proxy has its limit of 10000 client connections open; retry later"},
+    {R::NoDescriptors, 503, &ServerStats::upstream_fd_exhausted, "web-1", "",
+     "the proxy has no file descriptor left to connect to endpoint web-1; retry later"},
 };
 
 /// The value of every counter of `stats`, in declaration order.
 std::vector<uint64_t> counters(const ServerStats& s) {
-  return {s.connections_accepted.load(), static_cast<uint64_t>(s.connections_active.load()),
-          s.bad_requests.load(),         s.no_route.load(),
-          s.client_timeouts.load(),      s.upstream_timeouts.load(),
-          s.upstream_errors.load(),      s.tunnels_active.load(),
-          s.config_applies.load(),       s.config_rejects.load()};
+  return {s.connections_accepted.load(),
+          static_cast<uint64_t>(s.connections_active.load()),
+          s.bad_requests.load(),
+          s.no_route.load(),
+          s.client_timeouts.load(),
+          s.upstream_timeouts.load(),
+          s.upstream_errors.load(),
+          s.tunnels_active.load(),
+          s.config_applies.load(),
+          s.config_rejects.load(),
+          s.connections_rejected_limit.load(),
+          s.accept_fd_exhausted.load(),
+          s.upstream_fd_exhausted.load(),
+          s.client_body_timeouts.load(),
+          s.client_send_timeouts.load(),
+          s.upstream_read_timeouts.load(),
+          s.tunnel_idle_timeouts.load()};
 }
 
 TEST_CASE("every local reason has its status, counter and sentence") {

@@ -30,16 +30,27 @@ struct Tunnel {
   std::unique_ptr<char[]> down_piece = std::make_unique<char[]>(kRelayPieceSize);
   std::shared_ptr<int> owner = std::make_shared<int>(0);
   bool done = false;
+  Deadline deadline;
+  TunnelIdle idle{deadline, std::chrono::milliseconds(200)};
 
-  void start() {
+  void start(bool with_idle = false) {
     asio::co_spawn(
         io,
-        [this]() -> asio::awaitable<void> {
+        [this, with_idle]() -> asio::awaitable<void> {
           co_await runTunnel({client.near, client_leftover, up_piece.get()},
-                             {upstream.near, upstream_leftover, down_piece.get()}, owner);
+                             {upstream.near, upstream_leftover, down_piece.get()}, owner,
+                             with_idle ? &idle : nullptr);
           done = true;
         },
         asio::detached);
+  }
+
+  /// What the worker's sweep does for a connection: cancel both sockets once the deadline passed.
+  void sweep() {
+    if (!deadline.passed(SteadyClock::now())) return;
+    boost::system::error_code ignored;
+    client.near.cancel(ignored);
+    upstream.near.cancel(ignored);
   }
 };
 
@@ -96,6 +107,32 @@ TEST_CASE("a side that resets ends the tunnel both ways") {
   t.upstream.far.set_option(asio::socket_base::linger(true, 0));
   t.upstream.far.close();
   REQUIRE(runUntil(t.io, [&] { return t.done && at_client.eof; }));
+}
+
+TEST_CASE("each byte re-arms the tunnel's idle deadline - once it passes, both sides close") {
+  Tunnel t;
+  t.deadline.arm(t.idle.timeout);
+  t.start(/*with_idle=*/true);
+  Collector at_upstream(t.upstream.far);
+  Collector at_client(t.client.far);
+  // Traffic every 50 ms for 600 ms, three times the idle limit: the tunnel stays.
+  for (int i = 0; i < 12; ++i) {
+    writeLater(i % 2 ? t.client.far : t.upstream.far, "x");
+    auto until = SteadyClock::now() + std::chrono::milliseconds(50);
+    runUntil(t.io, [&] {
+      t.sweep();
+      return SteadyClock::now() >= until;
+    });
+  }
+  CHECK_FALSE(t.done);
+  CHECK(at_upstream.received == "xxxxxx");
+  CHECK(at_client.received == "xxxxxx");
+  // Then nothing: the sweep cancels both sockets and the tunnel closes both ends.
+  REQUIRE(runUntil(t.io, [&] {
+    t.sweep();
+    return t.done && at_client.eof && at_upstream.eof;
+  }));
+  CHECK(t.deadline.expired());
 }
 
 }  // namespace
