@@ -106,7 +106,16 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
   rewrite.moved_from_value = moved_from;
   rewrite.client_ip = ds.client_ip;
   rewrite.proto = "http";
-  rewrite.host = ds.req_head[http::field::host];
+  std::string_view authority = targetAuthority(ds.req_head.target());
+  rewrite.host = authority.empty() ? ds.req_head[http::field::host] : authority;
+  std::string default_host;  // an HTTP/1.0 request without Host gets the endpoint's
+  if (rewrite.host.empty() && ds.req_head.count(http::field::host) == 0) {
+    auto address = endpoint.address().address();
+    default_host = address.to_string();
+    if (address.is_v6()) default_host = "[" + default_host + "]";
+    default_host += ":" + std::to_string(endpoint.address().port());
+    rewrite.default_host = default_host;
+  }
   ds.head_out.clear();
   appendRequestHead(ds.head_out, ds.req_head, rewrite);
   size_t piece_size = prebuffered;

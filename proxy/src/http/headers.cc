@@ -141,9 +141,15 @@ void appendRequestHead(ByteBuffer& out, const MessageHead& head,
   out.append(" HTTP/1.1\r\n");
   bool names_fields = connectionNamesFields(fields);
   bool has_xff = false;
+  std::string_view authority = targetAuthority(head.target());
+  bool has_host = false;
   for (auto& f : fields) {
     if (isHopByHop(fields, names_fields, f, rewrite.keep_upgrade)) continue;
     auto name = f.name;
+    if (f.id == http::field::host) {
+      has_host = true;
+      if (!authority.empty()) continue;
+    }
     if (f.id == http::field::content_length && rewrite.framing.kind != Framing::Keep) continue;
     if (f.id == http::field::expect && rewrite.drop_expect) continue;
     if (!rewrite.moved_from_name.empty() && iequals(name, rewrite.moved_from_name)) continue;
@@ -154,6 +160,10 @@ void appendRequestHead(ByteBuffer& out, const MessageHead& head,
     if (iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host")) continue;
     appendField(out, name, f.value);
   }
+  if (!authority.empty())
+    appendField(out, "Host", authority);
+  else if (!has_host && !rewrite.default_host.empty())
+    appendField(out, "Host", rewrite.default_host);
   appendFraming(out, rewrite.framing);
   if (rewrite.keep_upgrade) appendField(out, "Connection", "upgrade");
   if (!rewrite.moved_from_value.empty())
@@ -209,12 +219,27 @@ namespace {
 Unexpected<LocalReply> refuse(LocalReason reason) {
   return unexpected(localReply(reason));
 }
+
+/// True for uri-host [":" port] (RFC 3986 3.2.2): a reg-name, IPv4 address or IP literal, made
+/// of unreserved, pct-encoded and sub-delims characters (brackets and colons for the literal and
+/// the port); never empty. No whitespace, no userinfo ("@"), no path.
+bool validHost(std::string_view host) {
+  if (host.empty()) return false;
+  for (unsigned char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) !=
+                  std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
 }  // namespace
 
 Result<Ok, LocalReply> checkRequestHead(const MessageHead& head) {
   unsigned version = head.version();
   if (head.methodString() == "CONNECT") return refuse(LocalReason::ConnectMethod);
   size_t hosts = 0;
+  bool invalid_host = false;
   size_t transfer_encodings = 0;
   bool content_length = false;
   std::vector<std::string_view> codings;
@@ -222,6 +247,7 @@ Result<Ok, LocalReply> checkRequestHead(const MessageHead& head) {
     switch (f.id) {
       case http::field::host:
         ++hosts;
+        invalid_host = invalid_host || !validHost(f.value);
         break;
       case http::field::content_length:
         content_length = true;
@@ -236,6 +262,10 @@ Result<Ok, LocalReply> checkRequestHead(const MessageHead& head) {
   }
   if (version >= 11 && hosts == 0) return refuse(LocalReason::MissingHost);
   if (hosts > 1) return refuse(LocalReason::RepeatedHost);
+  auto authority = targetAuthority(head.target());
+  bool absolute = head.target().find("://") != std::string_view::npos && !head.target().empty() &&
+                  head.target().front() != '/';
+  if (invalid_host || (absolute && !validHost(authority))) return refuse(LocalReason::InvalidHost);
   if (transfer_encodings == 0) return Ok{};
   if (content_length) return refuse(LocalReason::LengthAndEncoding);
   if (version < 11) return refuse(LocalReason::EncodingOnHttp10);

@@ -53,6 +53,9 @@ struct RequestHeadRewrite {
   std::string_view client_ip;  // appended to X-Forwarded-For (after every received value)
   std::string_view proto;      // X-Forwarded-Proto
   std::string_view host;       // X-Forwarded-Host, omitted when empty
+  /// Sent as Host when the request has none (an HTTP/1.0 client's): the head goes out as
+  /// HTTP/1.1, which requires one. The endpoint's "10.0.0.5:8080", say.
+  std::string_view default_host;
 };
 
 /// What the forwarding path says about the client connection in a response it relays.
@@ -70,7 +73,10 @@ struct ResponseHeadRewrite {
 
 /// Appends "METHOD target HTTP/1.1" (from the client's `head`), the client's end-to-end fields
 /// and the proxy's own (framing, Connection: upgrade, the moved-from header, X-Forwarded-*) to
-/// `out`, ending with the empty line. Hop-by-hop fields are left out.
+/// `out`, ending with the empty line. Hop-by-hop fields are left out. The Host is the one the
+/// request was routed by: an absolute-form target's authority replaces the client's Host
+/// (RFC 9112 3.2.2: "GET http://a/x" with "Host: b" goes out with "Host: a"), and a request
+/// without one gets `rewrite.default_host`.
 void appendRequestHead(ByteBuffer& out, const MessageHead& head, const RequestHeadRewrite& rewrite);
 
 /// Appends "HTTP/1.1 status reason" (from the upstream's `head`), its end-to-end fields and the
@@ -81,10 +87,13 @@ void appendResponseHead(ByteBuffer& out, const MessageHead& head,
 
 /// Checks what Beast's parser accepts but a proxy must not forward: Content-Length together
 /// with Transfer-Encoding, a Transfer-Encoding other than exactly "chunked", Transfer-Encoding
-/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, CONNECT. Ok, or the local reply that
-/// refuses the request (local_reply.h: one status, one sentence):
+/// on HTTP/1.0, a missing or repeated Host on HTTP/1.1, a Host or absolute-form authority that
+/// is not host[:port] (RFC 9112 3.2), CONNECT. Ok, or the local reply that refuses the request
+/// (local_reply.h: one status, one sentence):
 ///   "POST / HTTP/1.1" with Host, Content-Length: 3           -> Ok
 ///   ... with Content-Length and Transfer-Encoding: chunked   -> LengthAndEncoding (400)
+///   "GET / HTTP/1.1" with "Host: a b" or an empty Host       -> InvalidHost (400)
+///   "GET http://user@a/ HTTP/1.1"                            -> InvalidHost (400)
 ///   "CONNECT h:443 HTTP/1.1"                                 -> ConnectMethod (405)
 Result<Ok, LocalReply> checkRequestHead(const MessageHead& head);
 

@@ -29,6 +29,8 @@ constexpr std::array<LocalReplyRow, kLocalReasons> kTable = {{
      "an HTTP/1.1 request must carry a Host header"},
     {R::RepeatedHost, S::bad_request, &ServerStats::bad_requests,
      "the request carries more than one Host header"},
+    {R::InvalidHost, S::bad_request, &ServerStats::bad_requests,
+     "the request's Host (or its target's authority) is not a valid host[:port]"},
     {R::LengthAndEncoding, S::bad_request, &ServerStats::bad_requests,
      "the request carries both Content-Length and Transfer-Encoding"},
     {R::EncodingOnHttp10, S::bad_request, &ServerStats::bad_requests,

@@ -37,6 +37,7 @@ enum class LocalReason : uint8_t {
   ConnectMethod,       // 405
   MissingHost,         // 400
   RepeatedHost,        // 400
+  InvalidHost,         // 400: a Host (or absolute-form authority) that is no host[:port]
   LengthAndEncoding,   // 400
   EncodingOnHttp10,    // 400
   EncodingNotChunked,  // 400

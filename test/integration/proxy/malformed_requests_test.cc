@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "integration/proxy/proxy_harness.h"
 
 namespace sticky::test {
@@ -39,6 +41,11 @@ std::vector<Case> malformedRequests() {
       {"NUL in a header value", get + std::string("X-Nul: a\0b\r\n\r\n", 14), 400},
       {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nclient-id: 1\r\n\r\n", 400},
       {"two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      // Found by smuggling_test.cc: nginx refuses these (RFC 9112 3.2), the proxy forwarded them.
+      {"Host with a space", "GET / HTTP/1.1\r\nHost: a, b\r\nclient-id: 1\r\n\r\n", 400},
+      {"empty Host", "GET / HTTP/1.1\r\nHost:\r\nclient-id: 1\r\n\r\n", 400},
+      {"absolute-form target with userinfo",
+       "GET http://user@x/ HTTP/1.1\r\nHost: x\r\nclient-id: 1\r\n\r\n", 400},
       {"Content-Length and Transfer-Encoding",
        post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
       {"Transfer-Encoding then Content-Length",
@@ -105,6 +112,39 @@ TEST_CASE("malformed requests get a 4xx and a close - a keep-alive neighbour kee
     if (line.rfind("sticky_bad_requests_total ", 0) == 0) bad = std::stod(line.substr(26));
   CHECK(bad >= static_cast<double>(cases.size()));
   CHECK(proxy.process().running());
+}
+
+/// The JSON the test backend answered on a raw exchange (null if none).
+nlohmann::json echoedJson(const RawResult& r) {
+  auto body = r.data.find("\r\n\r\n");
+  if (body == std::string::npos) return {};
+  return nlohmann::json::parse(r.data.substr(body + 4), nullptr, false);
+}
+
+// Found by smuggling_test.cc: an absolute-form target was routed by its authority but forwarded
+// with the client's Host, which a backend then took as the host (RFC 9112 3.2.2: replace it);
+// an HTTP/1.0 request without Host went out as HTTP/1.1 without one, which nginx refuses.
+TEST_CASE("the upstream gets the Host the request was routed by") {
+  TempDir dir;
+  BackendProc b1(dir, "b1", "127.0.0.2");
+  ProxyProc proxy(dir, configOf(1, {stickyRoute("shop/chat", {b1.endpoint()})}));
+
+  auto absolute = echoedJson(rawExchange(
+      "127.0.0.1", proxy.port(),
+      "GET http://a.example:81/x HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n"));
+  REQUIRE(absolute.is_object());
+  CHECK(absolute["headers"]["host"] == "a.example:81");
+  CHECK(absolute["headers"]["x-forwarded-host"] == "a.example:81");
+
+  auto http10 = echoedJson(rawExchange("127.0.0.1", proxy.port(), "GET /x HTTP/1.0\r\n\r\n"));
+  REQUIRE(http10.is_object());
+  CHECK(http10["headers"]["host"] == "127.0.0.2:" + std::to_string(b1.port()));
+
+  auto origin =
+      echoedJson(rawExchange("127.0.0.1", proxy.port(),
+                             "GET /x HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n"));
+  REQUIRE(origin.is_object());
+  CHECK(origin["headers"]["host"] == "b.example");
 }
 
 }  // namespace

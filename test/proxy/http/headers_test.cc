@@ -179,6 +179,29 @@ TEST_CASE("appendRequestHead joins X-Forwarded-For and sets proto and host") {
   CHECK(linesStartingWith(bare_lines, "x-forwarded-host:") == 0);
 }
 
+TEST_CASE("appendRequestHead sends the Host the request was routed by") {
+  RequestHeadRewrite rewrite;
+  rewrite.client_ip = "127.0.0.1";
+  rewrite.proto = "http";
+  rewrite.default_host = "10.0.0.5:8080";
+  // Absolute form: the target's authority replaces the client's Host (RFC 9112 3.2.2).
+  ByteBuffer absolute;
+  appendRequestHead(absolute, *requestOf("GET", "http://a.example:81/x", {{"Host", "b.example"}}),
+                    rewrite);
+  auto lines = headLines(absolute.view());
+  CHECK(lines.front() == "GET http://a.example:81/x HTTP/1.1");
+  CHECK(linesStartingWith(lines, "host:") == 1);
+  CHECK(hasLine(lines, "Host: a.example:81"));
+  // Origin form keeps the client's Host; without one (HTTP/1.0) the default goes out.
+  ByteBuffer origin;
+  appendRequestHead(origin, *requestOf("GET", "/x", {{"Host", "b.example"}}), rewrite);
+  CHECK(hasLine(headLines(origin.view()), "Host: b.example"));
+  CHECK(linesStartingWith(headLines(origin.view()), "host:") == 1);
+  ByteBuffer none;
+  appendRequestHead(none, *requestOf("GET", "/x", {}, 10), rewrite);
+  CHECK(hasLine(headLines(none.view()), "Host: 10.0.0.5:8080"));
+}
+
 TEST_CASE("appendRequestHead frames the body and replaces the moved-from header") {
   auto f = requestOf("PUT", "/x",
                      {{"Host", "h"},
@@ -290,6 +313,27 @@ TEST_CASE("checkRequestHead refuses ambiguous or unsupported framing") {
         http::status::bad_request);
   CHECK(statusOf(checkRequestHead(*requestOf("CONNECT", "/", {{"Host", "a"}}, 11))) ==
         http::status::method_not_allowed);
+}
+
+TEST_CASE("checkRequestHead refuses a Host or absolute-form authority that is not host[:port]") {
+  // "ok", or the sentence of the refusal; `host` null: no Host field.
+  auto reasonOf = [](std::string_view target, const char* host, unsigned version = 11) {
+    MessageHead head;
+    head.setRequestLine(http::verb::get, "GET", target, version);
+    if (host) head.addField(http::field::host, "Host", host);
+    auto r = checkRequestHead(head);
+    return r.ok() ? std::string("ok") : std::string(r.error().sentence);
+  };
+  const std::string invalid = localReply(LocalReason::InvalidHost).sentence;
+  for (const char* host : {"a.example", "a.example:8080", "[::1]:80", "10.0.0.1", "a,b", "a%41"})
+    CHECK_MESSAGE(reasonOf("/", host) == "ok", host);
+  for (const char* host : {"", "a b", "a, b", "a/b", "user@a", "a\\b", "a\"b"})
+    CHECK_MESSAGE(reasonOf("/", host) == invalid, host);
+  CHECK(reasonOf("/", "", 10) == invalid);
+  CHECK(reasonOf("/", nullptr, 10) == "ok");
+  CHECK(reasonOf("http://a.example/x", "b") == "ok");
+  CHECK(reasonOf("http://user@a.example/x", "a.example") == invalid);
+  CHECK(reasonOf("http:///x", "a.example") == invalid);
 }
 
 }  // namespace

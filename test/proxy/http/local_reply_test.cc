@@ -40,6 +40,8 @@ const std::vector<Expected> kExpected = {
      "an HTTP/1.1 request must carry a Host header"},
     {R::RepeatedHost, 400, &ServerStats::bad_requests, "", "",
      "the request carries more than one Host header"},
+    {R::InvalidHost, 400, &ServerStats::bad_requests, "", "",
+     "the request's Host (or its target's authority) is not a valid host[:port]"},
     {R::LengthAndEncoding, 400, &ServerStats::bad_requests, "", "",
      "the request carries both Content-Length and Transfer-Encoding"},
     {R::EncodingOnHttp10, 400, &ServerStats::bad_requests, "", "",
