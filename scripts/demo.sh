@@ -8,7 +8,8 @@
 #   scripts/demo.sh down    stop exactly the processes a demo started, remove .demo/
 #
 # Environment: BUILD_DIR (default build/dev), DEMO_PROXY_PORT (18080), DEMO_METRICS_PORT (19090),
-# DEMO_REDIS_PORT (16379), DEMO_REPLICA_PORT (18081: the second proxy replica).
+# DEMO_REDIS_PORT (16379), DEMO_REPLICA_PORT (18081: the second proxy replica),
+# DEMO_OPERATOR_METRICS_PORT (19091: the operator's /metrics, /healthz, /readyz).
 # Everything the demo starts is recorded in .demo/ (pids, logs, kubeconfig, admin socket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ PROXY_PORT=${DEMO_PROXY_PORT:-18080}
 METRICS_PORT=${DEMO_METRICS_PORT:-19090}
 REDIS_PORT=${DEMO_REDIS_PORT:-16379}
 REPLICA_PORT=${DEMO_REPLICA_PORT:-18081}
+OPERATOR_METRICS_PORT=${DEMO_OPERATOR_METRICS_PORT:-19091}
 PROXY=http://127.0.0.1:$PROXY_PORT
 NS=demo
 PODS=(chat-0 chat-1 chat-2)
@@ -153,10 +155,11 @@ elif [ -d "$DEMO" ]; then
   rm -rf "$DEMO" # the logs of an earlier run that failed
 fi
 for addr in "127.0.0.1 $PROXY_PORT" "127.0.0.1 $METRICS_PORT" "127.0.0.11 8080" "127.0.0.12 8080" \
-  "127.0.0.13 8080" "127.0.0.1 $REDIS_PORT" "127.0.0.1 $REPLICA_PORT"; do
+  "127.0.0.13 8080" "127.0.0.1 $REDIS_PORT" "127.0.0.1 $REPLICA_PORT" \
+  "127.0.0.1 $OPERATOR_METRICS_PORT"; do
   # shellcheck disable=SC2086 # two words: host and port
   if port_taken $addr; then
-    die "${addr/ /:} is already in use. Is a demo from another checkout running? Run 'make demo-down' there (or set DEMO_PROXY_PORT / DEMO_METRICS_PORT / DEMO_REDIS_PORT / DEMO_REPLICA_PORT)."
+    die "${addr/ /:} is already in use. Is a demo from another checkout running? Run 'make demo-down' there (or set DEMO_PROXY_PORT / DEMO_METRICS_PORT / DEMO_REDIS_PORT / DEMO_REPLICA_PORT / DEMO_OPERATOR_METRICS_PORT)."
   fi
 done
 mkdir -p "$DEMO/pids" "$DEMO/logs"
@@ -236,11 +239,13 @@ start_bg proxy "$BUILD/proxy/sticky-proxy" --listen "127.0.0.1:$PROXY_PORT" \
 wait_until 10 "the proxy's admin socket" curl -sf --unix-socket "$SOCK" http://admin/healthz
 # --status-interval 1s: the SESSIONS column below follows the table closely (default 10s).
 start_bg operator "$BUILD/operator/sticky-operator" --kubeconfig "$KUBECONFIG" \
-  --namespaces $NS --admin-socket "$SOCK" --status-interval 1s
+  --namespaces $NS --admin-socket "$SOCK" --status-interval 1s \
+  --metrics-listen "127.0.0.1:$OPERATOR_METRICS_PORT"
 wait_until 30 "the operator to push its first config" \
   curl -sf --unix-socket "$SOCK" http://admin/readyz
 say "sticky-proxy     $PROXY (clients), http://127.0.0.1:$METRICS_PORT/metrics"
-say "sticky-operator  watches namespace $NS, pushes the proxy's config over the admin socket"
+say "sticky-operator  watches namespace $NS, pushes the proxy's config over the admin socket;"
+say "                 http://127.0.0.1:$OPERATOR_METRICS_PORT/metrics (and /healthz, /readyz)"
 
 step "Three backends on 127.0.0.11-13, registered as Ready pods ${PODS[0]}..${PODS[2]}"
 say "(no kubelet here: the demo writes each pod's status, IP and Ready condition, as a kubelet would)"
