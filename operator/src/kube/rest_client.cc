@@ -15,9 +15,9 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "kube/watch_stream.h"
 #include "metrics/exposition.h"
 #include "metrics/instruments.h"
-#include "kube/watch_stream.h"
 
 namespace sticky::op::kube {
 
