@@ -165,6 +165,8 @@ bad_values=(
   "sharedTable.bundledRedis.maxMemory=lots|sharedTable.bundledRedis.maxMemory"
   "proxy.extraArgs=--log-format=json|proxy.extraArgs: Invalid type. Expected: array"
   "operator.extraArgs=--log-format=json|operator.extraArgs: Invalid type. Expected: array"
+  "operator.metrics.port=0|operator.metrics.port"
+  "operator.metrics.enabled=yes|operator.metrics.enabled"
   "proxy.extraEnv[0].name=TZ,proxy.extraEnv[0].val=UTC|Additional property val is not allowed"
   "proxy.extraEnv[0].name=PORT,proxy.extraEnv[0].value=80|proxy.extraEnv.0.value: Invalid type. Expected: string"
   "operator.extraEnv[0].value=x|operator.extraEnv.0: name is required"

@@ -155,6 +155,19 @@ def check_common(docs, ns, shutdown_delay="5s", grace_seconds=45):
         check(env.get("POD_NAMESPACE") == "metadata.namespace",
               "operator: POD_NAMESPACE not from the downward API")
         check("--leader-elect" in operator.get("args", []), "operator: --leader-elect missing")
+        # The operator's metrics and probes (operator.metrics, on by default).
+        listen = arg_value(operator, "--metrics-listen")
+        ports = {p["name"]: p["containerPort"] for p in operator.get("ports", [])}
+        if listen == "0":
+            check("op-metrics" not in ports and "livenessProbe" not in operator,
+                  "operator: metrics disabled but a metrics port or probe rendered")
+        else:
+            check(listen == f"0.0.0.0:{ports.get('op-metrics')}",
+                  f"operator: --metrics-listen {listen} does not match port op-metrics {ports}")
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                got = operator.get(probe, {}).get("httpGet", {})
+                check(got.get("path") == path and got.get("port") == "op-metrics",
+                      f"operator: {probe} is {got}, expected GET {path} on op-metrics")
         check(arg_value(operator, "--identity") == "$(POD_NAME)", "operator: --identity not POD_NAME")
         check(arg_value(operator, "--lease-namespace") == "$(POD_NAMESPACE)",
               "operator: --lease-namespace not POD_NAMESPACE")
@@ -610,7 +623,12 @@ def check_parity_network_policy(docs, deployment):
          "from": [{"namespaceSelector": {"matchLabels": {
              "kubernetes.io/metadata.name": "monitoring"}},
              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
-             test_peer]}],
+             test_peer]},
+        # The operator's metrics port, from the same monitoring peers (no helm test Pod).
+        {"ports": [{"port": "op-metrics", "protocol": "TCP"}],
+         "from": [{"namespaceSelector": {"matchLabels": {
+             "kubernetes.io/metadata.name": "monitoring"}},
+             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]}],
         f"NetworkPolicy ingress is {policy['spec'].get('ingress')}")
     redis_deployment = one(docs, "Deployment", "-redis")
     redis_selector = redis_deployment["spec"]["selector"]["matchLabels"] if redis_deployment else {}
