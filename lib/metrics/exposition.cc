@@ -59,24 +59,11 @@ std::string formatFloat(double v) {
   return out;
 }
 
-std::string escapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
+namespace {
 
-std::string escapeHelp(std::string_view text) {
+// Backslash and newline escaped, and the double quote too when `quote` (label values; HELP text
+// keeps it), as the text format 0.0.4 asks.
+std::string escaped(std::string_view text, bool quote) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -84,11 +71,23 @@ std::string escapeHelp(std::string_view text) {
       out += "\\\\";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
     } else {
       out.push_back(c);
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+  return escaped(value, true);
+}
+
+std::string escapeHelp(std::string_view text) {
+  return escaped(text, false);
 }
 
 void Exposition::family(std::string_view name, std::string_view type, std::string_view help) {

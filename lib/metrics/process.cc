@@ -6,8 +6,11 @@
 
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/version.h"
@@ -95,34 +98,35 @@ ProcessStats readProcessStats() {
   return s;
 }
 
+namespace {
+
+// One unlabelled family with its sample, when /proc gave the value.
+template <class T>
+void single(Exposition& x, std::string_view name, std::string_view type, std::string_view help,
+            const std::optional<T>& value) {
+  if (!value) return;
+  x.family(name, type, help);
+  if constexpr (std::is_floating_point_v<T>) {
+    x.sampleFloat(name, {}, *value);
+  } else {
+    x.sample(name, {}, *value);
+  }
+}
+
+}  // namespace
+
 void renderProcessMetrics(Exposition& x) {
   ProcessStats s = readProcessStats();
-  if (s.cpu_seconds) {
-    x.family("process_cpu_seconds_total", "counter",
-             "Total user and system CPU time spent in seconds.");
-    x.sampleFloat("process_cpu_seconds_total", {}, *s.cpu_seconds);
-  }
-  if (s.open_fds) {
-    x.family("process_open_fds", "gauge", "Number of open file descriptors.");
-    x.sample("process_open_fds", {}, *s.open_fds);
-  }
-  if (s.max_fds) {
-    x.family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
-    x.sample("process_max_fds", {}, *s.max_fds);
-  }
-  if (s.virtual_bytes) {
-    x.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    x.sample("process_virtual_memory_bytes", {}, *s.virtual_bytes);
-  }
-  if (s.resident_bytes) {
-    x.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    x.sample("process_resident_memory_bytes", {}, *s.resident_bytes);
-  }
-  if (s.start_time_unix) {
-    x.family("process_start_time_seconds", "gauge",
-             "Start time of the process since unix epoch in seconds.");
-    x.sampleFloat("process_start_time_seconds", {}, *s.start_time_unix);
-  }
+  single(x, "process_cpu_seconds_total", "counter",
+         "Total user and system CPU time spent in seconds.", s.cpu_seconds);
+  single(x, "process_open_fds", "gauge", "Number of open file descriptors.", s.open_fds);
+  single(x, "process_max_fds", "gauge", "Maximum number of open file descriptors.", s.max_fds);
+  single(x, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+         s.virtual_bytes);
+  single(x, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+         s.resident_bytes);
+  single(x, "process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.", s.start_time_unix);
 }
 
 }  // namespace sticky::metrics
