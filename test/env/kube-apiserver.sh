@@ -9,6 +9,10 @@
 #   kube-apiserver.sh restart-apiserver DIR   stop only kube-apiserver, start it again on the same
 #                                             port against the same etcd
 #   kube-apiserver.sh stop DIR                stop exactly the processes `start` started
+#   kube-apiserver.sh ctest-fixture DIR       for ctest's shared-cluster fixture: stop whatever an
+#                                             interrupted run left in DIR, start a fresh cluster
+#                                             owned by ctest (the parent process), install the
+#                                             StickyRoute CRD and wait until it is served
 #
 # Environment:
 #   STICKY_CACHE_DIR        where the binary, the Go build cache and the source tarball are kept
@@ -454,6 +458,29 @@ cmd_stop() {
   rm -f "$dir/kube-apiserver.pid" "$dir/etcd.pid" "$dir/watchdog.pid"
 }
 
+# One cluster for a whole ctest run (test/CMakeLists.txt): the operator's integration tests reach
+# it through STICKY_KUBE_ENV_DIR, each in namespaces of its own. The CRD goes in here, once, so
+# that tests applying the same manifest concurrently never race to create it.
+cmd_ctest_fixture() {
+  local dir=${1:?usage: kube-apiserver.sh ctest-fixture DIR}
+  cmd_stop "$dir"
+  rm -rf "$dir"
+  STICKY_KUBE_OWNER_PID=${STICKY_KUBE_OWNER_PID:-$PPID} cmd_start "$dir" >/dev/null
+  local crd
+  crd="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/crds/stickyroutes.kubesticky.io.yaml"
+  local kubectl=(kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/kubectl-cache")
+  "${kubectl[@]}" apply -f "$crd" >&2 || die "could not install $crd"
+  "${kubectl[@]}" wait --for condition=established --timeout=60s \
+    crd/stickyroutes.kubesticky.io >&2 || die "the StickyRoute CRD was not established"
+  local i
+  for i in $(seq 1 120); do
+    "${kubectl[@]}" get stickyroutes -A >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  "${kubectl[@]}" get stickyroutes -A >/dev/null || die "StickyRoutes are not served"
+  log "shared cluster for this ctest run: STICKY_KUBE_ENV_DIR=$dir"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -462,8 +489,9 @@ main() {
     start) cmd_start "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     stop) cmd_stop "$@" ;;
+    ctest-fixture) cmd_ctest_fixture "$@" ;;
     *)
-      echo "usage: $0 {ensure | start DIR | restart-apiserver DIR | stop DIR}" >&2
+      echo "usage: $0 {ensure | start DIR | restart-apiserver DIR | stop DIR | ctest-fixture DIR}" >&2
       exit 2
       ;;
   esac

@@ -33,6 +33,7 @@
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
 #include "support/kube_cluster.h"
+#include "support/paths.h"
 #include "support/process.h"
 
 namespace {
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
 
   KubeCluster cluster;
   cluster.kubectlOrThrow(
-      {"apply", "-f", std::string(STICKY_SOURCE_DIR) + "/crds/stickyroutes.kubesticky.io.yaml"});
+      {"apply", "-f", sticky::test::sourceDir() + "/crds/stickyroutes.kubesticky.io.yaml"});
   cluster.kubectlOrThrow(
       {"wait", "--for=condition=Established", "--timeout=30s", "crd/stickyroutes.kubesticky.io"});
   cluster.createNamespace(kNamespace);
@@ -169,12 +170,13 @@ int main(int argc, char** argv) {
 
   TempDir dir;
   const std::string socket = dir.file("admin.sock");
-  Process proxy({STICKY_PROXY_BIN, "--admin-socket", socket, "--listen", "127.0.0.1:0", "--workers",
-                 "1", "--log-level", "warn"},
+  Process proxy({sticky::test::proxyBinary(), "--admin-socket", socket, "--listen", "127.0.0.1:0",
+                 "--workers", "1", "--log-level", "warn"},
                 dir.file("proxy.log"));
-  Process op({STICKY_OPERATOR_BIN, "--kubeconfig", cluster.kubeconfigPath(), "--admin-socket",
-              socket, "--namespaces", kNamespace, "--identity", "scale", "--log-level", "warn"},
-             dir.file("operator.log"));
+  Process op(
+      {sticky::test::operatorBinary(), "--kubeconfig", cluster.kubeconfigPath(), "--admin-socket",
+       socket, "--namespaces", kNamespace, "--identity", "scale", "--log-level", "warn"},
+      dir.file("operator.log"));
   sticky::admin::AdminClient admin(socket, 10s);
   waitOrDie("the proxy's admin socket", 30s, [&] { return admin.healthy(); });
 

@@ -1,4 +1,5 @@
 #include "support/kube_cluster.h"
+#include "support/paths.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -141,6 +142,14 @@ KubeCluster& KubeCluster::shared() {
   return *cluster;
 }
 
+KubeCluster& KubeCluster::ownCluster() {
+  static std::mutex mutex;
+  static std::unique_ptr<KubeCluster> cluster;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!cluster) cluster = std::make_unique<KubeCluster>();
+  return *cluster;
+}
+
 KubeCluster::KubeCluster(std::optional<std::string> reuse_dir) {
   if (reuse_dir) {
     std::filesystem::create_directories(*reuse_dir);
@@ -167,7 +176,7 @@ KubeCluster::~KubeCluster() {
 }
 
 std::string KubeCluster::scriptPath() const {
-  return std::string(STICKY_SOURCE_DIR) + kScriptRelPath;
+  return sticky::test::sourceDir() + kScriptRelPath;
 }
 
 void KubeCluster::runScript(const std::vector<std::string>& args, const std::string& what) {

@@ -5,10 +5,12 @@
 // and points the pod at an address of the test's choosing (127.0.0.2, ... reach this machine).
 //
 // One cluster per test binary: KubeCluster::shared() starts it on first use and stops it at exit
-// (a watchdog also stops it if the binary dies). For fast iteration set STICKY_KUBE_ENV_DIR to a
-// directory: the first run starts a cluster there and leaves it running, later runs reuse it
-// (stop it with `test/env/kube-apiserver.sh stop DIR`). Tests share the cluster, so each test
-// should work in its own namespace.
+// (a watchdog also stops it if the binary dies). With STICKY_KUBE_ENV_DIR set to a directory,
+// shared() attaches to the cluster running there (starting one if none is, and leaving it
+// running): ctest sets it so that one cluster serves the whole run (test/CMakeLists.txt), and it
+// speeds up iterating by hand (stop it with `test/env/kube-apiserver.sh stop DIR`). Tests share
+// the cluster, concurrently under ctest, so each test works in namespaces of its own and never
+// restarts the shared API server (ownCluster() is for that).
 
 #include <map>
 #include <memory>
@@ -47,6 +49,10 @@ class KubeCluster {
   /// std::runtime_error (with the start script's output and the server's log) if it does not
   /// come up.
   static KubeCluster& shared();
+  /// A cluster of this process's own, never the shared one (STICKY_KUBE_ENV_DIR is ignored):
+  /// for tests that restart the API server, which would break every other test's watches.
+  /// Started lazily on first call, stopped at exit.
+  static KubeCluster& ownCluster();
 
   /// Starts a new cluster in a fresh temporary directory (stopped and removed by the destructor),
   /// or, with `reuse_dir`, attaches to the cluster running there (starting one if none is, and

@@ -1,4 +1,5 @@
 #include "support/proxy_process.h"
+#include "support/paths.h"
 
 #include <csignal>
 
@@ -22,7 +23,8 @@ void ProxyProcess::kill() {
 }
 
 void ProxyProcess::start(uint16_t port) {
-  std::vector<std::string> argv = {STICKY_PROXY_BIN, "--workers", std::to_string(options_.workers)};
+  std::vector<std::string> argv = {sticky::test::proxyBinary(), "--workers",
+                                   std::to_string(options_.workers)};
   if (!options_.config_file.empty()) {
     argv.insert(argv.end(), {"--config", options_.config_file});
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/paths.h"
 #include "support/process.h"
 
 namespace sticky::test {
@@ -33,13 +34,17 @@ Run run(const TempDir& dir, std::vector<std::string> argv, std::vector<std::stri
 
 struct Binary {
   const char* name;
-  const char* path;
+  std::string path;
   std::vector<std::string> required;  // flags without which the binary refuses to start
 };
 
 const std::vector<Binary> kBinaries = {
-    {"sticky-proxy", STICKY_PROXY_BIN, {"--admin-socket", "/nonexistent/dir/admin.sock"}},
-    {"sticky-operator", STICKY_OPERATOR_BIN, {"--admin-socket", "/nonexistent/admin.sock"}},
+    {"sticky-proxy",
+     sticky::test::proxyBinary(),
+     {"--admin-socket", "/nonexistent/dir/admin.sock"}},
+    {"sticky-operator",
+     sticky::test::operatorBinary(),
+     {"--admin-socket", "/nonexistent/admin.sock"}},
 };
 
 TEST_CASE("both binaries: --version prints name and version, exit 0") {
@@ -84,7 +89,7 @@ TEST_CASE("both binaries: a usage error exits 2 with one line naming the flag") 
 
 TEST_CASE("sticky-operator: its own usage errors exit 2") {
   TempDir dir;
-  std::string op = STICKY_OPERATOR_BIN;
+  std::string op = sticky::test::operatorBinary();
   struct Case {
     std::vector<std::string> args;
     std::string says;
@@ -124,7 +129,7 @@ TEST_CASE("both binaries: --help lists the shared flags and exits 0") {
                              "STICKY_LOG_FORMAT", "--version", "--help"})
       CHECK_MESSAGE(r.output.find(flag) != std::string::npos, "help lacks " << flag);
   }
-  auto op = run(dir, {STICKY_OPERATOR_BIN, "--help"});
+  auto op = run(dir, {sticky::test::operatorBinary(), "--help"});
   for (const char* flag :
        {"--kubeconfig", "--namespaces", "--leader-elect", "--lease-namespace", "--lease-name",
         "--lease-duration", "--renew-deadline", "--retry-period", "--identity", "--proxy-poll",
@@ -137,8 +142,13 @@ TEST_CASE("sticky-proxy: --log-format json (or STICKY_LOG_FORMAT) writes one JSO
   std::string socket = dir.file("admin.sock");
   for (bool by_env : {false, true}) {
     INFO("by env: " << by_env);
-    std::vector<std::string> argv = {
-        STICKY_PROXY_BIN, "--listen", "127.0.0.1:0", "--admin-socket", socket, "--workers", "1"};
+    std::vector<std::string> argv = {sticky::test::proxyBinary(),
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--admin-socket",
+                                     socket,
+                                     "--workers",
+                                     "1"};
     std::vector<std::string> env;
     if (by_env)
       env.push_back("STICKY_LOG_FORMAT=json");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/kube_cluster.h"
+#include "support/paths.h"
 #include "support/process.h"
 
 namespace sticky::test {
@@ -21,9 +22,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kCrdName = "stickyroutes.kubesticky.io";
-const std::string kCrdPath =
-    std::string(STICKY_SOURCE_DIR) + "/crds/stickyroutes.kubesticky.io.yaml";
-const std::string kSamplesDir = std::string(STICKY_SOURCE_DIR) + "/crds/samples";
+const std::string kCrdPath = sticky::test::sourceDir() + "/crds/stickyroutes.kubesticky.io.yaml";
+const std::string kSamplesDir = sticky::test::sourceDir() + "/crds/samples";
 
 // Applies the CRD and waits until it is Established and `kubectl get sr` resolves the resource.
 KubeCluster& clusterWithCrd() {

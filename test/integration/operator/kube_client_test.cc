@@ -13,6 +13,7 @@
 #include "kube/rest_client.h"
 #include "kube/watcher.h"
 #include "support/kube_cluster.h"
+#include "support/paths.h"
 #include "support/process.h"
 
 // GCC 12 at -O2 reports std::string temporaries built from literals in initializer lists as out
@@ -59,8 +60,7 @@ std::shared_ptr<KubeClient> clientFor(const ClusterConfig& config, KubeClientOpt
 }
 
 void installCrd(KubeCluster& cluster) {
-  cluster.applyYaml(
-      readFile(std::string(STICKY_SOURCE_DIR) + "/crds/stickyroutes.kubesticky.io.yaml"));
+  cluster.applyYaml(readFile(sticky::test::sourceDir() + "/crds/stickyroutes.kubesticky.io.yaml"));
   cluster.kubectlOrThrow({"wait", "--for", "condition=established", "--timeout=60s",
                           "crd/stickyroutes.kubesticky.io"});
 }
@@ -361,7 +361,7 @@ TEST_CASE("kube client: bookmarks arrive and the server ends the watch at timeou
 }
 
 TEST_CASE("kube client: a watch from an expired resourceVersion gets 410 and the watcher relists") {
-  KubeCluster& cluster = KubeCluster::shared();
+  KubeCluster& cluster = KubeCluster::ownCluster();  // it restarts the API server
   auto client = clientFor(adminConfig(cluster));
   const std::string ns = freshNamespace(cluster, "expired");
   const std::string collection = collectionPath("/api/v1", "configmaps", ns);
@@ -438,7 +438,7 @@ TEST_CASE("kube client: a watch from an expired resourceVersion gets 410 and the
 }
 
 TEST_CASE("informer: the cache follows StickyRoutes and Pods across an API server restart") {
-  KubeCluster& cluster = KubeCluster::shared();
+  KubeCluster& cluster = KubeCluster::ownCluster();  // it restarts the API server
   installCrd(cluster);
   auto client = clientFor(adminConfig(cluster));
   const std::string ns = freshNamespace(cluster, "informer");

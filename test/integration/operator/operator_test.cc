@@ -29,6 +29,7 @@
 #include "admin_api/admin_client.h"
 #include "support/http_client.h"
 #include "support/kube_cluster.h"
+#include "support/paths.h"
 #include "support/process.h"
 #include "support/proxy_process.h"
 #include "support/redis_server.h"
@@ -40,18 +41,16 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-const std::string kCrdPath =
-    std::string(STICKY_SOURCE_DIR) + "/crds/stickyroutes.kubesticky.io.yaml";
+const std::string kCrdPath = sticky::test::sourceDir() + "/crds/stickyroutes.kubesticky.io.yaml";
 constexpr auto kDeadline = 60s;  // generous: the machine is shared and slow at times
 
 double millisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-KubeCluster& clusterWithCrd() {
-  KubeCluster& kube = KubeCluster::shared();
-  static bool applied = false;
-  if (!applied) {
+KubeCluster& clusterWithCrd(KubeCluster& kube = KubeCluster::shared()) {
+  static std::set<const KubeCluster*> applied;
+  if (!applied.count(&kube)) {
     kube.kubectlOrThrow({"apply", "-f", kCrdPath});
     bool served = waitFor(
         [&] {
@@ -62,7 +61,7 @@ KubeCluster& clusterWithCrd() {
         },
         kDeadline, 200ms);
     REQUIRE_MESSAGE(served, "the StickyRoute CRD is not served");
-    applied = true;
+    applied.insert(&kube);
   }
   return kube;
 }
@@ -109,7 +108,7 @@ class OperatorProcess {
   OperatorProcess(const KubeCluster& kube, const TempDir& dir, const std::string& id,
                   const std::string& ns, const std::string& admin_socket,
                   std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {STICKY_OPERATOR_BIN,
+    std::vector<std::string> argv = {sticky::test::operatorBinary(),
                                      "--kubeconfig",
                                      kube.kubeconfigPath(),
                                      "--admin-socket",
@@ -177,9 +176,11 @@ std::string routeYaml(const std::string& name, const std::string& app,
 // One test's world: a namespace, a proxy, an operator, and backends standing in for pods.
 class Stack {
  public:
+  /// In the shared cluster unless `kube` names another (a test that restarts the API server).
   explicit Stack(const std::string& ns_base, bool start_operator = true,
-                 std::vector<std::string> proxy_args = {})
-      : kube_(clusterWithCrd()),
+                 std::vector<std::string> proxy_args = {},
+                 KubeCluster& kube = KubeCluster::shared())
+      : kube_(clusterWithCrd(kube)),
         ns_(uniqueNamespace(ns_base)),
         proxy_(dir_, "proxy", std::move(proxy_args)) {
     kube_.createNamespace(ns_);
@@ -203,7 +204,7 @@ class Stack {
     b.ip = nextPodIp();
     b.port = freePort();
     b.process = std::make_unique<Process>(
-        std::vector<std::string>{STICKY_TEST_BACKEND_BIN, "--listen",
+        std::vector<std::string>{sticky::test::testBackendBinary(), "--listen",
                                  b.ip + ":" + std::to_string(b.port), "--name", name},
         dir_.file("backend-" + name + ".log"));
     HttpClient probe(b.ip, static_cast<uint16_t>(b.port), 1s);
@@ -643,7 +644,7 @@ TEST_CASE("operator: invalid routes report Accepted=False with a reason - others
 }
 
 TEST_CASE("operator: the API server restarts - the operator resumes and nothing is lost") {
-  Stack s("op-apirestart");
+  Stack s("op-apirestart", true, {}, KubeCluster::ownCluster());  // it restarts the API server
   s.addPod("chat-0");
   s.addPod("chat-1");
   s.applyRoute(routeYaml("chat", "chat"));

@@ -7,6 +7,7 @@
 
 #include "integration/proxy/proxy_harness.h"
 #include "support/backend.h"
+#include "support/paths.h"
 
 namespace sticky::test {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 std::pair<int, std::string> runProxy(const TempDir& dir, std::vector<std::string> args) {
   static int n = 0;
   std::string log = dir.file("run-" + std::to_string(++n) + ".log");
-  args.insert(args.begin(), STICKY_PROXY_BIN);
+  args.insert(args.begin(), sticky::test::proxyBinary());
   Process p(args, log);
   int status = p.wait(10s);
   return {status, readFile(log)};
@@ -85,7 +86,8 @@ TEST_CASE(
 }
 
 TEST_CASE("the example config is valid") {
-  auto parsed = parseProxyConfig(readFile(STICKY_SOURCE_DIR "/proxy/examples/proxy.yaml"));
+  auto parsed =
+      parseProxyConfig(readFile(sticky::test::sourceDir() + "/proxy/examples/proxy.yaml"));
   REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().front().toString()));
   CHECK(parsed->routes.size() == 2);
 }

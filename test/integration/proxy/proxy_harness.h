@@ -24,6 +24,7 @@
 
 #include "config/proxy_config.h"
 #include "support/http_client.h"
+#include "support/paths.h"
 #include "support/process.h"
 #include "support/proxy_process.h"
 
@@ -65,7 +66,7 @@ class BackendProc {
   void start() {
     std::ofstream(log_path_, std::ios::trunc).close();
     process_ = std::make_unique<Process>(
-        std::vector<std::string>{STICKY_TEST_BACKEND_BIN, "--listen",
+        std::vector<std::string>{sticky::test::testBackendBinary(), "--listen",
                                  address_ + ":" + std::to_string(port_), "--name", name_},
         log_path_);
     std::optional<uint16_t> port;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "integration/proxy/proxy_harness.h"
+#include "support/paths.h"
 #include "support/redis_server.h"
 #include "support/test_pki.h"
 
@@ -24,7 +25,7 @@ std::string via(ProxyProc& proxy, const std::string& k) {
 std::pair<int, std::string> runProxy(const TempDir& dir, std::vector<std::string> args) {
   static int n = 0;
   std::string log = dir.file("tls-run-" + std::to_string(++n) + ".log");
-  args.insert(args.begin(), STICKY_PROXY_BIN);
+  args.insert(args.begin(), sticky::test::proxyBinary());
   Process p(args, log);
   int status = p.wait(10s);
   return {status, readFile(log)};

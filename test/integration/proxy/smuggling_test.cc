@@ -24,6 +24,7 @@
 
 #include "integration/proxy/proxy_harness.h"
 #include "integration/proxy/smuggling_cases.h"
+#include "support/paths.h"
 
 namespace sticky::test {
 namespace {
@@ -206,9 +207,10 @@ class PythonBackendProc {
   explicit PythonBackendProc(const TempDir& dir) : log_(dir.file("python-requests")) {
     writeFile(log_, "");
     process_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/python3",
-                                 STICKY_SOURCE_DIR "/test/integration/proxy/smuggling_backend.py",
-                                 "--listen", "127.0.0.1:0", "--log", log_},
+        std::vector<std::string>{
+            "/usr/bin/python3",
+            sticky::test::sourceDir() + "/test/integration/proxy/smuggling_backend.py", "--listen",
+            "127.0.0.1:0", "--log", log_},
         dir.file("python-backend.log"));
     std::optional<uint16_t> port;
     bool up = waitFor([&] { return (port = listeningPort(process_->log())).has_value(); }, 10s);
