@@ -18,7 +18,7 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 export CCACHE_MAXSIZE ?= 5G
 endif
 
-.PHONY: all deps configure build build-release lint lint-fast test test-dev test-sanitizers test-asan test-tsan unit integration demo demo-down \
+.PHONY: all deps configure build build-release lint lint-fast test test-start test-dev test-sanitizers test-asan test-tsan unit integration demo demo-down \
 	bench format clean fuzz fuzz-build fuzz-smoke
 
 all: build
@@ -30,27 +30,33 @@ configure: deps
 	@cmake --preset $(PRESET) -G Ninja >/dev/null
 
 build: configure
+	@scripts/phase-times.sh mark dev-build
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Every test: lint (format, layers, clang-tidy; cached by content), unit and integration (real sockets, real
 # kube-apiserver + etcd, helm), then the same tests under ASan+UBSan, then the proxy's under TSan,
 # then every fuzz target for a bounded time (the dev and asan runs replay the seed corpora too).
-test: lint test-dev test-sanitizers fuzz-smoke build-release
+# Each phase's wall-clock time is printed at the end (scripts/phase-times.sh).
+test: test-start lint test-dev test-sanitizers fuzz-smoke build-release
+	@scripts/phase-times.sh report
 	@echo "==> all tests passed"
+
+test-start:
+	@scripts/phase-times.sh reset
 
 test-sanitizers: test-asan test-tsan
 
 test-dev: build
+	@scripts/phase-times.sh mark dev-tests
 	@test/env/kube-apiserver.sh ensure
 	@echo "==> tests ($(BUILD_DIR))"
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 900
 
 # Shell-driven checks (chart, Dockerfile) need no second run under the sanitizers.
-# "file descriptors run out": UBSan reports a stale connection pointer in the worker's deadline
-# sweep after accept hits EMFILE (an open finding, docs/security.md); it runs in the dev build.
-SANITIZER_SKIP := chart_test|dockerfile_test|file descriptors run out
+SANITIZER_SKIP := chart_test|dockerfile_test
 
 test-asan: deps
+	@scripts/phase-times.sh mark asan
 	@test/env/kube-apiserver.sh ensure
 	@echo "==> ASan+UBSan build and tests (build/asan)"
 	@cmake --preset asan -G Ninja >/dev/null
@@ -61,6 +67,7 @@ test-asan: deps
 
 # TSan covers the proxy (the concurrent part we own); cpprestsdk is not TSan-instrumented.
 test-tsan: deps
+	@scripts/phase-times.sh mark tsan
 	@echo "==> TSan build and proxy tests (build/tsan)"
 	@cmake --preset tsan -G Ninja -DSTICKY_BUILD_OPERATOR=OFF >/dev/null
 	@cmake --build build/tsan -j $(JOBS)
@@ -87,6 +94,7 @@ demo-down:
 # The release preset (-O3, -Werror) that make bench and the Dockerfile use: GCC warns differently
 # at -O3, so make test compiles it too.
 build-release: deps
+	@scripts/phase-times.sh mark release-build
 	@echo "==> release build (build/release: what make bench and the image run)"
 	@cmake --preset release -G Ninja >/dev/null
 	@cmake --build build/release --target sticky-proxy sticky-operator -j $(JOBS)
@@ -109,6 +117,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 
 fuzz-build: deps
+	@scripts/phase-times.sh mark fuzz
 	@echo "==> fuzz targets (build/fuzz: clang-14, libFuzzer, ASan+UBSan)"
 	@cmake --preset fuzz -G Ninja >/dev/null
 	@cmake --build build/fuzz --target sticky_fuzz -j $(JOBS)
@@ -121,6 +130,7 @@ fuzz-smoke: fuzz-build
 
 # clang-format drift, include layers, clang-tidy's bug-finding checks (.clang-tidy): scripts/lint.sh.
 lint: deps
+	@scripts/phase-times.sh mark lint
 	@scripts/lint.sh
 
 lint-fast: deps

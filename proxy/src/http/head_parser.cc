@@ -159,7 +159,9 @@ std::size_t HeadParser<isRequest>::on_body_impl(string_view body, error_code& ec
 }
 
 template <bool isRequest>
-void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
+void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {
+  chunk_seen_ = true;
+}
 
 template <bool isRequest>
 std::size_t HeadParser<isRequest>::on_chunk_body_impl(std::uint64_t, string_view body,

@@ -38,6 +38,9 @@ inline bool parseBuffered(Parser& parser, boost::beast::flat_buffer& buffer,
   namespace http = boost::beast::http;
   ec = {};
   if (buffer.size() == 0) return false;
+  if constexpr (requires { parser.holdForFirstChunk(size_t{}); }) {
+    if (parser.holdForFirstChunk(buffer.size())) return false;
+  }
   size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
   if (ec == http::error::need_more) {
