@@ -21,9 +21,13 @@ import yaml
 SOCKET_DIR = "/var/run/kube-sticky"
 SOCKET = SOCKET_DIR + "/admin.sock"
 REDIS_PASSWORD_DIR = "/etc/kube-sticky/redis"
+REDIS_TLS_DIR = "/etc/kube-sticky/redis-tls"
+REDIS_TLS_ARGS = ("--redis-tls", "--redis-tls-ca-file", "--redis-tls-cert-file",
+                  "--redis-tls-key-file", "--redis-tls-server-name",
+                  "--redis-tls-insecure-skip-verify")
 REDIS_ARGS = ("--redis-address", "--redis-sentinels", "--redis-master-name", "--redis-username",
               "--redis-password-file", "--redis-key-prefix", "--redis-command-timeout",
-              "--redis-connect-timeout")
+              "--redis-connect-timeout") + REDIS_TLS_ARGS
 CHECKSUM_ANNOTATION = "kubesticky.io/redis-password-checksum"
 CRD_NAME = "stickyroutes.kubesticky.io"
 # The StickyRoute columns of `kubectl get -o wide` (priority 1), in order.
@@ -227,6 +231,7 @@ def check_no_shared_table(docs, deployment, proxy):
         check(not present, f"proxy got {present} without a shared table")
     volumes = {v["name"] for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
     check("redis-password" not in volumes, "redis-password volume without a shared table")
+    check("redis-tls" not in volumes, "redis-tls volume without a shared table")
     redis = [f"{d['kind']} {d['metadata']['name']}" for d in docs if is_redis(d)]
     check(not redis, f"bundled Redis objects rendered although disabled: {redis}")
     check(not by_kind(docs, "Secret") and not by_kind(docs, "NetworkPolicy"),
@@ -405,9 +410,48 @@ def check_shared_redis(docs, ns):
         check(secret.get("defaultMode") == 0o444,
               f"password file mode is {oct(secret.get('defaultMode') or 0)} without an fsGroup, "
               f"expected 0o444")
+    check_redis_tls(deployment, proxy)
     redis = [f"{d['kind']} {d['metadata']['name']}" for d in docs if is_redis(d)]
     check(not redis, f"bundled Redis objects rendered with an external Redis: {redis}")
     check(not by_kind(docs, "Secret"), "the chart renders a Secret with sharedTable.redis")
+
+
+def check_redis_tls(deployment, proxy):
+    """values-shared-redis.yaml's sharedTable.redis.tls: the flags name the files of the Secret
+    volume redis-tls, mounted read-only in the proxy container only."""
+    args = proxy.get("args", [])
+    check("--redis-tls" in args, "proxy has no --redis-tls with sharedTable.redis.tls.enabled")
+    check("--redis-tls-insecure-skip-verify" not in args,
+          "proxy got --redis-tls-insecure-skip-verify, which the values do not ask for")
+    expected = {
+        "--redis-tls-ca-file": REDIS_TLS_DIR + "/ca.crt",
+        "--redis-tls-cert-file": REDIS_TLS_DIR + "/tls.crt",
+        "--redis-tls-key-file": REDIS_TLS_DIR + "/tls.key",
+        "--redis-tls-server-name": "redis.redis.svc",
+    }
+    for flag, value in expected.items():
+        check(arg_value(proxy, flag) == value,
+              f"proxy {flag} is {arg_value(proxy, flag)!r}, expected {value!r}")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
+    secret = volumes.get("redis-tls", {}).get("secret")
+    if check(secret is not None, "no Secret volume redis-tls"):
+        check(secret.get("secretName") == "sticky-redis-tls",
+              f"redis-tls volume is Secret {secret.get('secretName')!r}, not sticky-redis-tls")
+        check(secret.get("items") == [{"key": "ca.pem", "path": "ca.crt"},
+                                      {"key": "client.pem", "path": "tls.crt"},
+                                      {"key": "client-key.pem", "path": "tls.key"}],
+              f"redis-tls volume items are {secret.get('items')}")
+        check(secret.get("defaultMode") == 0o444,
+              f"redis-tls file mode is {oct(secret.get('defaultMode') or 0)} without an fsGroup, "
+              f"expected 0o444")
+    mounts = {m["name"]: m for m in proxy.get("volumeMounts", [])}
+    mount = mounts.get("redis-tls", {})
+    check(mount.get("mountPath") == REDIS_TLS_DIR and mount.get("readOnly") is True,
+          f"proxy does not mount redis-tls read-only at {REDIS_TLS_DIR}: {mount}")
+    for c in deployment["spec"]["template"]["spec"]["containers"]:
+        if c["name"] != "sticky-proxy":
+            check(all(m["name"] != "redis-tls" for m in c.get("volumeMounts", [])),
+                  f"container {c['name']} mounts the Redis TLS files")
 
 
 def labels_match(selector, labels):

@@ -127,6 +127,31 @@ write StickyRoute status, record Events.
 {{- if and (or $redis.existingSecret $redis.username) (not (include "kube-sticky.sharedTable" .)) }}
 {{- fail "sharedTable.redis.existingSecret or username is set but no Redis is: set sharedTable.redis.address or sentinels, or sharedTable.bundledRedis.enabled." }}
 {{- end }}
+{{- $tls := $redis.tls }}
+{{- if and (not $tls.enabled) (or $tls.existingSecret $tls.certKey $tls.keyKey $tls.serverName $tls.insecureSkipVerify) }}
+{{- fail "sharedTable.redis.tls.existingSecret, certKey, keyKey, serverName or insecureSkipVerify is set but sharedTable.redis.tls.enabled is false: set enabled to true for TLS to Redis, or clear them." }}
+{{- end }}
+{{- if and $tls.enabled $bundled }}
+{{- fail "sharedTable.redis.tls.enabled is set with sharedTable.bundledRedis.enabled, but the bundled Redis serves plain TCP only: point sharedTable.redis at a Redis with TLS, or turn tls off." }}
+{{- end }}
+{{- if and $tls.enabled (not (include "kube-sticky.sharedTable" .)) }}
+{{- fail "sharedTable.redis.tls.enabled is set but no Redis is: set sharedTable.redis.address or sentinels." }}
+{{- end }}
+{{- if and $tls.certKey (not $tls.keyKey) }}
+{{- fail "sharedTable.redis.tls.certKey is set without keyKey: a client certificate needs its private key; set keyKey to the key of the private key in existingSecret (tls.key in a kubernetes.io/tls Secret)." }}
+{{- end }}
+{{- if and $tls.keyKey (not $tls.certKey) }}
+{{- fail "sharedTable.redis.tls.keyKey is set without certKey: set certKey to the key of the client certificate in existingSecret (tls.crt in a kubernetes.io/tls Secret), or clear keyKey." }}
+{{- end }}
+{{- if and $tls.certKey (not $tls.existingSecret) }}
+{{- fail "sharedTable.redis.tls.certKey and keyKey name keys of sharedTable.redis.tls.existingSecret, which is empty: set it to the Secret with the client certificate." }}
+{{- end }}
+{{- if and $tls.existingSecret (not $tls.caKey) (not $tls.certKey) }}
+{{- fail "sharedTable.redis.tls.existingSecret is set but caKey and certKey are empty, so nothing of it would be used: set caKey (the CA bundle) and/or certKey and keyKey (a client certificate)." }}
+{{- end }}
+{{- if and $tls.insecureSkipVerify $tls.existingSecret $tls.caKey }}
+{{- fail "sharedTable.redis.tls.insecureSkipVerify accepts any server certificate, so the CA in sharedTable.redis.tls.caKey would be ignored: verify against the CA (insecureSkipVerify false), or set caKey to \"\"." }}
+{{- end }}
 {{- if and .Values.service.externalTrafficPolicy (eq .Values.service.type "ClusterIP") }}
 {{- fail "service.externalTrafficPolicy is set but service.type is ClusterIP: it applies to NodePort and LoadBalancer Services only; set service.type, or clear externalTrafficPolicy." }}
 {{- end }}
@@ -142,7 +167,7 @@ write StickyRoute status, record Events.
 {{- end }}
 {{- $volumes := list }}
 {{- range .Values.extraVolumes }}
-{{- if has .name (list "admin-socket" "redis-password") }}
+{{- if has .name (list "admin-socket" "redis-password" "redis-tls") }}
 {{- fail (printf "extraVolumes has a volume named %q, a name the chart uses for its own volumes: rename it." .name) }}
 {{- end }}
 {{- if has .name $volumes }}
@@ -235,6 +260,11 @@ so that the Secret and the pods' checksum annotations agree. Call it with the ro
 {{- $_ := set . "kubeStickyRedisPassword" $password }}
 {{- end }}
 {{- index . "kubeStickyRedisPassword" }}
+{{- end }}
+
+{{/* Directory where the proxy container finds the Redis TLS files (a Secret volume). */}}
+{{- define "kube-sticky.redisTlsDir" -}}
+/etc/kube-sticky/redis-tls
 {{- end }}
 
 {{/* Directory where the proxy container finds the Redis password (a Secret volume). */}}

@@ -60,7 +60,8 @@ std::vector<EventSpec> transitionEvents(const json& previous_status, const json&
     out.push_back({"Normal", "Ready", text(next_ready, "message")});
   } else if (pr == "True" && nr == "False" && reason != reason::kNotAccepted &&
              reason != reason::kReconcileError && !isProxyReason(reason)) {
-    out.push_back({"Normal", reason, text(next_ready, "message")});
+    // The reasons left here (NoActiveEndpoints) mean clients get 503 until a pod is Ready.
+    out.push_back({"Warning", reason, text(next_ready, "message")});
   }
   return out;
 }

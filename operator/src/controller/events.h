@@ -1,8 +1,11 @@
 #pragma once
-// core/v1 Events about StickyRoutes: Warning when a spec is refused (the reason matches the
-// Accepted condition's) or the proxy cannot take the config, Normal when a route becomes
-// Accepted or Ready (or stops being Ready). Repeats of the same event are folded into one
-// object whose count and lastTimestamp go up, as kubectl describe shows them.
+// core/v1 Events about StickyRoutes. The type says whether clients are affected: Warning when
+// they get errors (a spec refused, so its changes are not served; no active endpoint, so new
+// sessions get 503; the proxy cannot take the config; sessions dropped with a 503), Normal when
+// the route works as meant (Accepted, Ready, sessions moving off a pod that left). Every reason
+// with its type is listed in docs/operations.md ("Events"); SessionsMoved/SessionsDropped come
+// from session_moves.h. Repeats of the same event are folded into one object whose count and
+// lastTimestamp go up, as kubectl describe shows them.
 
 #include <chrono>
 #include <functional>
@@ -49,9 +52,9 @@ struct ObjectReference {
 ///  - Accepted becomes False, or stays False with another reason or message: Warning with the
 ///    condition's reason (InvalidSelector, PortNotFound, ...);
 ///  - Ready becomes True: Normal "Ready";
-///  - Ready leaves True for False: Normal with the Ready reason (NoActiveEndpoints, ...), unless
-///    the spec was refused (already a Warning) or the proxy is the cause (reported by the
-///    reconciler as push failures).
+///  - Ready leaves True for False: Warning with the Ready reason (NoActiveEndpoints: new
+///    sessions, and sessions of lost pods, get 503), unless the spec was refused (already a
+///    Warning) or the proxy is the cause (reported by the reconciler as push failures).
 std::vector<EventSpec> transitionEvents(const nlohmann::json& previous_status,
                                         const nlohmann::json& next_status);
 

@@ -74,6 +74,7 @@ Pod decodePod(const json& object) {
   out.metadata = decodeMeta(object);
   const json& status = objectAt(object, "status");
   out.phase = stringAt(status, "phase");
+  out.reason = stringAt(status, "reason");
   out.pod_ip = stringAt(status, "podIP");
   if (std::string ready = conditionStatus(status, "Ready"); !ready.empty()) {
     out.ready = ready == "True";

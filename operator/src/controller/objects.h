@@ -48,6 +48,7 @@ struct ContainerPort {
 struct Pod {
   ObjectMeta metadata;
   std::string phase;                 // status.phase
+  std::string reason;                // status.reason ("Evicted" for a kubelet eviction)
   std::string pod_ip;                // status.podIP
   std::optional<bool> ready;         // the Ready condition; nullopt when not reported
   std::vector<ContainerPort> ports;  // every container's ports, in order

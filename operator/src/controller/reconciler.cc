@@ -72,7 +72,8 @@ Reconciler::Reconciler(std::shared_ptr<kube::ObjectCache> cache, kube::KubeApi& 
       events_(events),
       logger_(logger),
       options_(std::move(options)),
-      admin_(options_.admin_socket, options_.admin_timeout) {}
+      admin_(options_.admin_socket, options_.admin_timeout),
+      session_moves_(options_.session_move_event_interval) {}
 
 Reconciler::~Reconciler() {
   stop();
@@ -265,7 +266,12 @@ bool Reconciler::pass() {
   bool in_sync = proxy.state == ProxyObservation::State::Applied &&
                  proxy.applied_version == desired.config.version;
   in_sync_ = in_sync;
-  if (is_leader_()) writeStatuses(*snapshot, desired, proxy);
+  session_moves_.observe(desired, proxy, cluster.pods);
+  auto moves = session_moves_.takeDue(Steady::now());  // a follower drops them: not its to tell
+  if (is_leader_()) {
+    writeStatuses(*snapshot, desired, proxy);
+    recordSessionMoves(*snapshot, moves);
+  }
   return in_sync;
 }
 
@@ -427,6 +433,16 @@ void Reconciler::writeStatuses(const kube::CacheSnapshot& snapshot, const Desire
     }
   }
   std::erase_if(writes_, [&](const auto& kv) { return present.count(kv.first) == 0; });
+}
+
+void Reconciler::recordSessionMoves(const kube::CacheSnapshot& snapshot,
+                                    const std::vector<std::pair<std::string, EventSpec>>& moves) {
+  for (const auto& [key, event] : moves) {
+    auto slash = key.find('/');
+    auto object =
+        snapshot.find(kube::kStickyRouteResource.kind, key.substr(0, slash), key.substr(slash + 1));
+    if (object) recordEvent(*object, event);
+  }
 }
 
 void Reconciler::writeErrorStatuses(const kube::CacheSnapshot& snapshot,

@@ -7,7 +7,8 @@
 //      retrying with exponential backoff while the proxy is down or refuses;
 //   3. if this replica is the leader: compute each route's status, write the ones that changed
 //      (counter-only changes rate-limited) with a merge patch on the status subresource, and
-//      record Events for condition transitions and push failures.
+//      record Events for condition transitions, push failures and sessions moving off pods that
+//      left a route (session_moves.h; noted on every replica, recorded by the leader).
 // An exception anywhere in a pass is caught: routes get Accepted/Ready False (ReconcileError),
 // a Warning Event, and the pass is retried with backoff.
 
@@ -29,6 +30,7 @@
 #include "controller/desired_config.h"
 #include "controller/events.h"
 #include "controller/log.h"
+#include "controller/session_moves.h"
 #include "controller/status.h"
 #include "metrics/instruments.h"
 
@@ -53,6 +55,9 @@ struct ReconcilerOptions {
   std::chrono::milliseconds retry_max{5000};
   /// Status writes that only change session counters happen at most this often per route.
   std::chrono::seconds counter_status_interval{10};
+  /// At most one SessionsMoved/SessionsDropped Event per route this often; moves in between are
+  /// summed into the next one.
+  std::chrono::seconds session_move_event_interval{60};
 };
 
 /// Extracts the routes (and the pods of their namespaces) from a cache snapshot.
@@ -126,6 +131,8 @@ class Reconciler {
   bool patchStatus(const nlohmann::json& object, const nlohmann::json& status,
                    const nlohmann::json& known);
   void logVerdictChanges(const DesiredState& desired);
+  void recordSessionMoves(const kube::CacheSnapshot& snapshot,
+                          const std::vector<std::pair<std::string, EventSpec>>& moves);
   void recordEvent(const nlohmann::json& object, const EventSpec& event);
   std::chrono::milliseconds backoff(int failures) const;
 
@@ -139,6 +146,7 @@ class Reconciler {
 
   // State of the loop (reconciler thread only).
   LastGoodRoutes last_good_;
+  SessionMoveTracker session_moves_;
   std::map<std::string, std::pair<std::string, std::string>> last_verdicts_;  // reason, message
   std::map<std::string, WriteRecord> writes_;
   int push_failures_ = 0;

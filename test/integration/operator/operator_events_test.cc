@@ -1,6 +1,8 @@
 // The operator's API writers on their own, against a real kube-apiserver: the EventRecorder
 // (create, fold repeats into count/lastTimestamp, re-create an event deleted on the server) and
-// the LeaderElector (two electors racing for one Lease, release on stop, takeover).
+// the LeaderElector (two electors racing for one Lease, release on stop, takeover). Then the
+// Events the real sticky-operator records about a route: SessionsMoved when a pod with sessions
+// goes, NoActiveEndpoints (a Warning) when the last one does.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include "controller/events.h"
 #include "controller/leader_election.h"
 #include "controller/log.h"
+#include "integration/operator/operator_stack.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
 #include "support/kube_cluster.h"
@@ -165,3 +168,73 @@ TEST_CASE("operator leader election: one of two electors leads - release hands o
 
 }  // namespace
 }  // namespace sticky::op
+
+namespace sticky::test {
+namespace {
+
+// The Events about route `name`, as the server has them, by reason, once one with `reason` is
+// there; fails the test with the operator's log if it does not come.
+std::map<std::string, json> waitForRouteEvent(Stack& s, const std::string& name,
+                                              const std::string& reason) {
+  std::map<std::string, json> out;
+  bool recorded = waitFor(
+      [&] {
+        out.clear();
+        json items = json::parse(
+            s.kube().kubectlOrThrow({"get", "events", "-n", s.ns(), "--field-selector",
+                                     "involvedObject.name=" + name, "-o", "json"}))["items"];
+        for (const auto& e : items) out[e.value("reason", "")] = e;
+        return out.count(reason) == 1;
+      },
+      kDeadline, 200ms);
+  REQUIRE_MESSAGE(recorded, "no " << reason << " event about " << name << "; operator log tail:\n"
+                                  << Stack::tail(s.op().log()));
+  return out;
+}
+
+TEST_CASE("operator events: a deleted pod's sessions move - SessionsMoved with the count") {
+  Stack s("op-ev-moves");
+  s.addPod("chat-0");
+  s.addPod("chat-1");
+  s.applyRoute(routeYaml("chat", "chat"));
+  s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}, {"chat-1", "Active"}});
+  auto pinned = pin(s, keys("k", 20));
+  int on_victim = 0;
+  for (const auto& [k, pod] : pinned) on_victim += pod == "chat-1" ? 1 : 0;
+  REQUIRE(on_victim > 0);
+  // The operator has read the sessions once the status counts them all.
+  s.waitForRoute(
+      "chat",
+      [](const json& r) {
+        return Stack::condition(r, "Ready") == "True" && r["status"].value("sessions", 0) == 20;
+      },
+      "the status never counted the 20 sessions");
+
+  s.kube().deletePod(s.ns(), "chat-1", /*force=*/true);
+  std::map<std::string, json> events = waitForRouteEvent(s, "chat", "SessionsMoved");
+  const json moved = events["SessionsMoved"];  // a copy: `events` is read again below
+  CHECK(moved["type"] == "Normal");
+  CHECK(moved["message"] == std::to_string(on_victim) +
+                                (on_victim == 1 ? " session" : " sessions") +
+                                " will move off pod chat-1 (deleted)");
+  CHECK(moved["involvedObject"]["kind"] == "StickyRoute");
+  CHECK(moved["count"] == 1);
+  CHECK(moved["source"]["component"] == "sticky-operator");
+
+  // The last pod goes: clients get 503, and the event says so as a Warning (what alerts on
+  // Warning events select).
+  s.kube().deletePod(s.ns(), "chat-0", /*force=*/true);
+  events = waitForRouteEvent(s, "chat", "NoActiveEndpoints");
+  CHECK(events["NoActiveEndpoints"]["type"] == "Warning");
+  json warnings = json::parse(s.kube().kubectlOrThrow(
+      {"get", "events", "-n", s.ns(), "--field-selector", "type=Warning", "-o", "json"}))["items"];
+  bool listed = false;
+  for (const auto& e : warnings) listed = listed || e["reason"] == "NoActiveEndpoints";
+  CHECK(listed);
+  // chat-0's sessions moved within the minute after chat-1's: summed into the next event, not
+  // written yet.
+  CHECK(events["SessionsMoved"]["message"] == moved["message"]);
+}
+
+}  // namespace
+}  // namespace sticky::test

@@ -45,12 +45,13 @@ TEST_CASE("a refused spec is a Warning with the condition's reason - once per re
   CHECK(again[0].reason == "PortNotFound");
 }
 
-TEST_CASE("Ready transitions: Normal when gained or lost for a route's own reasons") {
+TEST_CASE("Ready transitions: Normal when gained - Warning when lost for a route's own reasons") {
   json ready = statusWith("True", "Accepted", "True", "Ready");
   json empty = statusWith("True", "Accepted", "False", "NoActiveEndpoints", "no pod");
   auto lost = transitionEvents(ready, empty);
   REQUIRE(lost.size() == 1);
-  CHECK(lost[0] == EventSpec{"Normal", "NoActiveEndpoints", "no pod"});
+  // Clients get 503 without an active endpoint: a Warning, seen by alerts on Warning events.
+  CHECK(lost[0] == EventSpec{"Warning", "NoActiveEndpoints", "no pod"});
   auto back = transitionEvents(empty, ready);
   REQUIRE(back.size() == 1);
   CHECK(back[0].reason == "Ready");

@@ -69,6 +69,7 @@ TEST_CASE("decodePod reads status, readiness, deletion and every container's por
   CHECK(p.metadata.deleting);
   CHECK(p.metadata.labels == Labels{{"app", "chat"}});
   CHECK(p.phase == "Running");
+  CHECK(p.reason.empty());
   CHECK(p.pod_ip == "10.0.0.5");
   CHECK(p.ready == std::optional<bool>(true));
   REQUIRE(p.ports.size() == 2);
@@ -77,6 +78,9 @@ TEST_CASE("decodePod reads status, readiness, deletion and every container's por
   CHECK(p.ports[1].name == "prom");
   CHECK(p.ports[1].number == 0);  // not a number: unusable, resolvePort skips it
 
+  object["status"]["phase"] = "Failed";
+  object["status"]["reason"] = "Evicted";
+  CHECK(decodePod(object).reason == "Evicted");
   object["status"].erase("conditions");
   CHECK_FALSE(decodePod(object).ready.has_value());
   CHECK(decodePod(json::array()).ports.empty());

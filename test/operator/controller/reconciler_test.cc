@@ -15,6 +15,8 @@
 #include "kube/cache.h"
 #include "metrics/exposition.h"
 #include "operator/kube/in_memory_kube_api.h"
+#include "support/backend.h"
+#include "support/http_client.h"
 #include "support/process.h"
 #include "support/proxy_process.h"
 
@@ -110,6 +112,7 @@ struct Fixture {
                   lines.push_back(l);
                 }};
   kube::test::InMemoryKubeApi api;  // status and Events go here when this replica leads
+  EventRecorder recorder{api, "sticky-operator", "op-test"};
   std::atomic<bool> leader{false};
   std::unique_ptr<Reconciler> reconciler;
 
@@ -123,7 +126,7 @@ struct Fixture {
     options.retry_max = 200ms;
     options.proxy_poll = 100ms;
     reconciler = std::make_unique<Reconciler>(
-        cache, api, [this] { return leader.load(); }, nullptr, logger, options);
+        cache, api, [this] { return leader.load(); }, &recorder, logger, options);
   }
 
   /// Starts the proxy, or starts it again (on the same port) after it was killed.
@@ -271,6 +274,63 @@ TEST_CASE("reconciler as leader: status written with conditions and observedGene
   CHECK((*accepted)["reason"] == "InvalidSpec");
   CHECK((*accepted)["observedGeneration"] == 2);
   CHECK(f.endpoints() == 1);
+}
+
+TEST_CASE("reconciler as leader: a pod's sessions moving and no active endpoint are Events") {
+  Fixture f;
+  f.leader = true;
+  sticky::test::Backend chat0("127.0.0.2", 0, "chat-0");
+  sticky::test::Backend chat1("127.0.0.3", chat0.port(), "chat-1");
+  json r = route();
+  r["spec"]["port"] = chat0.port();
+  auto created = f.api.create(kube::kStickyRouteResource.collectionPath("shop"), r);
+  REQUIRE(created.ok());
+  f.cache->replaceAll("StickyRoute", "", json::array({*created}), "1");
+  f.cache->replaceAll("Pod", "",
+                      json::array({pod("chat-0", "127.0.0.2"), pod("chat-1", "127.0.0.3")}), "2");
+  f.reconciler->reconcileOnce();
+  REQUIRE(f.endpoints() == 2);
+
+  // Sessions through the real proxy; count the ones chat-1 holds.
+  sticky::test::HttpClient client("127.0.0.1", f.proxy_process->port(), 5s);
+  int on_chat1 = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto response = client.get("/", {{"client-id", "k" + std::to_string(i)}});
+    REQUIRE(response.status == 200);
+    if (response.header("x-backend") == "chat-1") ++on_chat1;
+  }
+  REQUIRE(on_chat1 > 0);
+  f.reconciler->reconcileOnce();  // reads the sessions
+
+  auto events = [&](const std::string& reason) {
+    std::vector<json> out;
+    auto listed = f.api.list(kube::kEventResource.collectionPath("shop"));
+    REQUIRE(listed.ok());
+    for (const auto& e : (*listed)["items"]) {
+      if (e["reason"] == reason) out.push_back(e);
+    }
+    return out;
+  };
+  CHECK(events("SessionsMoved").empty());
+  f.cache->remove("Pod", {"shop", "chat-1"});
+  f.reconciler->reconcileOnce();
+  auto moved = events("SessionsMoved");
+  REQUIRE(moved.size() == 1);
+  CHECK(moved[0]["type"] == "Normal");
+  CHECK(moved[0]["message"] == std::to_string(on_chat1) +
+                                   (on_chat1 == 1 ? " session" : " sessions") +
+                                   " will move off pod chat-1 (deleted)");
+  CHECK(moved[0]["involvedObject"]["name"] == "chat");
+
+  // The last pod goes too: Ready turns False with a Warning; chat-0's sessions move as well but
+  // within the interval, so they wait for the next SessionsMoved.
+  f.cache->upsert("StickyRoute", *f.api.get(kube::kStickyRouteResource.objectPath("shop", "chat")));
+  f.cache->remove("Pod", {"shop", "chat-0"});
+  f.reconciler->reconcileOnce();
+  auto none = events("NoActiveEndpoints");
+  REQUIRE(none.size() == 1);
+  CHECK(none[0]["type"] == "Warning");
+  CHECK(events("SessionsMoved").size() == 1);
 }
 
 TEST_CASE("reconciler loop: cache changes reach the proxy on their own") {
