@@ -30,6 +30,9 @@
 set -uo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly CHECKS_NAME=chart_test
+# shellcheck source=test/env/checks.sh
+. "$ROOT/test/env/checks.sh" # step, fail, finish
 readonly CHART="$ROOT/charts/kube-sticky"
 readonly NS_VALUES="$ROOT/test/chart/values-namespaced.yaml"
 readonly SHARED_VALUES="$ROOT/test/chart/values-shared-redis.yaml"
@@ -47,7 +50,6 @@ SERVER_PIDS=()
 PROXY_PID=""
 REDIS_PID=""
 MONITORING_CRDS_INSTALLED=""
-failures=()
 
 cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
@@ -61,11 +63,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { echo "==> $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  failures+=("$*")
-}
 # run DESCRIPTION CMD...: runs CMD with its output in $WORK/out; records a failure if it fails.
 run() {
   local what=$1
@@ -76,15 +73,6 @@ run() {
     return 1
   fi
   echo "  ok: $what"
-}
-finish() {
-  if ((${#failures[@]})); then
-    echo "chart_test: ${#failures[@]} check(s) failed:" >&2
-    printf '  - %s\n' "${failures[@]}" >&2
-    exit 1
-  fi
-  echo "chart_test: all checks passed"
-  exit 0
 }
 
 for tool in python3 kubectl busybox; do
