@@ -283,11 +283,18 @@ TEST_CASE("proxy admin: session dump and eviction change where the next request 
   for (const auto& s : dump->sessions) CHECK(s.endpoint == "chat-1");
 
   std::string scrape = proxy.metrics();
-  CHECK(metricValue(scrape, R"(sticky_admin_evictions_total{route="shop/chat"})") == keys.size());
-  CHECK(metricValue(scrape, R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-1"})") ==
+  CHECK(
+      metricValue(
+          scrape,
+          R"(sticky_sessions_evicted_total{namespace="shop",stickyroute="chat",reason="admin"})") ==
+      keys.size());
+  CHECK(metricValue(
+            scrape,
+            R"(sticky_endpoint_sessions{namespace="shop",stickyroute="chat",pod="chat-1"})") ==
         keys.size());
-  CHECK(metricValue(scrape, R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-0"})") ==
-        0);
+  CHECK(metricValue(
+            scrape,
+            R"(sticky_endpoint_sessions{namespace="shop",stickyroute="chat",pod="chat-0"})") == 0);
 }
 
 TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
@@ -310,23 +317,32 @@ TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
   std::string after = proxy.metrics();
   CHECK(metricValue(after, "sticky_config_loaded") == 1);
   CHECK(metricValue(after, "sticky_config_version") == 5);
-  CHECK(metricValue(after, R"(sticky_route_requests_total{route="shop/chat"})") == 30);
-  CHECK(metricValue(after, R"(sticky_sessions{route="shop/chat"})") == 6);
-  CHECK(metricValue(after, R"(sticky_placements_total{route="shop/chat"})") == 6);
+  CHECK(metricValue(after, R"(sticky_route_requests_total{namespace="shop",stickyroute="chat"})") ==
+        30);
+  CHECK(metricValue(after, R"(sticky_sessions{namespace="shop",stickyroute="chat"})") == 6);
+  CHECK(metricValue(after,
+                    R"(sticky_sessions_placed_total{namespace="shop",stickyroute="chat"})") == 6);
   double responses = 0;
   for (const auto& [backend, n] : per_backend) {
-    double v = metricValue(after, R"(sticky_requests_total{route="shop/chat",endpoint=")" +
-                                      backend + R"(",code_class="2xx"})");
+    double v = metricValue(
+        after, R"(sticky_upstream_responses_total{namespace="shop",stickyroute="chat",pod=")" +
+                   backend + R"(",code_class="2xx"})");
     CHECK(v == n);
     responses += v;
   }
   CHECK(responses == 30);
-  CHECK(metricValue(after, R"(sticky_upstream_latency_seconds_count{route="shop/chat"})") == 30);
   CHECK(metricValue(
-            after, R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le="+Inf"})") == 30);
+            after,
+            R"(sticky_upstream_latency_seconds_count{namespace="shop",stickyroute="chat"})") == 30);
+  CHECK(
+      metricValue(
+          after,
+          R"(sticky_upstream_latency_seconds_bucket{namespace="shop",stickyroute="chat",le="+Inf"})") ==
+      30);
   CHECK(metricValue(after, "sticky_connections_accepted_total") >= 1);
   CHECK(metricValue(after, "sticky_config_applies_total") >= 1);
-  CHECK(metricValue(after, R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-0"})") == 1);
+  CHECK(metricValue(
+            after, R"(sticky_endpoint_up{namespace="shop",stickyroute="chat",pod="chat-0"})") == 1);
 
   // Unknown metrics path and wrong method are refused.
   test::HttpClient scraper("127.0.0.1", proxy.metrics_port);

@@ -34,6 +34,14 @@ ProxyConfig twoRouteConfig() {
   return config;
 }
 
+// The sample key of `family` for route shop/`route`, with `more` labels after the route's.
+std::string shop(std::string_view family, std::string_view route, std::string_view more = "") {
+  std::string key =
+      std::string(family) + R"({namespace="shop",stickyroute=")" + std::string(route) + "\"";
+  if (!more.empty()) key += "," + std::string(more);
+  return key + "}";
+}
+
 // Splits a sample line "name{k="v",...} value" into name and value, checking the text format's
 // syntax (name characters, quoted label values with \\ \" \n escapes). False if malformed.
 bool splitSample(const std::string& line, std::string& name, std::string& value) {
@@ -133,8 +141,9 @@ TEST_CASE("renderMetrics without a config: server counters only, well-formed") {
   CHECK(samples.at("sticky_connections_active") == "3");
   CHECK(samples.at("sticky_bad_requests_total") == "2");
   CHECK(samples.at("sticky_config_rejects_total") == "1");
-  CHECK(text.find("# TYPE sticky_requests_total counter") != std::string::npos);
-  CHECK(text.find("route=") == std::string::npos);
+  CHECK(text.find("# TYPE sticky_upstream_responses_total counter") != std::string::npos);
+  CHECK(text.find("sticky_requests_total") == std::string::npos);
+  CHECK(text.find("stickyroute=") == std::string::npos);
 }
 
 TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state per route") {
@@ -164,48 +173,80 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   auto samples = parseExposition(renderMetrics(&router, stats, now));
   CHECK(samples.at("sticky_config_loaded") == "1");
   CHECK(samples.at("sticky_config_version") == "42");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
-  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-0"})") == "2");
-  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-1"})") == "0");
-  CHECK(samples.at(R"(sticky_placements_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="2xx"})") ==
-        "2");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="5xx"})") ==
-        "1");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-1",code_class="2xx"})") ==
-        "0");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/api",endpoint="api-0",code_class="4xx"})") == "0");
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "2");
+  CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
+  CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-0")")) == "2");
+  CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-1")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_placed_total", "chat")) == "2");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-0",code_class="2xx")")) == "2");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-0",code_class="5xx")")) == "1");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-1",code_class="2xx")")) == "0");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "api",
+                        R"(pod="api-0",code_class="4xx")")) == "0");
 
   // Histogram buckets are cumulative and end with +Inf == count.
-  const std::string b = R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le=")";
-  CHECK(samples.at(b + R"(0.0025"})") == "0");
-  CHECK(samples.at(b + R"(0.005"})") == "1");
-  CHECK(samples.at(b + R"(1"})") == "1");
-  CHECK(samples.at(b + R"(2.5"})") == "2");
-  CHECK(samples.at(b + R"(10"})") == "2");
-  CHECK(samples.at(b + R"(+Inf"})") == "3");
-  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/chat"})") == "3");
-  CHECK(std::stod(samples.at(R"(sticky_upstream_latency_seconds_sum{route="shop/chat"})")) ==
+  auto b = [](std::string_view le) {
+    return shop("sticky_upstream_latency_seconds_bucket", "chat", "le=\"" + std::string(le) + "\"");
+  };
+  CHECK(samples.at(b("0.0025")) == "0");
+  CHECK(samples.at(b("0.005")) == "1");
+  CHECK(samples.at(b("1")) == "1");
+  CHECK(samples.at(b("2.5")) == "2");
+  CHECK(samples.at(b("10")) == "2");
+  CHECK(samples.at(b("+Inf")) == "3");
+  CHECK(samples.at(shop("sticky_upstream_latency_seconds_count", "chat")) == "3");
+  CHECK(std::stod(samples.at(shop("sticky_upstream_latency_seconds_sum", "chat"))) ==
         doctest::Approx(22.003));
-  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/api"})") == "0");
+  CHECK(samples.at(shop("sticky_upstream_latency_seconds_count", "api")) == "0");
 
-  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-0"})") == "1");
-  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-1"})") == "0");
-  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-1"})") == "1");
-  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-0"})") == "0");
+  CHECK(samples.at(shop("sticky_endpoint_up", "chat", R"(pod="chat-0")")) == "1");
+  CHECK(samples.at(shop("sticky_endpoint_up", "chat", R"(pod="chat-1")")) == "0");
+  CHECK(samples.at(shop("sticky_endpoint_draining", "chat", R"(pod="chat-1")")) == "1");
+  CHECK(samples.at(shop("sticky_endpoint_draining", "chat", R"(pod="chat-0")")) == "0");
 
-  // Admin evictions show in both the table's eviction count and the admin counter.
+  // Evictions by reason, each counted once: admin (the admin server counts what the table
+  // erased), capacity (the table's LRU under maxSessions), replica (another replica's event).
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "0");
   chat->stats().admin_evictions += chat->table().eraseEndpoint(chat0->id());
   samples = parseExposition(renderMetrics(&router, stats, now));
-  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "0");
-  CHECK(samples.at(R"(sticky_admin_evictions_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_evictions_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_evictions_total{route="shop/api"})") == "0");
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="capacity")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="replica")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "api", R"(reason="admin")")) == "0");
+
+  chat->table().setLimits(chat->config().ttl, 1);
+  for (std::string_view key : {"carol", "dave", "erin"}) chat->decide(key, now);
+  chat->stats().replica_evictions += 1;
+  samples = parseExposition(renderMetrics(&router, stats, now));
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "1");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="capacity")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="replica")")) == "1");
+  CHECK(samples.count(shop("sticky_evictions_total", "chat")) == 0);
+}
+
+TEST_CASE("metrics label a route without a namespace with an empty one") {
+  ProxyConfig config;
+  config.version = 7;
+  RouteConfig plain;
+  plain.name = "chat";
+  plain.header = "client-id";
+  plain.endpoints = {{"chat-0", "127.0.0.1", 8080, EndpointState::Active}};
+  config.routes = {plain};
+  TimePoint now = SteadyClock::now();
+  auto built = Router::build(config, nullptr, now);
+  REQUIRE(built.ok());
+  ServerStats stats;
+  std::string text = renderMetrics(built->get(), stats, now);
+  auto samples = parseExposition(text);
+  CHECK(samples.at(R"(sticky_sessions{namespace="",stickyroute="chat"})") == "0");
+  CHECK(samples.at(R"(sticky_endpoint_up{namespace="",stickyroute="chat",pod="chat-0"})") == "1");
+  CHECK(text.find("{route=") == std::string::npos);
+  CHECK(text.find(",endpoint=") == std::string::npos);
 }
 
 TEST_CASE("the exposition checker itself rejects malformed lines") {
@@ -259,7 +300,7 @@ TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
   CHECK(client.get("/readyz").status == 200);
   auto samples = parseExposition(client.get("/metrics").body);
   CHECK(samples.at("sticky_config_version") == "42");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
+  CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(client.connectionsOpened() == 1);  // keep-alive held across all of these
 
   CHECK(client.get("/other").status == 404);
@@ -308,7 +349,7 @@ TEST_CASE("renderMetrics has sticky_build_info, the process families, and le as 
   }
   CHECK(std::stod(samples.at("process_resident_memory_bytes")) > 0);
   // Go's spelling of the smallest latency bound (it was "5e-04" before the shared renderer).
-  CHECK(samples.count(R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le="0.0005"})") ==
+  CHECK(samples.count(shop("sticky_upstream_latency_seconds_bucket", "chat", R"(le="0.0005")")) ==
         1);
   CHECK(text.find("e-04") == std::string::npos);
 }
