@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "routing/code_class_counts.h"
+
 namespace sticky::proxy {
 
 struct ServerStats {
@@ -25,6 +27,9 @@ struct ServerStats {
   std::atomic<uint64_t> client_send_timeouts{0};        // clientSendTimeout: closed
   std::atomic<uint64_t> upstream_read_timeouts{0};      // upstreamReadTimeout: cut (504 if no head)
   std::atomic<uint64_t> tunnel_idle_timeouts{0};        // tunnelIdleTimeout: both sides closed
+  // The proxy's own replies made before a route matched (bad request, no route, no config,
+  // connection limit): sticky_responses_total{namespace="",stickyroute="",source="proxy"}.
+  CodeClassCounts unrouted_proxy_responses;
   std::atomic<bool> shutting_down{false};  // SIGTERM seen: /readyz fails, still serving
 };
 

@@ -99,9 +99,31 @@ void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.sample("sticky_idle_timeouts_total", {{"reason", "tunnel"}}, load(s.tunnel_idle_timeouts));
 }
 
-void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
+void renderRoutes(Exposition& x, const Router* router, const ServerStats& stats, TimePoint now) {
   perRoute(x, router, "sticky_route_requests_total", "counter", "Requests matched to the route.",
            [](const Route& r) { return load(r.stats().requests); });
+
+  x.family("sticky_responses_total", "counter",
+           "Responses the clients got, by route, status class and source: upstream (a pod's "
+           "response relayed) or proxy (the proxy's own reply). Replies made before a route "
+           "matched (malformed request, no route) have namespace=\"\" and stickyroute=\"\".");
+  auto responses = [&x](RouteLabels l, const CodeClassCounts& counts, std::string_view source) {
+    for (size_t c = 0; c < kCodeClasses.size(); ++c) {
+      x.sample("sticky_responses_total",
+               {{"namespace", l.ns},
+                {"stickyroute", l.name},
+                {"code_class", kCodeClasses[c]},
+                {"source", source}},
+               counts.get(c));
+    }
+  };
+  responses({}, stats.unrouted_proxy_responses, "proxy");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      responses(route.labels(), route.stats().responses_from_upstream, "upstream");
+      responses(route.labels(), route.stats().responses_from_proxy, "proxy");
+    }
+  }
 
   x.family("sticky_upstream_responses_total", "counter",
            "Upstream response heads received, by route, pod and status class.");
@@ -252,7 +274,7 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
                           const RedisSessionStore* store) {
   Exposition x;
   renderServer(x, router, stats);
-  renderRoutes(x, router, now);
+  renderRoutes(x, router, stats, now);
   if (store) renderSharedTable(x, router, *store);
   metrics::renderBuildInfo(x);
   metrics::renderProcessMetrics(x);
