@@ -57,8 +57,18 @@ void perEndpoint(Exposition& x, const Router* router, std::string_view name, std
 void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.family("sticky_config_loaded", "gauge", "1 once a config has been loaded, else 0.");
   x.sample("sticky_config_loaded", {}, uint64_t{router ? 1u : 0u});
-  x.family("sticky_config_version", "gauge", "Version field of the config being served.");
-  x.sample("sticky_config_version", {}, router ? router->config().version : 0);
+  x.family("sticky_config_info", "gauge",
+           "Always 1, labelled with the served config's version as 16 hex digits (hash), the "
+           "spelling of both binaries' logs; absent before a config is loaded.");
+  if (router) {
+    x.sample("sticky_config_info", {{"hash", configVersionHex(router->config().version)}},
+             uint64_t{1});
+  }
+  x.family("sticky_config_last_applied_timestamp_seconds", "gauge",
+           "When the last config was applied, seconds since the epoch; 0 before one.");
+  x.sampleFloat(
+      "sticky_config_last_applied_timestamp_seconds", {},
+      static_cast<double>(s.config_applied_unix_ms.load(std::memory_order_relaxed)) / 1e3);
   x.family("sticky_config_applies_total", "counter", "Configs applied successfully.");
   x.sample("sticky_config_applies_total", {}, load(s.config_applies));
   x.family("sticky_config_rejects_total", "counter", "Invalid configs refused.");

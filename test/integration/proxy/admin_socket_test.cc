@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "admin_api/admin_client.h"
+#include "config/model.h"
 #include "support/backend.h"
 #include "support/http_client.h"
 #include "support/process.h"
@@ -303,9 +305,15 @@ TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
   ProxyProcess proxy;
   std::string before = proxy.metrics();
   CHECK(metricValue(before, "sticky_config_loaded") == 0);
+  CHECK(before.find("sticky_config_info{") == std::string::npos);
+  CHECK(metricValue(before, "sticky_config_last_applied_timestamp_seconds") == 0);
 
+  // A version like the operator's (a 64-bit hash): more digits than a float sample keeps.
+  constexpr uint64_t kVersion = 0xfedcba9876543211;
+  const double pushed_at = static_cast<double>(std::time(nullptr));
   REQUIRE(proxy.admin
-              .putConfig(configWith(5, {chatRoute({backends.endpoint(0), backends.endpoint(1)})}))
+              .putConfig(
+                  configWith(kVersion, {chatRoute({backends.endpoint(0), backends.endpoint(1)})}))
               .ok());
   test::HttpClient client("127.0.0.1", proxy.port);
   std::map<std::string, int> per_backend;
@@ -317,7 +325,17 @@ TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
 
   std::string after = proxy.metrics();
   CHECK(metricValue(after, "sticky_config_loaded") == 1);
-  CHECK(metricValue(after, "sticky_config_version") == 5);
+  // One spelling of the version: the admin API's number, the log and the metric's label agree.
+  auto stats = proxy.admin.stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->config_version == kVersion);
+  CHECK(configVersionHex(stats->config_version) == "fedcba9876543211");
+  CHECK(metricValue(after, R"(sticky_config_info{hash="fedcba9876543211"})") == 1);
+  CHECK(proxy.launched.log().find("config applied: version fedcba9876543211 (1 routes") !=
+        std::string::npos);
+  double applied_at = metricValue(after, "sticky_config_last_applied_timestamp_seconds");
+  CHECK(applied_at >= pushed_at - 1);
+  CHECK(applied_at <= static_cast<double>(std::time(nullptr)) + 1);
   CHECK(metricValue(after, R"(sticky_route_requests_total{namespace="shop",stickyroute="chat"})") ==
         30);
   CHECK(metricValue(after, R"(sticky_sessions{namespace="shop",stickyroute="chat"})") == 6);

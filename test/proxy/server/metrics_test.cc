@@ -139,7 +139,8 @@ TEST_CASE("renderMetrics without a config: server counters only, well-formed") {
   std::string text = renderMetrics(nullptr, stats);
   auto samples = parseExposition(text);
   CHECK(samples.at("sticky_config_loaded") == "0");
-  CHECK(samples.at("sticky_config_version") == "0");
+  CHECK(text.find("sticky_config_info{") == std::string::npos);
+  CHECK(samples.at("sticky_config_last_applied_timestamp_seconds") == "0");
   CHECK(samples.at("sticky_connections_accepted_total") == "5");
   CHECK(samples.at("sticky_connections_active") == "3");
   CHECK(samples.at("sticky_bad_requests_total") == "2");
@@ -184,7 +185,7 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   ServerStats stats;
   auto samples = parseExposition(renderMetrics(&router, stats, now));
   CHECK(samples.at("sticky_config_loaded") == "1");
-  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
   CHECK(samples.at(shop("sticky_sessions", "chat")) == "2");
   CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-0")")) == "2");
@@ -299,7 +300,7 @@ TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
   REQUIRE(routers.apply(twoRouteConfig(), SteadyClock::now()).ok());
   CHECK(client.get("/readyz").status == 200);
   auto samples = parseExposition(client.get("/metrics").body);
-  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
   CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(client.connectionsOpened() == 1);  // keep-alive held across all of these
 
