@@ -41,6 +41,10 @@ struct RouteStats {
   std::atomic<uint64_t> admin_evictions{0};    // erased through the admin API
   std::atomic<uint64_t> replica_evictions{0};  // erased by another replica's admin eviction event
   std::atomic<uint64_t> rejected_missing_key{0};
+  // What the route's clients got (sticky_responses_total): upstream heads relayed to them, and
+  // the proxy's own replies after the route matched.
+  CodeClassCounts responses_from_upstream;
+  CodeClassCounts responses_from_proxy;
   std::atomic<uint64_t> no_endpoint{0};
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // last: +Inf
   std::atomic<uint64_t> latency_count{0};
@@ -90,8 +94,8 @@ struct RouteDecision {
   EndpointId candidate = 0;  // Claim: this replica's choice, if the store has none
 };
 
-/// A route's name as metric labels: the operator names routes "namespace/name" after their
-/// StickyRoute; a name without '/' has no namespace.
+/// A route's name as metric labels: routes are named "namespace/name" after their StickyRoute
+/// (validation requires it); a name without '/' would have no namespace.
 ///   splitRouteName("shop/chat") -> {"shop", "chat"}   splitRouteName("chat") -> {"", "chat"}
 ///   splitRouteName("a/b/c")     -> {"a", "b/c"}       (split at the first '/')
 struct RouteLabels {

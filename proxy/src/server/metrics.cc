@@ -57,8 +57,18 @@ void perEndpoint(Exposition& x, const Router* router, std::string_view name, std
 void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.family("sticky_config_loaded", "gauge", "1 once a config has been loaded, else 0.");
   x.sample("sticky_config_loaded", {}, uint64_t{router ? 1u : 0u});
-  x.family("sticky_config_version", "gauge", "Version field of the config being served.");
-  x.sample("sticky_config_version", {}, router ? router->config().version : 0);
+  x.family("sticky_config_info", "gauge",
+           "Always 1, labelled with the served config's version as 16 hex digits (hash), the "
+           "spelling of both binaries' logs; absent before a config is loaded.");
+  if (router) {
+    x.sample("sticky_config_info", {{"hash", configVersionHex(router->config().version)}},
+             uint64_t{1});
+  }
+  x.family("sticky_config_last_applied_timestamp_seconds", "gauge",
+           "When the last config was applied, seconds since the epoch; 0 before one.");
+  x.sampleFloat(
+      "sticky_config_last_applied_timestamp_seconds", {},
+      static_cast<double>(s.config_applied_unix_ms.load(std::memory_order_relaxed)) / 1e3);
   x.family("sticky_config_applies_total", "counter", "Configs applied successfully.");
   x.sample("sticky_config_applies_total", {}, load(s.config_applies));
   x.family("sticky_config_rejects_total", "counter", "Invalid configs refused.");
@@ -99,9 +109,31 @@ void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.sample("sticky_idle_timeouts_total", {{"reason", "tunnel"}}, load(s.tunnel_idle_timeouts));
 }
 
-void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
+void renderRoutes(Exposition& x, const Router* router, const ServerStats& stats, TimePoint now) {
   perRoute(x, router, "sticky_route_requests_total", "counter", "Requests matched to the route.",
            [](const Route& r) { return load(r.stats().requests); });
+
+  x.family("sticky_responses_total", "counter",
+           "Responses the clients got, by route, status class and source: upstream (a pod's "
+           "response relayed) or proxy (the proxy's own reply). Replies made before a route "
+           "matched (malformed request, no route) have namespace=\"\" and stickyroute=\"\".");
+  auto responses = [&x](RouteLabels l, const CodeClassCounts& counts, std::string_view source) {
+    for (size_t c = 0; c < kCodeClasses.size(); ++c) {
+      x.sample("sticky_responses_total",
+               {{"namespace", l.ns},
+                {"stickyroute", l.name},
+                {"code_class", kCodeClasses[c]},
+                {"source", source}},
+               counts.get(c));
+    }
+  };
+  responses({}, stats.unrouted_proxy_responses, "proxy");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      responses(route.labels(), route.stats().responses_from_upstream, "upstream");
+      responses(route.labels(), route.stats().responses_from_proxy, "proxy");
+    }
+  }
 
   x.family("sticky_upstream_responses_total", "counter",
            "Upstream response heads received, by route, pod and status class.");
@@ -252,7 +284,7 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
                           const RedisSessionStore* store) {
   Exposition x;
   renderServer(x, router, stats);
-  renderRoutes(x, router, now);
+  renderRoutes(x, router, stats, now);
   if (store) renderSharedTable(x, router, *store);
   metrics::renderBuildInfo(x);
   metrics::renderProcessMetrics(x);

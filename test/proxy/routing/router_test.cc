@@ -100,24 +100,25 @@ TEST_CASE("route names split into namespace and stickyroute labels at the first 
   CHECK(splitRouteName("/x").ns.empty());
   CHECK(splitRouteName("/x").name == "x");
 
-  // Built once with the route, and carried by a rebuilt snapshot's own copy of the name.
+  // Split once when the route is built; a rebuilt snapshot's labels view its own copy of the
+  // name. (Validation accepts only "namespace/name" route names.)
   ProxyConfig c = config();
-  RouteConfig plain = c.routes[0];
-  plain.name = "legacy";
-  plain.match.path_prefix = "/legacy";
-  c.routes.push_back(plain);
+  RouteConfig other = c.routes[0];
+  other.name = "billing-eu/chat-v2";
+  other.match.path_prefix = "/v2";
+  c.routes.push_back(other);
   auto router = build(c);
   auto rebuilt = Router::build(c, router.get(), kT0);
   REQUIRE(rebuilt.ok());
   router.reset();  // the labels must not point into the old snapshot
   const Route* shop = (*rebuilt)->findRoute("shop/chat");
-  const Route* legacy = (*rebuilt)->findRoute("legacy");
+  const Route* billing = (*rebuilt)->findRoute("billing-eu/chat-v2");
   REQUIRE(shop != nullptr);
-  REQUIRE(legacy != nullptr);
+  REQUIRE(billing != nullptr);
   CHECK(shop->labels().ns == "shop");
   CHECK(shop->labels().name == "chat");
-  CHECK(legacy->labels().ns.empty());
-  CHECK(legacy->labels().name == "legacy");
+  CHECK(billing->labels().ns == "billing-eu");
+  CHECK(billing->labels().name == "chat-v2");
 }
 
 TEST_CASE("a key is placed once and then sticks") {

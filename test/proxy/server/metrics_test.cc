@@ -133,17 +133,28 @@ TEST_CASE("renderMetrics without a config: server counters only, well-formed") {
   stats.connections_active = 3;
   stats.bad_requests = 2;
   stats.config_rejects = 1;
+  stats.unrouted_proxy_responses.count(404);
+  stats.unrouted_proxy_responses.count(400);
+  stats.unrouted_proxy_responses.count(503);
   std::string text = renderMetrics(nullptr, stats);
   auto samples = parseExposition(text);
   CHECK(samples.at("sticky_config_loaded") == "0");
-  CHECK(samples.at("sticky_config_version") == "0");
+  CHECK(text.find("sticky_config_info{") == std::string::npos);
+  CHECK(samples.at("sticky_config_last_applied_timestamp_seconds") == "0");
   CHECK(samples.at("sticky_connections_accepted_total") == "5");
   CHECK(samples.at("sticky_connections_active") == "3");
   CHECK(samples.at("sticky_bad_requests_total") == "2");
   CHECK(samples.at("sticky_config_rejects_total") == "1");
+  // The proxy's replies before any route matched.
+  const std::string unrouted = R"(sticky_responses_total{namespace="",stickyroute="",code_class=")";
+  CHECK(samples.at(unrouted + R"(4xx",source="proxy"})") == "2");
+  CHECK(samples.at(unrouted + R"(5xx",source="proxy"})") == "1");
+  CHECK(samples.at(unrouted + R"(2xx",source="proxy"})") == "0");
+  CHECK(samples.count(unrouted + R"(2xx",source="upstream"})") == 0);
   CHECK(text.find("# TYPE sticky_upstream_responses_total counter") != std::string::npos);
   CHECK(text.find("sticky_requests_total") == std::string::npos);
-  CHECK(text.find("stickyroute=") == std::string::npos);
+  CHECK(text.find("sticky_sessions{") == std::string::npos);  // no route, no per-route series
+  CHECK(text.find("pod=") == std::string::npos);
 }
 
 TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state per route") {
@@ -168,11 +179,13 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   chat->recordResponse(*chat0, 503, 2000ms);   // bucket le=2.5
   chat->recordResponse(*chat0, 204, 20000ms);  // only +Inf
   chat1->markDown(now + 10s);
+  chat->stats().responses_from_upstream.count(200);
+  chat->stats().responses_from_proxy.count(503);
 
   ServerStats stats;
   auto samples = parseExposition(renderMetrics(&router, stats, now));
   CHECK(samples.at("sticky_config_loaded") == "1");
-  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
   CHECK(samples.at(shop("sticky_sessions", "chat")) == "2");
   CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-0")")) == "2");
@@ -184,6 +197,14 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
                         R"(pod="chat-0",code_class="5xx")")) == "1");
   CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
                         R"(pod="chat-1",code_class="2xx")")) == "0");
+  CHECK(samples.at(shop("sticky_responses_total", "chat",
+                        R"(code_class="2xx",source="upstream")")) == "1");
+  CHECK(samples.at(shop("sticky_responses_total", "chat", R"(code_class="5xx",source="proxy")")) ==
+        "1");
+  CHECK(samples.at(shop("sticky_responses_total", "chat",
+                        R"(code_class="5xx",source="upstream")")) == "0");
+  CHECK(samples.at(
+            shop("sticky_responses_total", "api", R"(code_class="2xx",source="upstream")")) == "0");
   CHECK(samples.at(shop("sticky_upstream_responses_total", "api",
                         R"(pod="api-0",code_class="4xx")")) == "0");
 
@@ -227,26 +248,6 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "2");
   CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="replica")")) == "1");
   CHECK(samples.count(shop("sticky_evictions_total", "chat")) == 0);
-}
-
-TEST_CASE("metrics label a route without a namespace with an empty one") {
-  ProxyConfig config;
-  config.version = 7;
-  RouteConfig plain;
-  plain.name = "chat";
-  plain.header = "client-id";
-  plain.endpoints = {{"chat-0", "127.0.0.1", 8080, EndpointState::Active}};
-  config.routes = {plain};
-  TimePoint now = SteadyClock::now();
-  auto built = Router::build(config, nullptr, now);
-  REQUIRE(built.ok());
-  ServerStats stats;
-  std::string text = renderMetrics(built->get(), stats, now);
-  auto samples = parseExposition(text);
-  CHECK(samples.at(R"(sticky_sessions{namespace="",stickyroute="chat"})") == "0");
-  CHECK(samples.at(R"(sticky_endpoint_up{namespace="",stickyroute="chat",pod="chat-0"})") == "1");
-  CHECK(text.find("{route=") == std::string::npos);
-  CHECK(text.find(",endpoint=") == std::string::npos);
 }
 
 TEST_CASE("the exposition checker itself rejects malformed lines") {
@@ -299,7 +300,7 @@ TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
   REQUIRE(routers.apply(twoRouteConfig(), SteadyClock::now()).ok());
   CHECK(client.get("/readyz").status == 200);
   auto samples = parseExposition(client.get("/metrics").body);
-  CHECK(samples.at("sticky_config_version") == "42");
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
   CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(client.connectionsOpened() == 1);  // keep-alive held across all of these
 
