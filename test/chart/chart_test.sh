@@ -486,6 +486,20 @@ if run "installing minimal Prometheus Operator CRDs (test/chart/prometheus-opera
   run "Prometheus Operator CRDs established" "${kc[@]}" wait --for condition=established \
     --timeout=60s crd/servicemonitors.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com \
     crd/prometheusrules.monitoring.coreos.com
+  # They do check what they keep: a ServiceMonitor with a bad interval, a rule without expr.
+  for bad in 'ServiceMonitor|{selector: {}, endpoints: [{port: metrics, interval: often}]}|interval' \
+    'PrometheusRule|{groups: [{name: g, rules: [{alert: A}]}]}|expr'; do
+    IFS='|' read -r kind spec field <<<"$bad"
+    if printf 'apiVersion: monitoring.coreos.com/v1\nkind: %s\nmetadata: {name: bad, namespace: %s}\nspec: %s\n' \
+      "$kind" "$RELEASE_NS" "$spec" | "${kc[@]}" apply --dry-run=server -f - >"$WORK/out" 2>&1; then
+      fail "the minimal $kind CRD accepts a bad $field"
+    elif ! grep -q "$field" "$WORK/out"; then
+      sed 's/^/    /' "$WORK/out" >&2
+      fail "the minimal $kind CRD refuses a bad $field without naming it"
+    else
+      echo "  ok: the minimal $kind CRD refuses a bad $field"
+    fi
+  done
 fi
 for variant in default namespaced shared-redis bundled-redis parity monitoring podmonitor; do
   values_of "$variant"
