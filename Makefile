@@ -52,8 +52,8 @@ test-dev: build
 	@echo "==> tests ($(BUILD_DIR))"
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 900
 
-# Shell-driven checks (chart, Dockerfile) need no second run under the sanitizers.
-SANITIZER_SKIP := chart_test|dockerfile_test
+# Shell-driven checks (chart, Dockerfile, monitoring) need no second run under the sanitizers.
+SANITIZER_SKIP := chart_test|dockerfile_test|monitoring_test
 
 test-asan: deps
 	@scripts/phase-times.sh mark asan

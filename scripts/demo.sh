@@ -249,32 +249,12 @@ say "                 http://127.0.0.1:$OPERATOR_METRICS_PORT/metrics (and /heal
 
 step "Three backends on 127.0.0.11-13, registered as Ready pods ${PODS[0]}..${PODS[2]}"
 say "(no kubelet here: the demo writes each pod's status, IP and Ready condition, as a kubelet would)"
-# Pod status through the API (what a kubelet does), so any kubectl version works here.
-set_pod_status() { # name ip
-  local now code
-  now=$(date -u +%FT%TZ)
-  code=$(curl -s -o "$DEMO/logs/api-response" -w '%{http_code}' -X PATCH \
-    --cacert "$STICKY_APISERVER_CA" -H "Authorization: Bearer $STICKY_APISERVER_TOKEN" \
-    -H 'Content-Type: application/merge-patch+json' \
-    --data "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$2\",\"podIPs\":[{\"ip\":\"$2\"}],
-      \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],
-      \"containerStatuses\":[{\"name\":\"chat\",\"ready\":true,\"restartCount\":0,\"image\":\"demo/chat\",
-        \"imageID\":\"\",\"started\":true,\"state\":{\"running\":{\"startedAt\":\"$now\"}}}]}}" \
-    "$STICKY_APISERVER_URL/api/v1/namespaces/$NS/pods/$1/status")
-  [ "$code" = 200 ] || die "setting the status of pod $1 failed (HTTP $code): $(cat "$DEMO/logs/api-response")"
-}
 for i in 0 1 2; do
   pod=${PODS[$i]} ip=127.0.0.1$((i + 1))
   start_bg "$pod" "$BUILD/test/sticky-test-backend" --listen "$ip:8080" --name "$pod"
-  kubectl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: $pod, namespace: $NS, labels: {app: chat}}
-spec:
-  nodeName: sticky-node
-  containers: [{name: chat, image: demo/chat, ports: [{name: http, containerPort: 8080}]}]
-YAML
-  set_pod_status "$pod" "$ip"
+  # The Pod, and its status as a kubelet would write it (test/env/ready-pod.sh).
+  test/env/ready-pod.sh "$DEMO/kube/env" $NS "$pod" "$ip" 8080 app=chat 2>"$DEMO/logs/api-response" ||
+    die "registering pod $pod failed: $(cat "$DEMO/logs/api-response")"
 done
 for i in 0 1 2; do
   wait_until 10 "backend ${PODS[$i]}" grep -q '^listening on' "$DEMO/logs/${PODS[$i]}.log"

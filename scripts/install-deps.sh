@@ -39,8 +39,9 @@ if [ ${#missing[@]} -ne 0 ]; then
   if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
     $SUDO systemctl stop nginx || true
   fi
-  # prometheus is there for `promtool check metrics` in the tests; the project starts its own
-  # server when it needs one, so the packaged service stays off.
+  # prometheus is there for `promtool check metrics` and `check rules` in the tests, and for
+  # test/monitoring/monitoring_test.sh, which starts its own server on loopback; the packaged
+  # service stays off.
   if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
     $SUDO systemctl stop prometheus || true
   fi

@@ -128,6 +128,13 @@ nlohmann::json toJson(const ProxyConfig& config) {
   return out;
 }
 
+std::string configVersionHex(uint64_t version) {
+  constexpr std::string_view kDigits = "0123456789abcdef";
+  std::string out(16, '0');
+  for (size_t i = out.size(); i-- > 0; version >>= 4) out[i] = kDigits[version & 0xf];
+  return out;
+}
+
 std::string toJsonString(const ProxyConfig& config, int indent) {
   return toJson(config).dump(indent, ' ', false, json::error_handler_t::replace);
 }

@@ -130,6 +130,12 @@ struct ProxyConfig {
   bool operator==(const ProxyConfig&) const = default;
 };
 
+/// ProxyConfig::version as both binaries print it (logs, admin errors, the proxy's
+/// `sticky_config_info{hash}`): 16 lowercase hex digits, zero-padded. The operator's versions are
+/// 64-bit hashes, which a float (a Prometheus sample value) would round.
+///   configVersionHex(0x2a) -> "000000000000002a"
+std::string configVersionHex(uint64_t version);
+
 /// Lower-cases what is case-insensitive (header names, hosts), as parsing does; Router::build
 /// applies it too, so a config built in code may use any case.
 void normalize(ProxyConfig& config);

@@ -4,9 +4,9 @@
 //
 //   # HELP sticky_sessions Sessions in the route's stick table.
 //   # TYPE sticky_sessions gauge
-//   sticky_sessions{route="shop/chat"} 2
-//   sticky_upstream_latency_seconds_bucket{route="shop/chat",le="0.0005"} 0
-//   sticky_upstream_latency_seconds_bucket{route="shop/chat",le="+Inf"} 3
+//   sticky_sessions{namespace="shop",stickyroute="chat"} 2
+//   sticky_upstream_latency_seconds_bucket{namespace="shop",stickyroute="chat",le="0.0005"} 0
+//   sticky_upstream_latency_seconds_bucket{namespace="shop",stickyroute="chat",le="+Inf"} 3
 //
 // Nothing here is a registry: a binary keeps its counters where they are counted (relaxed
 // atomics on the proxy's request path) and renders them into an Exposition when scraped, one

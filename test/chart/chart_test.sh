@@ -2,14 +2,18 @@
 # Checks the Helm chart charts/kube-sticky:
 #   1. its CRD copy is exactly what scripts/sync-chart-crd.sh makes of crds/ (text and content);
 #   2. `helm lint --strict` and `helm template` with the default values and with each
-#      test/chart/values-*.yaml (namespaced, shared-redis, bundled-redis, parity), and assertions
-#      on what they render (check_rendered.py), including the CRD's category and -o wide columns;
+#      test/chart/values-*.yaml (namespaced, shared-redis, bundled-redis, parity, monitoring,
+#      podmonitor), and assertions on what they render (check_rendered.py), including the CRD's
+#      category and -o wide columns, the metrics Service, ServiceMonitor, PodMonitor,
+#      PrometheusRule and dashboard ConfigMap;
 #   3. values.schema.json and the template checks reject bad values;
 #   4. the `helm test` hook's script, run with busybox against a stand-in server for every kind
 #      of answer, and against a real sticky-proxy when STICKY_PROXY_BIN names one (which also
 #      checks that the proxy's metrics port answers /healthz and /readyz, as the probes assume);
 #      the bundled Redis's start script and readiness probe, run against the local redis-server;
-#   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of every rendering, the
+#   5. against a real kube-apiserver: `kubectl apply --dry-run=server` of every rendering (the
+#      ServiceMonitor, PodMonitor and PrometheusRule against minimal copies of the Prometheus
+#      Operator's CRDs, test/chart/prometheus-operator-crds.yaml, installed for the test), the
 #      NOTES of each (`helm install --dry-run`), `helm install`/`helm uninstall` of the default
 #      and namespaced values, checking crds.keep (kept, or deleted) and what `kubectl get` shows
 #      of a StickyRoute (category, -o wide columns), and of the bundled Redis, checking that
@@ -26,11 +30,15 @@
 set -uo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly CHECKS_NAME=chart_test
+# shellcheck source=test/env/checks.sh
+. "$ROOT/test/env/checks.sh" # step, fail, finish
 readonly CHART="$ROOT/charts/kube-sticky"
 readonly NS_VALUES="$ROOT/test/chart/values-namespaced.yaml"
 readonly SHARED_VALUES="$ROOT/test/chart/values-shared-redis.yaml"
 readonly BUNDLED_VALUES="$ROOT/test/chart/values-bundled-redis.yaml"
 readonly PARITY_VALUES="$ROOT/test/chart/values-parity.yaml"
+readonly MONITORING_CRDS="$ROOT/test/chart/prometheus-operator-crds.yaml"
 readonly CRD_SOURCE="$ROOT/crds/stickyroutes.kubesticky.io.yaml"
 readonly CRD_NAME=stickyroutes.kubesticky.io
 readonly CHECK="$ROOT/test/chart/check_rendered.py"
@@ -41,22 +49,20 @@ STARTED_CLUSTER=""
 SERVER_PIDS=()
 PROXY_PID=""
 REDIS_PID=""
-failures=()
+MONITORING_CRDS_INSTALLED=""
 
 cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null
   [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null
+  # A cluster the test did not start is left as it was.
+  [[ -n $MONITORING_CRDS_INSTALLED && -z $STARTED_CLUSTER ]] &&
+    kubectl --request-timeout=30s delete --ignore-not-found -f "$MONITORING_CRDS" >/dev/null 2>&1
   [[ -n $STARTED_CLUSTER ]] && "$ROOT/test/env/kube-apiserver.sh" stop "$STARTED_CLUSTER" >/dev/null 2>&1
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-step() { echo "==> $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  failures+=("$*")
-}
 # run DESCRIPTION CMD...: runs CMD with its output in $WORK/out; records a failure if it fails.
 run() {
   local what=$1
@@ -67,15 +73,6 @@ run() {
     return 1
   fi
   echo "  ok: $what"
-}
-finish() {
-  if ((${#failures[@]})); then
-    echo "chart_test: ${#failures[@]} check(s) failed:" >&2
-    printf '  - %s\n' "${failures[@]}" >&2
-    exit 1
-  fi
-  echo "chart_test: all checks passed"
-  exit 0
 }
 
 for tool in python3 kubectl busybox; do
@@ -121,7 +118,7 @@ if run "helm template (values-namespaced.yaml)" "$HELM" template sticky "$CHART"
   run "rendered manifests (values-namespaced.yaml)" "$CHECK" namespaced "$WORK/namespaced.yaml" \
     "$RELEASE_NS"
 fi
-for variant in shared-redis bundled-redis parity; do
+for variant in shared-redis bundled-redis parity monitoring podmonitor; do
   values="$ROOT/test/chart/values-$variant.yaml"
   run "helm lint --strict (values-$variant.yaml)" "$HELM" lint --strict "$CHART" -f "$values"
   if run "helm template (values-$variant.yaml)" "$HELM" template sticky "$CHART" -n "$RELEASE_NS" \
@@ -209,6 +206,25 @@ bad_values=(
   "service.type=LoadBalancer,service.loadBalancerSourceRanges[0]=everyone|service.loadBalancerSourceRanges.0"
   "podDisruptionBudget.maxUnavailable=-1|podDisruptionBudget.maxUnavailable"
   "podDisruptionBudget.minAvailable=1,podDisruptionBudget.maxUnavailable=1|podDisruptionBudget.minAvailable (1) and maxUnavailable (1) are both set, but a PodDisruptionBudget takes one of them: set the other to null."
+  "metrics.serviceMonitor.enabled=yes|metrics.serviceMonitor.enabled"
+  "metrics.serviceMonitor.interval=often|metrics.serviceMonitor.interval"
+  "metrics.podMonitor.scrapeTimeout=5|metrics.podMonitor.scrapeTimeout"
+  "metrics.serviceMonitor.namespace=Monitoring|metrics.serviceMonitor.namespace"
+  "metrics.serviceMonitor.additionalLabels.release=1|metrics.serviceMonitor.additionalLabels.release"
+  "metrics.podMonitor.relabelings=x|metrics.podMonitor.relabelings: Invalid type. Expected: array"
+  "metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true|Prometheus would scrape every pod twice"
+  "metrics.podMonitor.enabled=true,proxy.metrics.enabled=false,operator.metrics.enabled=false|there is nothing to scrape"
+  "metrics.prometheusRule.enabled=true,operator.metrics.enabled=false|metrics.prometheusRule.enabled needs proxy.metrics.enabled and operator.metrics.enabled"
+  "metrics.prometheusRule.enabled=true,proxy.metrics.enabled=false|metrics.prometheusRule.enabled needs proxy.metrics.enabled and operator.metrics.enabled"
+  "metrics.prometheusRule.thresholds.sessionImbalanceRatio=1|metrics.prometheusRule.thresholds.sessionImbalanceRatio"
+  "metrics.prometheusRule.thresholds.reconcileErrorRatio=2|metrics.prometheusRule.thresholds.reconcileErrorRatio"
+  "metrics.prometheusRule.thresholds.sessionMovesPerSecond=-1|metrics.prometheusRule.thresholds.sessionMovesPerSecond"
+  "metrics.prometheusRule.thresholds.sessionImbalanceMinSessions=many|metrics.prometheusRule.thresholds.sessionImbalanceMinSessions"
+  "metrics.prometheusRule.severity=page|Additional property severity is not allowed"
+  "metrics.dashboard.label=Not A Label|metrics.dashboard.label"
+  "metrics.dashboard.labelValue=no way|metrics.dashboard.labelValue"
+  "metrics.dashboard.enable=true|Additional property enable is not allowed"
+  "metrics.service.type=LoadBalancer|Additional property type is not allowed"
 )
 for case in "${bad_values[@]}"; do
   set_arg=${case%%|*}
@@ -243,7 +259,7 @@ EOF
 run_hook() {
   local expected=$1 port=$2 path=$3 metrics=$4 require=$5 host=$6 output=$7 rc=0 args=()
   mapfile -d '' args <"$WORK/hook.cmd"
-  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port METRICS_PORT=$metrics REQUEST_PATH=$path \
+  SERVICE_HOST=127.0.0.1 METRICS_HOST=127.0.0.1 SERVICE_PORT=$port METRICS_PORT=$metrics REQUEST_PATH=$path \
     HOST_HEADER=$host REQUIRE_ROUTE=$require DEADLINE_SECONDS=3 \
     PATH="$WORK/busybox-bin:$PATH" busybox sh "${args[@]}" >"$WORK/hook.out" 2>&1 || rc=$?
   local what="port $port path $path metrics '$metrics' requireRoute $require host $host"
@@ -308,7 +324,8 @@ elif [[ ! -x $STICKY_PROXY_BIN ]]; then
 elif hook_command; then
   # Every flag the chart passes to sticky-proxy, in any of the renderings, is one it knows.
   "$STICKY_PROXY_BIN" --help >"$WORK/proxy-help.txt" 2>&1
-  python3 - "$WORK"/{default,namespaced,shared-redis,bundled-redis,parity}.yaml >"$WORK/proxy-flags.txt" <<'EOF'
+  python3 - "$WORK"/{default,namespaced,shared-redis,bundled-redis,parity,monitoring,podmonitor}.yaml \
+    >"$WORK/proxy-flags.txt" <<'EOF'
 import sys, yaml
 flags = set()
 for path in sys.argv[1:]:
@@ -456,7 +473,7 @@ fi
 export KUBECONFIG="$kube_dir/kubeconfig"
 kc=(kubectl --request-timeout=30s)
 
-for ns in "$RELEASE_NS" shop chat; do
+for ns in "$RELEASE_NS" shop chat monitoring; do
   "${kc[@]}" get namespace "$ns" >/dev/null 2>&1 || run "creating namespace $ns" "${kc[@]}" create namespace "$ns"
 done
 
@@ -468,13 +485,37 @@ values_of() {
     shared-redis) values=(-f "$SHARED_VALUES") ;;
     bundled-redis) values=(-f "$BUNDLED_VALUES") ;;
     parity) values=(-f "$PARITY_VALUES") ;;
+    monitoring | podmonitor) values=(-f "$ROOT/test/chart/values-$1.yaml") ;;
   esac
 }
 
 # 5a. server-side dry-run of everything each values file renders (the CRD is created for real
 #     first: nothing else can be checked against it before it exists).
 # `helm template --validate` renders with the server's capabilities (1.20 serves no policy/v1).
-for variant in default namespaced shared-redis bundled-redis parity; do
+# The Prometheus Operator's kinds are checked against minimal copies of its CRDs (no operator
+# here), removed again at the end.
+if run "installing minimal Prometheus Operator CRDs (test/chart/prometheus-operator-crds.yaml)" \
+  "${kc[@]}" apply -f "$MONITORING_CRDS"; then
+  MONITORING_CRDS_INSTALLED=1
+  run "Prometheus Operator CRDs established" "${kc[@]}" wait --for condition=established \
+    --timeout=60s crd/servicemonitors.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com \
+    crd/prometheusrules.monitoring.coreos.com
+  # They do check what they keep: a ServiceMonitor with a bad interval, a rule without expr.
+  for bad in 'ServiceMonitor|{selector: {}, endpoints: [{port: metrics, interval: often}]}|interval' \
+    'PrometheusRule|{groups: [{name: g, rules: [{alert: A}]}]}|expr'; do
+    IFS='|' read -r kind spec field <<<"$bad"
+    if printf 'apiVersion: monitoring.coreos.com/v1\nkind: %s\nmetadata: {name: bad, namespace: %s}\nspec: %s\n' \
+      "$kind" "$RELEASE_NS" "$spec" | "${kc[@]}" apply --dry-run=server -f - >"$WORK/out" 2>&1; then
+      fail "the minimal $kind CRD accepts a bad $field"
+    elif ! grep -q "$field" "$WORK/out"; then
+      sed 's/^/    /' "$WORK/out" >&2
+      fail "the minimal $kind CRD refuses a bad $field without naming it"
+    else
+      echo "  ok: the minimal $kind CRD refuses a bad $field"
+    fi
+  done
+fi
+for variant in default namespaced shared-redis bundled-redis parity monitoring podmonitor; do
   values_of "$variant"
   if ! run "helm template --validate ($variant) against the server" \
     "$HELM" template sticky "$CHART" -n "$RELEASE_NS" --validate "${values[@]}"; then
@@ -506,7 +547,8 @@ fi
 # NOTES (helm renders them only on install; a client-side dry run needs the server's version):
 # each case is a variant, then fixed strings the NOTES must (+) or must not (-) contain.
 notes_cases=(
-  "default|-WARNING|-stick table in Redis|-NOT highly available"
+  "default|-WARNING|-stick table in Redis|-NOT highly available|+service/sticky-kube-sticky-metrics (ClusterIP)|-Scraped by"
+  "monitoring|+ports \"metrics\" (the proxy, 9090) and \"op-metrics\" (the operator, 9191)|+Scraped by the ServiceMonitor sticky-kube-sticky as job \"sticky-kube-sticky-metrics\""
   "namespaced|+WARNING: 3 proxy replicas and no shared stick table|+placement: ConsistentHash|+sharedTable.redis.address"
   "shared-redis|+The 3 proxy replica(s) share one stick table in Redis (primary \"mymaster\" through Sentinel)|-WARNING|-NOT highly available"
   "bundled-redis|+share one stick table in Redis (sticky-kube-sticky-redis:6379, the chart's own)|+it is NOT highly available|-WARNING"

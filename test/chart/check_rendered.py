@@ -6,6 +6,8 @@
   check_rendered.py shared-redis   RENDERED RELEASE_NAMESPACE   (values-shared-redis.yaml)
   check_rendered.py bundled-redis  RENDERED RELEASE_NAMESPACE   (values-bundled-redis.yaml)
   check_rendered.py parity         RENDERED RELEASE_NAMESPACE   (values-parity.yaml)
+  check_rendered.py monitoring     RENDERED RELEASE_NAMESPACE   (values-monitoring.yaml)
+  check_rendered.py podmonitor     RENDERED RELEASE_NAMESPACE   (values-podmonitor.yaml)
   check_rendered.py crd-copy    RENDERED_CRD SOURCE_CRD [keep|nokeep]
 
 Prints one line per failed check and exits 1 if any failed.
@@ -13,6 +15,8 @@ Prints one line per failed check and exits 1 if any failed.
 
 import base64
 import hashlib
+import json
+import os
 import re
 import sys
 
@@ -30,6 +34,15 @@ REDIS_ARGS = ("--redis-address", "--redis-sentinels", "--redis-master-name", "--
               "--redis-connect-timeout") + REDIS_TLS_ARGS
 CHECKSUM_ANNOTATION = "kubesticky.io/redis-password-checksum"
 CRD_NAME = "stickyroutes.kubesticky.io"
+DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "charts",
+                         "kube-sticky", "dashboards", "kube-sticky.json")
+# The alerts every PrometheusRule has; plus NoLeader with leader election, SharedTableDisconnected
+# with a shared table.
+ALERTS = {"KubeStickyNoActiveEndpoints", "KubeStickyConfigRejected", "KubeStickyOperatorPushFailing",
+          "KubeStickyProxyConfigOutOfSync", "KubeStickySessionMoveRateHigh",
+          "KubeStickySessionImbalance", "KubeStickyProxyDown", "KubeStickyOperatorDown",
+          "KubeStickyOperatorReconcileErrors"}
+MONITORING_KINDS = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
 # The StickyRoute columns of `kubectl get -o wide` (priority 1), in order.
 WIDE_COLUMNS = ["Port", "Hosts", "Path", "Placement", "Draining", "Accepted"]
 CHART_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
@@ -70,10 +83,16 @@ def is_redis(doc):
     return doc["metadata"]["name"].endswith("-redis")
 
 
+def is_satellite(doc):
+    """The bundled Redis's objects and the metrics Service, beside the release's main ones."""
+    return is_redis(doc) or doc["metadata"]["name"].endswith("-metrics")
+
+
 def one(docs, kind, name_suffix=""):
-    """The one object of KIND named *NAME_SUFFIX; without a suffix, not the bundled Redis's."""
+    """The one object of KIND named *NAME_SUFFIX; without a suffix, not the bundled Redis's nor
+    the metrics Service."""
     found = [d for d in by_kind(docs, kind) if d["metadata"]["name"].endswith(name_suffix)
-             and (name_suffix or not is_redis(d))]
+             and (name_suffix or not is_satellite(d))]
     check(len(found) == 1, f"expected one {kind} named *{name_suffix}, found {len(found)}")
     return found[0] if found else None
 
@@ -195,7 +214,40 @@ def check_common(docs, ns, shutdown_delay="5s", grace_seconds=45):
     test_pod = [d for d in by_kind(docs, "Pod")
                 if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
     check(len(test_pod) == 1, "no helm test hook Pod")
+    check_metrics_service(docs, deployment, service, proxy, operator)
     return deployment, service, (proxy, operator)
+
+
+def check_metrics_service(docs, deployment, service, proxy, operator):
+    """The metrics ports are on the ClusterIP Service <fullname>-metrics only, whatever
+    service.type is, and it has a port for each container that serves metrics."""
+    if service is not None:
+        names = [p["name"] for p in service["spec"]["ports"]]
+        check(names == ["http"], f"the traffic Service has ports {names}, expected only http")
+    expected = []
+    if proxy is not None and arg_value(proxy, "--metrics-listen") is not None:
+        expected.append(("metrics", int(arg_value(proxy, "--metrics-listen").rsplit(":", 1)[1])))
+    listen = arg_value(operator, "--metrics-listen") if operator is not None else None
+    if listen not in (None, "0"):
+        expected.append(("op-metrics", int(listen.rsplit(":", 1)[1])))
+    found = [d for d in by_kind(docs, "Service") if d["metadata"]["name"].endswith("-metrics")]
+    if not expected:
+        check(not found, "a metrics Service rendered although no container serves metrics")
+        return None
+    if not check(len(found) == 1, f"expected one metrics Service, found {len(found)}"):
+        return None
+    metrics = found[0]
+    spec = metrics["spec"]
+    check(spec.get("type") == "ClusterIP", f"the metrics Service is {spec.get('type')}, not ClusterIP")
+    got = [(p["name"], p["port"]) for p in spec["ports"]]
+    check(got == expected, f"metrics Service ports are {got}, expected {expected}")
+    check(all(p["targetPort"] == p["name"] for p in spec["ports"]),
+          "metrics Service ports do not target the containers' ports of the same name")
+    check(spec["selector"] == deployment["spec"]["selector"]["matchLabels"],
+          "metrics Service selector differs from the Deployment's")
+    check(metrics["metadata"]["labels"].get("app.kubernetes.io/component") == "metrics",
+          "metrics Service lacks app.kubernetes.io/component: metrics")
+    return metrics
 
 
 def check_bindings(docs, sa_name, ns):
@@ -273,13 +325,15 @@ def check_default(docs, ns):
     ports = {p["name"]: p for p in service["spec"]["ports"]}
     check(ports.get("http", {}).get("port") == 80 and ports["http"].get("targetPort") == "http",
           "Service http port is not 80 -> http")
-    check(ports.get("metrics", {}).get("targetPort") == "metrics", "Service has no metrics port")
     check(arg_value(proxy, "--metrics-listen") == "0.0.0.0:9090",
           "proxy --metrics-listen is not 0.0.0.0:9090")
     check(arg_value(proxy, "--listen") == "0.0.0.0:8080", "proxy --listen is not 0.0.0.0:8080")
     check(arg_value(proxy, "--workers") is None, "proxy --workers passed although workers is 0")
     check_probes(proxy, metrics=True)
     check(not by_kind(docs, "PodDisruptionBudget"), "PDB rendered although disabled")
+    for kind in MONITORING_KINDS:
+        check(not by_kind(docs, kind), f"a {kind} rendered by default")
+    check(not dashboards(docs), "the dashboard ConfigMap rendered by default")
     check_parity_defaults(deployment, service, proxy, operator)
     crd = one(docs, "CustomResourceDefinition")
     if crd is not None:
@@ -364,7 +418,6 @@ def check_namespaced(docs, ns):
     check(service["spec"]["type"] == "NodePort", "Service is not NodePort")
     ports = {p["name"]: p for p in service["spec"]["ports"]}
     check(ports.get("http", {}).get("nodePort") == 30080, "Service http nodePort is not 30080")
-    check("metrics" not in ports, "Service has a metrics port although metrics are off")
     check(arg_value(proxy, "--metrics-listen") is None, "proxy --metrics-listen although metrics off")
     check(arg_value(proxy, "--workers") == "2", "proxy --workers is not 2")
     check_probes(proxy, metrics=False)
@@ -694,6 +747,133 @@ def check_parity_network_policy(docs, deployment):
               "the bundled Redis's NetworkPolicy no longer admits the proxy pods")
 
 
+def dashboards(docs):
+    return [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+
+
+def check_scrape_endpoints(endpoints, metrics_name, interval, timeout):
+    """The proxy's and the operator's endpoint of a ServiceMonitor or PodMonitor."""
+    check([e.get("port") for e in endpoints] == ["metrics", "op-metrics"],
+          f"scrape endpoints are {[e.get('port') for e in endpoints]}")
+    # The proxy's own namespace/pod labels (route, backend pod) win; the operator's have none.
+    check([e.get("honorLabels") for e in endpoints] == [True, False],
+          f"honorLabels are {[e.get('honorLabels') for e in endpoints]}, expected proxy only")
+    for e in endpoints:
+        check(e.get("path") == "/metrics", f"{e.get('port')}: path {e.get('path')}")
+        check(e.get("interval") == interval and e.get("scrapeTimeout") == timeout,
+              f"{e.get('port')}: interval {e.get('interval')} timeout {e.get('scrapeTimeout')}, "
+              f"expected {interval} {timeout}")
+        relabel = (e.get("relabelings") or [{}])[0]
+        check(relabel == {"targetLabel": "job", "replacement": metrics_name},
+              f"{e.get('port')}: first relabeling {relabel} does not set job {metrics_name}")
+
+
+def check_prometheus_rule(rule, metrics_name, expected_alerts):
+    """The alerts, each selecting the release's job; returns {alert: expr}."""
+    rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    exprs = {r["alert"]: r["expr"] for r in rules}
+    check(set(exprs) == expected_alerts, f"alerts are {sorted(exprs)}, expected "
+          f"{sorted(expected_alerts)}")
+    for name, expr in exprs.items():
+        check(f'job="{metrics_name}"' in expr, f"{name} does not select job {metrics_name}: {expr}")
+    for r in rules:
+        check(r.get("labels", {}).get("severity") in ("warning", "critical"),
+              f"{r['alert']}: severity {r.get('labels')}")
+        check(r.get("annotations", {}).get("summary") and r["annotations"].get("description"),
+              f"{r['alert']}: no summary or description")
+        check("{{ $labels." in r["annotations"].get("description", ""),
+              f"{r['alert']}: the description names no label ({{{{ $labels... }}}} not kept)")
+    return exprs
+
+
+def check_monitoring(docs, ns):
+    """values-monitoring.yaml: ServiceMonitor, PrometheusRule and dashboard with every knob."""
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    check(service["spec"]["type"] == "LoadBalancer", "the traffic Service is not LoadBalancer")
+    metrics = check_metrics_service(docs, deployment, service, proxy, operator)
+    if metrics is None:
+        return
+    name = metrics["metadata"]["name"]
+    check(metrics["metadata"].get("annotations") == {"prometheus.io/scrape": "true"},
+          f"metrics Service annotations are {metrics['metadata'].get('annotations')}")
+    check(not by_kind(docs, "PodMonitor"), "a PodMonitor rendered with podMonitor disabled")
+    monitor = one(docs, "ServiceMonitor")
+    if monitor is not None:
+        meta = monitor["metadata"]
+        check(meta.get("namespace") == "monitoring", f"ServiceMonitor in {meta.get('namespace')}")
+        check(meta["labels"].get("release") == "kube-prometheus-stack",
+              "ServiceMonitor lacks additionalLabels")
+        spec = monitor["spec"]
+        check(spec.get("namespaceSelector") == {"matchNames": [ns]},
+              f"ServiceMonitor namespaceSelector {spec.get('namespaceSelector')}")
+        # The metrics Service's labels, including the component the traffic Service lacks.
+        check(spec["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
+              and "app.kubernetes.io/component" in spec["selector"]["matchLabels"],
+              "ServiceMonitor does not select the metrics Service (and only it)")
+        endpoints = spec.get("endpoints", [])
+        check_scrape_endpoints(endpoints, name, "15s", "5s")
+        for e in endpoints:
+            check(e.get("relabelings", [])[1:] == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                                                   "targetLabel": "node"}],
+                  f"{e.get('port')}: relabelings {e.get('relabelings')}")
+            check(e.get("metricRelabelings") == [{"sourceLabels": ["__name__"], "regex": "process_.*",
+                                                 "action": "drop"}],
+                  f"{e.get('port')}: metricRelabelings {e.get('metricRelabelings')}")
+    rule = one(docs, "PrometheusRule")
+    if rule is not None:
+        check(rule["metadata"].get("namespace") == ns, "PrometheusRule not in the release namespace")
+        check(rule["metadata"]["labels"].get("release") == "kube-prometheus-stack",
+              "PrometheusRule lacks additionalLabels")
+        exprs = check_prometheus_rule(rule, name, ALERTS | {"KubeStickyOperatorNoLeader"})
+        for alert, threshold in (("KubeStickyNoActiveEndpoints", "> 0.5"),
+                                 ("KubeStickyOperatorPushFailing", "> 2"),
+                                 ("KubeStickySessionMoveRateHigh", "> 5"),
+                                 ("KubeStickySessionImbalance", "> 4"),
+                                 ("KubeStickySessionImbalance", "> 50"),
+                                 ("KubeStickyOperatorReconcileErrors", "> 0.25")):
+            check(threshold in exprs.get(alert, ""), f"{alert} lacks its threshold '{threshold}'")
+    found = dashboards(docs)
+    if check(len(found) == 1, f"expected one dashboard ConfigMap, found {len(found)}"):
+        meta = found[0]["metadata"]
+        check(meta.get("namespace") == "monitoring", f"dashboard ConfigMap in {meta.get('namespace')}")
+        check(meta["labels"].get("grafana_dashboard_kube") == "yes"
+              and "grafana_dashboard" not in meta["labels"],
+              f"dashboard ConfigMap labels {meta['labels']}")
+        check(meta.get("annotations") == {"grafana_folder": "kube-sticky"},
+              f"dashboard ConfigMap annotations {meta.get('annotations')}")
+        with open(DASHBOARD) as f:
+            shipped = json.load(f)
+        try:
+            got = json.loads(found[0]["data"]["kube-sticky.json"])
+        except (KeyError, ValueError) as e:
+            got = f"unreadable: {e}"
+        check(got == shipped, "the dashboard ConfigMap does not hold dashboards/kube-sticky.json")
+
+
+def check_podmonitor(docs, ns):
+    """values-podmonitor.yaml: a PodMonitor, and the rule with a shared table."""
+    deployment, service, (proxy, operator) = check_common(docs, ns)
+    metrics = check_metrics_service(docs, deployment, service, proxy, operator)
+    check(not by_kind(docs, "ServiceMonitor"), "a ServiceMonitor rendered with it disabled")
+    check(not dashboards(docs), "a dashboard ConfigMap rendered with it disabled")
+    monitor = one(docs, "PodMonitor")
+    if monitor is None or metrics is None:
+        return
+    name = metrics["metadata"]["name"]
+    spec = monitor["spec"]
+    check(monitor["metadata"].get("namespace") == ns, "PodMonitor not in the release namespace")
+    selector = spec.get("selector", {})
+    check(selector.get("matchLabels") == deployment["spec"]["selector"]["matchLabels"],
+          "PodMonitor does not select the Deployment's pods")
+    check({"key": "app.kubernetes.io/component", "operator": "NotIn", "values": ["test"]}
+          in selector.get("matchExpressions", []), "PodMonitor selects the helm test Pod")
+    check_scrape_endpoints(spec.get("podMetricsEndpoints", []), name, "30s", None)
+    rule = one(docs, "PrometheusRule")
+    if rule is not None:
+        check_prometheus_rule(rule, name, ALERTS | {"KubeStickyOperatorNoLeader",
+                                                    "KubeStickySharedTableDisconnected"})
+
+
 def check_crd_copy(rendered_path, source_path, keep):
     rendered = load(rendered_path)
     source = load(source_path)
@@ -723,7 +903,8 @@ def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     modes = {"default": check_default, "namespaced": check_namespaced,
              "shared-redis": check_shared_redis, "bundled-redis": check_bundled_redis,
-             "parity": check_parity}
+             "parity": check_parity, "monitoring": check_monitoring,
+             "podmonitor": check_podmonitor}
     if mode in modes and len(sys.argv) == 4:
         modes[mode](load(sys.argv[2]), sys.argv[3])
     elif mode == "crd-copy" and len(sys.argv) == 5:

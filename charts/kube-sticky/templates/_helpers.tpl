@@ -194,6 +194,16 @@ write StickyRoute status, record Events.
 {{- fail (printf "operator.extraEnv sets %s, which the chart sets from the pod (--identity, --lease-namespace): remove it." .name) }}
 {{- end }}
 {{- end }}
+{{- $metrics := .Values.metrics }}
+{{- if and $metrics.serviceMonitor.enabled $metrics.podMonitor.enabled }}
+{{- fail "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true: Prometheus would scrape every pod twice; enable one of them." }}
+{{- end }}
+{{- if and (or $metrics.serviceMonitor.enabled $metrics.podMonitor.enabled) (not (or .Values.proxy.metrics.enabled .Values.operator.metrics.enabled)) }}
+{{- fail "metrics.serviceMonitor or metrics.podMonitor is enabled but neither proxy.metrics.enabled nor operator.metrics.enabled is: there is nothing to scrape." }}
+{{- end }}
+{{- if and $metrics.prometheusRule.enabled (not (and .Values.proxy.metrics.enabled .Values.operator.metrics.enabled)) }}
+{{- fail "metrics.prometheusRule.enabled needs proxy.metrics.enabled and operator.metrics.enabled: its alerts are on both containers' metrics." }}
+{{- end }}
 {{- $delayMs := include "kube-sticky.durationMillis" .Values.proxy.shutdownDelay | float64 }}
 {{- $neededMs := addf $delayMs 30000.0 }}
 {{- if le (mulf (float64 .Values.terminationGracePeriodSeconds) 1000.0) $neededMs }}
@@ -320,4 +330,54 @@ podSelector:
   matchLabels:
     {{- include "kube-sticky.selectorLabels" . | nindent 4 }}
     app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
+Name of the metrics Service. The chart's ServiceMonitor and PodMonitor both scrape with it as the
+job label, and the PrometheusRule and the dashboard select the job by it.
+*/}}
+{{- define "kube-sticky.metricsName" -}}
+{{- printf "%s-metrics" (include "kube-sticky.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/* Labels of the metrics Service, which the ServiceMonitor selects it by. */}}
+{{- define "kube-sticky.metricsSelectorLabels" -}}
+{{ include "kube-sticky.selectorLabels" . }}
+app.kubernetes.io/component: metrics
+{{- end }}
+
+{{/*
+The scrape settings a ServiceMonitor endpoint and a PodMonitor podMetricsEndpoint share, for one
+metrics port. Call with (dict "root" $ "monitor" <serviceMonitor or podMonitor values> "port" NAME
+"honorLabels" BOOL). honorLabels keeps the proxy's own `namespace` and `pod` labels (the
+StickyRoute's namespace and the backend pod) instead of renaming them exported_namespace and
+exported_pod; the series that lack them get the scraped pod's.
+*/}}
+{{- define "kube-sticky.scrapeEndpoint" -}}
+- port: {{ .port }}
+  path: /metrics
+  scheme: http
+  {{- with .monitor.interval }}
+  interval: {{ . }}
+  {{- end }}
+  {{- with .monitor.scrapeTimeout }}
+  scrapeTimeout: {{ . }}
+  {{- end }}
+  honorLabels: {{ .honorLabels }}
+  relabelings:
+    # One job for both monitors, which the PrometheusRule and the dashboard select.
+    - targetLabel: job
+      replacement: {{ include "kube-sticky.metricsName" .root }}
+    {{- with .monitor.relabelings }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .monitor.metricRelabelings }}
+  metricRelabelings:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* metadata.namespace of a monitoring object: its `namespace` value, or the release's. */}}
+{{- define "kube-sticky.monitoringNamespace" -}}
+{{- default .root.Release.Namespace .monitor.namespace }}
 {{- end }}

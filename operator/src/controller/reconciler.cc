@@ -1,9 +1,9 @@
 #include "controller/reconciler.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <set>
 
+#include "config/model.h"
 #include "kube/cache.h"
 #include "kube/kube_api.h"
 #include "metrics/exposition.h"
@@ -20,12 +20,6 @@ constexpr auto kEchoWait = std::chrono::seconds(3);
 
 // The controller label of the controller-runtime families.
 constexpr std::string_view kControllerName = "stickyroute";
-
-std::string hexVersion(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 long long millisSince(Steady::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start).count();
@@ -309,9 +303,10 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
     }
     return obs;
   }
-  std::string why = !stats           ? "proxy unreachable"
-                    : !stats->loaded ? "proxy has no config"
-                                     : "proxy runs version " + hexVersion(stats->config_version);
+  std::string why = !stats ? "proxy unreachable"
+                    : !stats->loaded
+                        ? "proxy has no config"
+                        : "proxy runs version " + configVersionHex(stats->config_version);
   auto pushed = push(desired.config);
   size_t endpoints = 0;
   for (const auto& r : desired.config.routes) endpoints += r.endpoints.size();
@@ -322,7 +317,7 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
     obs.state = ProxyObservation::State::Applied;
     obs.applied_version = want;
     obs.message.clear();
-    logger_.info("config pushed", {{"version", hexVersion(want)},
+    logger_.info("config pushed", {{"version", configVersionHex(want)},
                                    {"routes", std::to_string(desired.config.routes.size())},
                                    {"endpoints", std::to_string(endpoints)},
                                    {"why", why},
@@ -342,7 +337,7 @@ ProxyObservation Reconciler::observeAndPush(const DesiredState& desired) {
   failure.message = failed.message;
   last_push_failure_ = failure;
   logger_.warn(failed.rejected ? "proxy refused the config" : "config push failed",
-               {{"version", hexVersion(want)},
+               {{"version", configVersionHex(want)},
                 {"error", failed.message},
                 {"attempt", std::to_string(push_failures_)},
                 {"retry_in_ms", std::to_string(delay.count())}});

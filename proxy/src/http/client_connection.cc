@@ -125,6 +125,7 @@ awaitable<void> Connection::serve() {
     else
       keep_alive = co_await ds_.sendLocal();
     ds_.upstream = nullptr;
+    ds_.route = nullptr;  // `router` goes with this iteration
     if (!keep_alive) break;
     first = false;
   }
@@ -156,6 +157,7 @@ RequestHeadParser& Connection::startRequest() {
   parser.header_limit(ds_.limits.max_header_bytes);
   parser.body_limit(kNoBodyLimit);
   ds_.res_parser.reset();
+  ds_.route = nullptr;
   ds_.body_streamed = false;
   ds_.client_keep_alive = false;
   ds_.head_request = false;
@@ -206,6 +208,7 @@ const Route* Connection::route(std::shared_ptr<const Router>& router) {
     ds_.prepareLocal(localReply(LocalReason::NoRoute, host, path), ds_.canKeepAlive());
     return nullptr;
   }
+  ds_.route = matched;
   const HeadField* key_field = req.find(matched->config().header);
   ds_.key = key_field ? std::optional<std::string_view>(key_field->value) : std::nullopt;
   return matched;

@@ -31,7 +31,10 @@ Downstream::~Downstream() {
 
 void Downstream::prepareLocal(const LocalReply& reply, bool keep_alive, std::string_view extra_name,
                               std::string_view extra_value) {
-  countLocal(ctx.stats(), reply.reason);
+  countLocalReply(
+      ctx.stats(),
+      route ? route->stats().responses_from_proxy : ctx.stats().unrouted_proxy_responses,
+      reply.reason);
   local_keep_alive_ = keep_alive && !ctx.draining();
   if (!local_keep_alive_) linger = true;
   local_.emplace(renderLocalReply(reply, {.keep_alive = local_keep_alive_,

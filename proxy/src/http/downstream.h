@@ -22,6 +22,7 @@
 #include "http/head_parser.h"
 #include "http/local_reply.h"
 #include "http/socket_io.h"
+#include "routing/router.h"
 
 namespace sticky::proxy {
 
@@ -48,8 +49,13 @@ struct Downstream {
   void countSendTimeout() {
     ctx.stats().client_send_timeouts.fetch_add(1, std::memory_order_relaxed);
   }
+  /// The upstream's response head (res_head) reached the client: the one place it is counted
+  /// as a response the client got (sticky_responses_total{source="upstream"}).
+  void countUpstreamResponse() {
+    if (route) route->stats().responses_from_upstream.count(res_head.status());
+  }
 
-  /// Prepares a reply of the proxy's own for sendLocal() and bumps the reason's counter. Kept
+  /// Prepares a reply of the proxy's own for sendLocal() and counts it (countLocalReply). Kept
   /// alive only when `keep_alive` and the worker is not draining; otherwise "Connection: close"
   /// and the connection lingers before closing. Two steps, so that no temporary lives across a
   /// co_await (GCC 12 mishandles some, e.g. in a ?: operand).
@@ -75,7 +81,8 @@ struct Downstream {
   std::optional<RequestHeadParser> parser;
   std::optional<ResponseHeadParser> res_parser;
   UpstreamConnection* upstream = nullptr;  // the exchange in flight, for close()
-  std::optional<std::string_view> key;     // the sticky key (in req_head), nullopt when absent
+  const Route* route = nullptr;  // the request's route once matched (its Router is held meanwhile)
+  std::optional<std::string_view> key;  // the sticky key (in req_head), nullopt when absent
   unsigned client_version = 11;
   bool client_keep_alive = false;
   bool head_request = false;

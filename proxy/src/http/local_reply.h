@@ -79,10 +79,19 @@ inline const LocalReplyRow& localReplyRow(LocalReason reason) {
   return localReplyTable()[static_cast<size_t>(reason)];
 }
 
-/// Bumps the counter of `reason` (if it has one).
+/// Bumps the counter of `reason` (if it has one): for a reply, and for an event that sends none
+/// (an idle keep-alive closed, a response cut after its head went out).
 inline void countLocal(ServerStats& stats, LocalReason reason) {
   if (auto counter = localReplyRow(reason).counter)
     (stats.*counter).fetch_add(1, std::memory_order_relaxed);
+}
+
+/// A reply for `reason` goes out: its counter, and its status in `responses` (the route's
+/// RouteStats::responses_from_proxy, or ServerStats::unrouted_proxy_responses before a route
+/// matched). The one place a local reply is counted as a response.
+inline void countLocalReply(ServerStats& stats, CodeClassCounts& responses, LocalReason reason) {
+  countLocal(stats, reason);
+  responses.count(static_cast<unsigned>(localReplyRow(reason).status));
 }
 
 /// A reply of the proxy's own: why, and the sentence with its details filled in.

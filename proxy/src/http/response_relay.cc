@@ -130,6 +130,7 @@ bool finishResponse(Downstream& ds, const RelayEnd& end, const ResponseStart& st
                     std::unique_ptr<UpstreamConnection> conn, const Endpoint& endpoint,
                     bool& reply) {
   reply = false;
+  if (end.head_sent) ds.countUpstreamResponse();
   switch (end.kind) {
     case RelayEnd::Done:
       finishUpstream(ds, std::move(conn), start.upstream_reusable);
@@ -162,7 +163,10 @@ awaitable<void> tunnelResponse(Downstream& ds, std::unique_ptr<UpstreamConnectio
     co_await sendRest(ds.client, out, ds.deadline, ds.limits.client_send_timeout, ec);
   ds.head_out.clear();
   if (ec && ds.deadline.expired()) ds.countSendTimeout();
-  if (!ec) co_await tunnel(ds, *conn, ds.owner.lock());
+  if (!ec) {
+    ds.countUpstreamResponse();  // the 101
+    co_await tunnel(ds, *conn, ds.owner.lock());
+  }
   conn->close();
 }
 

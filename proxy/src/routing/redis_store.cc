@@ -445,11 +445,18 @@ void RedisSessionStore::onEvent(std::string_view payload) {
   const Route* route = router ? router->findRoute(parts[2]) : nullptr;
   if (!route) return;
   const std::string& op = parts[0];
-  if (op == "moved" || op == "erased") {
-    // Drop the copy: the next request here asks Redis, which has the new answer.
+  // Dropping the copy of a moved session is no eviction: the next request here asks Redis,
+  // which has the new answer. Another replica's admin evictions are (reason "replica").
+  if (op == "moved") {
     route->table().erase(parts[4]);
+  } else if (op == "erased") {
+    if (route->table().erase(parts[4]))
+      route->stats().replica_evictions.fetch_add(1, std::memory_order_relaxed);
   } else if (op == "erased-endpoint") {
-    if (auto id = parseEndpointValue(parts[3])) route->table().eraseEndpoint(*id);
+    if (auto id = parseEndpointValue(parts[3])) {
+      size_t erased = route->table().eraseEndpoint(*id);
+      route->stats().replica_evictions.fetch_add(erased, std::memory_order_relaxed);
+    }
   } else {
     return;
   }

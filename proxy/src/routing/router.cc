@@ -85,6 +85,7 @@ void Endpoint::markDown(TimePoint until) const {
 
 struct Route::State {
   RouteConfig config;
+  RouteLabels labels;  // views into config.name
   Duration endpoint_down_period{0};
   std::vector<Endpoint> endpoints;
   std::vector<std::shared_ptr<Endpoint::State>> endpoint_states;  // parallel to endpoints
@@ -158,9 +159,18 @@ RouteDecision forward(const Endpoint& endpoint, bool pinned, std::string moved_f
 
 }  // namespace
 
+RouteLabels splitRouteName(std::string_view route_name) {
+  size_t slash = route_name.find('/');
+  if (slash == std::string_view::npos) return {{}, route_name};
+  return {route_name.substr(0, slash), route_name.substr(slash + 1)};
+}
+
 Route::Route(std::shared_ptr<State> state) : state_(std::move(state)) {}
 const RouteConfig& Route::config() const {
   return state_->config;
+}
+RouteLabels Route::labels() const {
+  return state_->labels;
 }
 std::span<const Endpoint> Route::endpoints() const {
   return state_->endpoints;
@@ -350,9 +360,7 @@ RouteDecision Route::failover(std::optional<std::string_view> key, const Endpoin
 
 void Route::recordResponse(const Endpoint& endpoint, int status,
                            std::chrono::microseconds upstream_latency) const {
-  if (status >= 100 && status < 600) {
-    endpoint.stats().responses_by_class[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
-  }
+  endpoint.stats().responses.count(static_cast<unsigned>(status));
   RouteStats& stats = state_->shared->stats;
   const int64_t us = std::max<int64_t>(upstream_latency.count(), 0);
   const double seconds = static_cast<double>(us) / 1e6;
@@ -427,6 +435,7 @@ Result<std::shared_ptr<const Router>, ConfigErrors> Router::build(ProxyConfig co
     }
     auto rs = std::make_shared<Route::State>();
     rs->config = rc;
+    rs->labels = splitRouteName(rs->config.name);
     rs->store = store;
     rs->endpoint_down_period = c.limits.endpoint_down_period;
     if (prev) {

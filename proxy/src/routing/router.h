@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/proxy_config.h"
+#include "routing/code_class_counts.h"
 #include "routing/session_store.h"
 #include "routing/stick_table.h"
 
@@ -29,7 +30,7 @@ inline constexpr std::array<double, 14> kLatencyBuckets = {
 
 struct EndpointStats {
   std::atomic<uint64_t> requests{0};
-  std::array<std::atomic<uint64_t>, 5> responses_by_class{};  // 1xx..5xx
+  CodeClassCounts responses;  // upstream response heads received from the endpoint
   std::atomic<uint64_t> connect_failures{0};
 };
 
@@ -37,8 +38,13 @@ struct RouteStats {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> placements{0};  // new sessions created
   std::atomic<uint64_t> moves{0};       // sessions moved to another endpoint (or rejected, lost)
-  std::atomic<uint64_t> admin_evictions{0};
+  std::atomic<uint64_t> admin_evictions{0};    // erased through the admin API
+  std::atomic<uint64_t> replica_evictions{0};  // erased by another replica's admin eviction event
   std::atomic<uint64_t> rejected_missing_key{0};
+  // What the route's clients got (sticky_responses_total): upstream heads relayed to them, and
+  // the proxy's own replies after the route matched.
+  CodeClassCounts responses_from_upstream;
+  CodeClassCounts responses_from_proxy;
   std::atomic<uint64_t> no_endpoint{0};
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // last: +Inf
   std::atomic<uint64_t> latency_count{0};
@@ -88,9 +94,21 @@ struct RouteDecision {
   EndpointId candidate = 0;  // Claim: this replica's choice, if the store has none
 };
 
+/// A route's name as metric labels: routes are named "namespace/name" after their StickyRoute
+/// (validation requires it); a name without '/' would have no namespace.
+///   splitRouteName("shop/chat") -> {"shop", "chat"}   splitRouteName("chat") -> {"", "chat"}
+///   splitRouteName("a/b/c")     -> {"a", "b/c"}       (split at the first '/')
+struct RouteLabels {
+  std::string_view ns;    // label `namespace`
+  std::string_view name;  // label `stickyroute`
+};
+RouteLabels splitRouteName(std::string_view route_name);
+
 class Route {
  public:
   const RouteConfig& config() const;
+  /// config().name split once, when the route is built (views into config().name).
+  RouteLabels labels() const;
   std::span<const Endpoint> endpoints() const;
   const Endpoint* findEndpoint(EndpointId id) const;
   const Endpoint* findEndpoint(std::string_view name) const;

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "config/model.h"
 #include "control_http/http_server.h"
 
 namespace sticky::proxy {
@@ -279,7 +280,7 @@ HttpResponse sessions(const AdminHooks& hooks, const HttpRequest& req,
   if (!route) {
     return errorResponse(http::status::not_found, "no route named \"" + *route_name +
                                                       "\" in config version " +
-                                                      std::to_string(router->config().version));
+                                                      configVersionHex(router->config().version));
   }
   StickTable& table = route->table();
 

@@ -20,12 +20,12 @@ using Tcp = boost::asio::ip::tcp;
 using metrics::Exposition;
 using metrics::kContentType;
 
-constexpr std::array<std::string_view, 5> kCodeClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-
 uint64_t load(const std::atomic<uint64_t>& a) {
   return a.load(std::memory_order_relaxed);
 }
 
+// Route and endpoint labels join the cluster's series: `namespace` and `stickyroute` (the
+// StickyRoute), and `pod` (an endpoint is a pod) as kube-state-metrics writes them.
 // One per-route family: `value(route)` gives the sample.
 template <class F>
 void perRoute(Exposition& x, const Router* router, std::string_view name, std::string_view type,
@@ -33,7 +33,9 @@ void perRoute(Exposition& x, const Router* router, std::string_view name, std::s
   x.family(name, type, help);
   if (!router) return;
   for (const Route& route : router->routes()) {
-    x.sample(name, {{"route", route.config().name}}, static_cast<uint64_t>(value(route)));
+    RouteLabels l = route.labels();
+    x.sample(name, {{"namespace", l.ns}, {"stickyroute", l.name}},
+             static_cast<uint64_t>(value(route)));
   }
 }
 
@@ -44,8 +46,9 @@ void perEndpoint(Exposition& x, const Router* router, std::string_view name, std
   x.family(name, type, help);
   if (!router) return;
   for (const Route& route : router->routes()) {
+    RouteLabels l = route.labels();
     for (const Endpoint& ep : route.endpoints()) {
-      x.sample(name, {{"route", route.config().name}, {"endpoint", ep.config().name}},
+      x.sample(name, {{"namespace", l.ns}, {"stickyroute", l.name}, {"pod", ep.config().name}},
                static_cast<uint64_t>(value(route, ep)));
     }
   }
@@ -54,8 +57,18 @@ void perEndpoint(Exposition& x, const Router* router, std::string_view name, std
 void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.family("sticky_config_loaded", "gauge", "1 once a config has been loaded, else 0.");
   x.sample("sticky_config_loaded", {}, uint64_t{router ? 1u : 0u});
-  x.family("sticky_config_version", "gauge", "Version field of the config being served.");
-  x.sample("sticky_config_version", {}, router ? router->config().version : 0);
+  x.family("sticky_config_info", "gauge",
+           "Always 1, labelled with the served config's version as 16 hex digits (hash), the "
+           "spelling of both binaries' logs; absent before a config is loaded.");
+  if (router) {
+    x.sample("sticky_config_info", {{"hash", configVersionHex(router->config().version)}},
+             uint64_t{1});
+  }
+  x.family("sticky_config_last_applied_timestamp_seconds", "gauge",
+           "When the last config was applied, seconds since the epoch; 0 before one.");
+  x.sampleFloat(
+      "sticky_config_last_applied_timestamp_seconds", {},
+      static_cast<double>(s.config_applied_unix_ms.load(std::memory_order_relaxed)) / 1e3);
   x.family("sticky_config_applies_total", "counter", "Configs applied successfully.");
   x.sample("sticky_config_applies_total", {}, load(s.config_applies));
   x.family("sticky_config_rejects_total", "counter", "Invalid configs refused.");
@@ -96,21 +109,45 @@ void renderServer(Exposition& x, const Router* router, const ServerStats& s) {
   x.sample("sticky_idle_timeouts_total", {{"reason", "tunnel"}}, load(s.tunnel_idle_timeouts));
 }
 
-void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
+void renderRoutes(Exposition& x, const Router* router, const ServerStats& stats, TimePoint now) {
   perRoute(x, router, "sticky_route_requests_total", "counter", "Requests matched to the route.",
            [](const Route& r) { return load(r.stats().requests); });
 
-  x.family("sticky_requests_total", "counter",
-           "Upstream responses by route, endpoint and status class.");
+  x.family("sticky_responses_total", "counter",
+           "Responses the clients got, by route, status class and source: upstream (a pod's "
+           "response relayed) or proxy (the proxy's own reply). Replies made before a route "
+           "matched (malformed request, no route) have namespace=\"\" and stickyroute=\"\".");
+  auto responses = [&x](RouteLabels l, const CodeClassCounts& counts, std::string_view source) {
+    for (size_t c = 0; c < kCodeClasses.size(); ++c) {
+      x.sample("sticky_responses_total",
+               {{"namespace", l.ns},
+                {"stickyroute", l.name},
+                {"code_class", kCodeClasses[c]},
+                {"source", source}},
+               counts.get(c));
+    }
+  };
+  responses({}, stats.unrouted_proxy_responses, "proxy");
   if (router) {
     for (const Route& route : router->routes()) {
+      responses(route.labels(), route.stats().responses_from_upstream, "upstream");
+      responses(route.labels(), route.stats().responses_from_proxy, "proxy");
+    }
+  }
+
+  x.family("sticky_upstream_responses_total", "counter",
+           "Upstream response heads received, by route, pod and status class.");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      RouteLabels l = route.labels();
       for (const Endpoint& ep : route.endpoints()) {
         for (size_t c = 0; c < kCodeClasses.size(); ++c) {
-          x.sample("sticky_requests_total",
-                   {{"route", route.config().name},
-                    {"endpoint", ep.config().name},
+          x.sample("sticky_upstream_responses_total",
+                   {{"namespace", l.ns},
+                    {"stickyroute", l.name},
+                    {"pod", ep.config().name},
                     {"code_class", kCodeClasses[c]}},
-                   load(ep.stats().responses_by_class[c]));
+                   ep.stats().responses.get(c));
         }
       }
     }
@@ -118,24 +155,34 @@ void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
 
   perRoute(x, router, "sticky_sessions", "gauge", "Sessions in the route's stick table.",
            [](const Route& r) { return r.table().size(); });
-  perEndpoint(x, router, "sticky_endpoint_sessions", "gauge", "Sessions pinned to the endpoint.",
+  perEndpoint(x, router, "sticky_endpoint_sessions", "gauge", "Sessions pinned to the pod.",
               [](const Route& r, const Endpoint& e) { return r.table().sessionsOf(e.id()); });
-  perRoute(x, router, "sticky_placements_total", "counter", "New sessions placed.",
+  perRoute(x, router, "sticky_sessions_placed_total", "counter", "New sessions placed.",
            [](const Route& r) { return load(r.stats().placements); });
-  perRoute(x, router, "sticky_session_moves_total", "counter",
-           "Sessions moved (or rejected) because their endpoint was gone or down.",
+  perRoute(x, router, "sticky_sessions_moved_total", "counter",
+           "Sessions moved (or rejected) because their pod was gone or down.",
            [](const Route& r) { return load(r.stats().moves); });
-  perRoute(x, router, "sticky_evictions_total", "counter",
-           "Sessions evicted to stay under maxSessions or by the admin API.", [](const Route& r) {
-             // The table counts LRU evictions; admin evictions are counted by the admin server.
-             return r.table().counters().evictions + load(r.stats().admin_evictions);
-           });
-  perRoute(x, router, "sticky_admin_evictions_total", "counter",
-           "Sessions evicted through the admin API.",
-           [](const Route& r) { return load(r.stats().admin_evictions); });
-  perRoute(x, router, "sticky_expirations_total", "counter",
+  perRoute(x, router, "sticky_sessions_expired_total", "counter",
            "Sessions dropped after being idle longer than the TTL.",
            [](const Route& r) { return r.table().counters().expirations; });
+  x.family("sticky_sessions_evicted_total", "counter",
+           "Sessions evicted, by reason: capacity (least recently used, to stay under "
+           "maxSessions), admin (this replica's admin API), replica (another replica's admin "
+           "eviction, through the shared table).");
+  if (router) {
+    for (const Route& route : router->routes()) {
+      RouteLabels l = route.labels();
+      const RouteStats& rs = route.stats();
+      std::pair<std::string_view, uint64_t> reasons[] = {
+          {"capacity", route.table().counters().evictions},
+          {"admin", load(rs.admin_evictions)},
+          {"replica", load(rs.replica_evictions)}};
+      for (auto [reason, n] : reasons) {
+        x.sample("sticky_sessions_evicted_total",
+                 {{"namespace", l.ns}, {"stickyroute", l.name}, {"reason", reason}}, n);
+      }
+    }
+  }
   perRoute(x, router, "sticky_rejected_missing_key_total", "counter",
            "Requests without the session header rejected (onMissingKey: Reject).",
            [](const Route& r) { return load(r.stats().rejected_missing_key); });
@@ -148,25 +195,28 @@ void renderRoutes(Exposition& x, const Router* router, TimePoint now) {
   if (router) {
     for (const Route& route : router->routes()) {
       const RouteStats& rs = route.stats();
-      std::string_view name = route.config().name;
+      RouteLabels l = route.labels();
       std::array<uint64_t, kLatencyBuckets.size() + 1> per_bucket{};
       for (size_t i = 0; i < per_bucket.size(); ++i) per_bucket[i] = load(rs.latency_buckets[i]);
-      x.histogram("sticky_upstream_latency_seconds", {{"route", name}}, kLatencyBuckets, per_bucket,
-                  static_cast<double>(load(rs.latency_sum_us)) / 1e6, load(rs.latency_count));
+      x.histogram("sticky_upstream_latency_seconds", {{"namespace", l.ns}, {"stickyroute", l.name}},
+                  kLatencyBuckets, per_bucket, static_cast<double>(load(rs.latency_sum_us)) / 1e6,
+                  load(rs.latency_count));
     }
   }
 
   perEndpoint(x, router, "sticky_endpoint_up", "gauge",
-              "0 while the endpoint is marked down after a refused or reset connection, else 1.",
+              "0 while the pod is marked down after a failed upstream connect, else 1.",
               [now](const Route&, const Endpoint& e) { return e.isDown(now) ? 0u : 1u; });
   perEndpoint(x, router, "sticky_endpoint_draining", "gauge",
-              "1 if the endpoint is Draining (no new sessions), 0 if Active.",
+              "1 if the pod is Draining (no new sessions), 0 if Active.",
               [](const Route&, const Endpoint& e) { return e.active() ? 0u : 1u; });
   perEndpoint(x, router, "sticky_endpoint_requests_total", "counter",
-              "Requests sent to the endpoint.",
+              "Requests sent to the pod (each attempt, failovers included).",
               [](const Route&, const Endpoint& e) { return load(e.stats().requests); });
   perEndpoint(x, router, "sticky_upstream_connect_failures_total", "counter",
-              "Refused or reset upstream connections.",
+              "Fresh upstream connections that failed before any response byte (refused, reset or "
+              "closed, or not accepted within upstreamConnectTimeout) and made the request fail "
+              "over; each marks the pod down.",
               [](const Route&, const Endpoint& e) { return load(e.stats().connect_failures); });
 }
 
@@ -234,7 +284,7 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
                           const RedisSessionStore* store) {
   Exposition x;
   renderServer(x, router, stats);
-  renderRoutes(x, router, now);
+  renderRoutes(x, router, stats, now);
   if (store) renderSharedTable(x, router, *store);
   metrics::renderBuildInfo(x);
   metrics::renderProcessMetrics(x);

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"
+#include "config/model.h"
 #include "routing/redis_store.h"
 #include "server/admin_server.h"
 #include "server/metrics.h"
@@ -26,8 +27,19 @@ constexpr auto kDrainPoll = std::chrono::milliseconds(10);
 std::string describe(const ProxyConfig& config) {
   size_t endpoints = 0;
   for (auto& r : config.routes) endpoints += r.endpoints.size();
-  return "version " + std::to_string(config.version) + " (" + std::to_string(config.routes.size()) +
-         " routes, " + std::to_string(endpoints) + " endpoints)";
+  return "version " + configVersionHex(config.version) + " (" +
+         std::to_string(config.routes.size()) + " routes, " + std::to_string(endpoints) +
+         " endpoints)";
+}
+
+// A config was swapped in: sticky_config_applies_total and
+// sticky_config_last_applied_timestamp_seconds.
+void countApplied(ServerStats& stats) {
+  stats.config_applies.fetch_add(1, std::memory_order_relaxed);
+  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  stats.config_applied_unix_ms.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count(),
+      std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -61,7 +73,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
     summary = describe(*config);
     auto applied = s->routers_.apply(std::move(*config), SteadyClock::now());
     if (!applied) return fail("the config is invalid: " + sticky::describe(applied.error()));
-    s->stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
+    countApplied(s->stats_);
   }
 
   unsigned count = options.workers;
@@ -150,7 +162,7 @@ Result<Ok, ConfigErrors> Server::apply(ProxyConfig config) {
   std::string summary = describe(config);
   auto applied = routers_.apply(std::move(config), SteadyClock::now());
   if (applied) {
-    stats_.config_applies.fetch_add(1, std::memory_order_relaxed);
+    countApplied(stats_);
     logInfo("config applied: " + summary);
   } else {
     stats_.config_rejects.fetch_add(1, std::memory_order_relaxed);

@@ -137,7 +137,7 @@ void Worker::refuse(tcp::socket& socket, uint32_t max_connections) {
     limit_reply_ = out.str();
     limit_reply_for_ = max_connections;
   }
-  countLocal(stats_, LocalReason::ConnectionLimit);
+  countLocalReply(stats_, stats_.unrouted_proxy_responses, LocalReason::ConnectionLimit);
   // One try: a new socket's buffer takes a few hundred bytes; if not, the close says enough.
   (void)::send(socket.native_handle(), limit_reply_.data(), limit_reply_.size(),
                MSG_DONTWAIT | MSG_NOSIGNAL);

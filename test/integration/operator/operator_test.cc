@@ -32,6 +32,7 @@
 #include "support/kube_cluster.h"
 #include "support/paths.h"
 #include "support/process.h"
+#include "support/promtool.h"
 #include "support/proxy_process.h"
 #include "support/redis_server.h"
 
@@ -451,20 +452,6 @@ std::map<std::string, double> scrape(HttpClient& client) {
 double valueOf(const std::map<std::string, double>& samples, const std::string& key) {
   auto it = samples.find(key);
   return it == samples.end() ? -1 : it->second;
-}
-
-// promtool's verdict on a scrape (Debian's `prometheus` package); nullopt when it is not
-// installed.
-std::optional<std::string> promtoolProblems(const TempDir& dir, const std::string& name,
-                                            const std::string& text) {
-  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
-  std::string in = dir.file(name + ".prom");
-  std::string out = dir.file(name + ".promtool");
-  std::ofstream(in) << text;
-  int status = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
-  std::ifstream result(out);
-  std::string said((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
-  return status == 0 ? std::string() : "exit " + std::to_string(status) + ": " + said;
 }
 
 TEST_CASE("operator: /metrics, /healthz and /readyz - reconcile, API client and leader series") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,9 +13,11 @@
 #include <vector>
 
 #include "admin_api/admin_client.h"
+#include "config/model.h"
 #include "support/backend.h"
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/promtool.h"
 #include "support/proxy_process.h"
 
 namespace sticky::proxy {
@@ -283,11 +286,18 @@ TEST_CASE("proxy admin: session dump and eviction change where the next request 
   for (const auto& s : dump->sessions) CHECK(s.endpoint == "chat-1");
 
   std::string scrape = proxy.metrics();
-  CHECK(metricValue(scrape, R"(sticky_admin_evictions_total{route="shop/chat"})") == keys.size());
-  CHECK(metricValue(scrape, R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-1"})") ==
+  CHECK(
+      metricValue(
+          scrape,
+          R"(sticky_sessions_evicted_total{namespace="shop",stickyroute="chat",reason="admin"})") ==
+      keys.size());
+  CHECK(metricValue(
+            scrape,
+            R"(sticky_endpoint_sessions{namespace="shop",stickyroute="chat",pod="chat-1"})") ==
         keys.size());
-  CHECK(metricValue(scrape, R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-0"})") ==
-        0);
+  CHECK(metricValue(
+            scrape,
+            R"(sticky_endpoint_sessions{namespace="shop",stickyroute="chat",pod="chat-0"})") == 0);
 }
 
 TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
@@ -295,9 +305,15 @@ TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
   ProxyProcess proxy;
   std::string before = proxy.metrics();
   CHECK(metricValue(before, "sticky_config_loaded") == 0);
+  CHECK(before.find("sticky_config_info{") == std::string::npos);
+  CHECK(metricValue(before, "sticky_config_last_applied_timestamp_seconds") == 0);
 
+  // A version like the operator's (a 64-bit hash): more digits than a float sample keeps.
+  constexpr uint64_t kVersion = 0xfedcba9876543211;
+  const double pushed_at = static_cast<double>(std::time(nullptr));
   REQUIRE(proxy.admin
-              .putConfig(configWith(5, {chatRoute({backends.endpoint(0), backends.endpoint(1)})}))
+              .putConfig(
+                  configWith(kVersion, {chatRoute({backends.endpoint(0), backends.endpoint(1)})}))
               .ok());
   test::HttpClient client("127.0.0.1", proxy.port);
   std::map<std::string, int> per_backend;
@@ -309,29 +325,107 @@ TEST_CASE("proxy admin: metrics scrape shows the counters moving") {
 
   std::string after = proxy.metrics();
   CHECK(metricValue(after, "sticky_config_loaded") == 1);
-  CHECK(metricValue(after, "sticky_config_version") == 5);
-  CHECK(metricValue(after, R"(sticky_route_requests_total{route="shop/chat"})") == 30);
-  CHECK(metricValue(after, R"(sticky_sessions{route="shop/chat"})") == 6);
-  CHECK(metricValue(after, R"(sticky_placements_total{route="shop/chat"})") == 6);
+  // One spelling of the version: the admin API's number, the log and the metric's label agree.
+  auto stats = proxy.admin.stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->config_version == kVersion);
+  CHECK(configVersionHex(stats->config_version) == "fedcba9876543211");
+  CHECK(metricValue(after, R"(sticky_config_info{hash="fedcba9876543211"})") == 1);
+  CHECK(proxy.launched.log().find("config applied: version fedcba9876543211 (1 routes") !=
+        std::string::npos);
+  double applied_at = metricValue(after, "sticky_config_last_applied_timestamp_seconds");
+  CHECK(applied_at >= pushed_at - 1);
+  CHECK(applied_at <= static_cast<double>(std::time(nullptr)) + 1);
+  CHECK(metricValue(after, R"(sticky_route_requests_total{namespace="shop",stickyroute="chat"})") ==
+        30);
+  CHECK(metricValue(after, R"(sticky_sessions{namespace="shop",stickyroute="chat"})") == 6);
+  CHECK(metricValue(after,
+                    R"(sticky_sessions_placed_total{namespace="shop",stickyroute="chat"})") == 6);
   double responses = 0;
   for (const auto& [backend, n] : per_backend) {
-    double v = metricValue(after, R"(sticky_requests_total{route="shop/chat",endpoint=")" +
-                                      backend + R"(",code_class="2xx"})");
+    double v = metricValue(
+        after, R"(sticky_upstream_responses_total{namespace="shop",stickyroute="chat",pod=")" +
+                   backend + R"(",code_class="2xx"})");
     CHECK(v == n);
     responses += v;
   }
   CHECK(responses == 30);
-  CHECK(metricValue(after, R"(sticky_upstream_latency_seconds_count{route="shop/chat"})") == 30);
   CHECK(metricValue(
-            after, R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le="+Inf"})") == 30);
+            after,
+            R"(sticky_upstream_latency_seconds_count{namespace="shop",stickyroute="chat"})") == 30);
+  CHECK(
+      metricValue(
+          after,
+          R"(sticky_upstream_latency_seconds_bucket{namespace="shop",stickyroute="chat",le="+Inf"})") ==
+      30);
   CHECK(metricValue(after, "sticky_connections_accepted_total") >= 1);
   CHECK(metricValue(after, "sticky_config_applies_total") >= 1);
-  CHECK(metricValue(after, R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-0"})") == 1);
+  CHECK(metricValue(
+            after, R"(sticky_endpoint_up{namespace="shop",stickyroute="chat",pod="chat-0"})") == 1);
 
   // Unknown metrics path and wrong method are refused.
   test::HttpClient scraper("127.0.0.1", proxy.metrics_port);
   CHECK(scraper.get("/").status == 404);
   CHECK(scraper.request("POST", "/metrics").status == 405);
+}
+
+TEST_CASE("proxy metrics: every response the client sees, by route, class and source") {
+  Backends backends(1);
+  ProxyProcess proxy;
+  RouteConfig chat = chatRoute({backends.endpoint(0)});
+  chat.match.path_prefix = "/chat";
+  chat.on_missing_key = OnMissingKey::Reject;
+  RouteConfig drained = chatRoute({backends.endpoint(0, EndpointState::Draining)});
+  drained.name = "billing/drained";
+  drained.match.path_prefix = "/drained";
+  REQUIRE(proxy.admin.putConfig(configWith(9, {chat, drained})).ok());
+
+  test::HttpClient client("127.0.0.1", proxy.port);
+  for (int i = 0; i < 3; ++i) CHECK(client.get("/chat", {{"client-id", "alice"}}).status == 200);
+  CHECK(client.get("/chat").status == 400);                                 // no session header
+  CHECK(client.get("/elsewhere", {{"client-id", "alice"}}).status == 404);  // no route
+  CHECK(client.get("/drained", {{"client-id", "bob"}}).status == 503);      // no active endpoint
+  auto malformed = test::rawExchange("127.0.0.1", proxy.port, "GET / HTTP/1.1\r\nno colon\r\n\r\n");
+  CHECK(malformed.status == 400);
+
+  std::string scrape = proxy.metrics();
+  INFO(scrape);
+  auto responses = [&](std::string_view ns, std::string_view route, std::string_view code_class,
+                       std::string_view source) {
+    return metricValue(scrape, "sticky_responses_total{namespace=\"" + std::string(ns) +
+                                   "\",stickyroute=\"" + std::string(route) + "\",code_class=\"" +
+                                   std::string(code_class) + "\",source=\"" + std::string(source) +
+                                   "\"}");
+  };
+  CHECK(responses("shop", "chat", "2xx", "upstream") == 3);
+  CHECK(responses("shop", "chat", "4xx", "proxy") == 1);
+  CHECK(responses("shop", "chat", "2xx", "proxy") == 0);
+  CHECK(responses("billing", "drained", "5xx", "proxy") == 1);
+  CHECK(responses("billing", "drained", "5xx", "upstream") == 0);
+  // Before any route matched: the 404 and the malformed request.
+  CHECK(responses("", "", "4xx", "proxy") == 2);
+  CHECK(responses("", "", "5xx", "proxy") == 0);
+  // Every response sent, once: sum(sticky_responses_total) is what the clients got.
+  double total = 0;
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("sticky_responses_total{", 0) == 0)
+      total += std::stod(line.substr(line.rfind(' ')));
+  }
+  CHECK(total == 7);
+  // The pod's own view counts only what it answered.
+  CHECK(
+      metricValue(
+          scrape,
+          R"(sticky_upstream_responses_total{namespace="shop",stickyroute="chat",pod="chat-0",code_class="2xx"})") ==
+      3);
+
+  test::TempDir dir;
+  auto problems = test::promtoolProblems(dir, "proxy", scrape);
+  if (problems)
+    CHECK_MESSAGE(problems->empty(), *problems);
+  else
+    MESSAGE("promtool is not installed; the scrape's syntax was not checked by it");
 }
 
 }  // namespace

@@ -349,6 +349,7 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
         .log_path = config_path + ".log",
         .config_file = config_path,
         .admin_socket = dir.file("admin-" + std::to_string(i) + ".sock"),
+        .metrics = true,
         .extra_args = {"--redis-address", redis.address()},
     }));
     REQUIRE(waitFor(
@@ -380,6 +381,19 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
   CHECK(waitFor(
       [&] { return !sessions_of(1)["b1"].contains("e3") && !sessions_of(1)["b2"].contains("e3"); },
       5s));
+  // Counted once per replica by why it dropped the session: admin where the API was called,
+  // replica where the event arrived.
+  auto evicted_for = [&](int i, const std::string& reason) {
+    return metricValue(
+        proxies[i]->metricsPort(),
+        R"(sticky_sessions_evicted_total{namespace="shop",stickyroute="chat",reason=")" + reason +
+            "\"}");
+  };
+  CHECK(evicted_for(0, "admin") == 1);
+  CHECK(evicted_for(0, "replica") == 0);
+  CHECK(evicted_for(1, "admin") == 0);
+  CHECK(evicted_for(1, "replica") == 1);
+  CHECK(evicted_for(1, "capacity") == 0);
 
   // The whole endpoint through the other replica: every replica drops b1's sessions and Redis
   // holds none of them.
@@ -398,6 +412,11 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
       5s));
   CHECK(waitFor([&] { return sessions_of(0)["b1"].empty(); }, 5s));
   CHECK(!sessions_of(0)["b2"].empty());
+  CHECK(evicted_for(1, "admin") == static_cast<double>(*by_endpoint));
+  CHECK(evicted_for(1, "replica") == 1);
+  CHECK(
+      waitFor([&] { return evicted_for(0, "replica") == static_cast<double>(*by_endpoint); }, 5s));
+  CHECK(evicted_for(0, "admin") == 1);
 }
 
 TEST_CASE("shared table - the admin stats count sessions cluster-wide") {

@@ -77,25 +77,26 @@ TEST_CASE("a session idle past its TTL is forgotten and placed anew") {
   BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3");
   auto route = stickyRoute("shop/ttl", {b1.endpoint(), b2.endpoint()}, Placement::RoundRobin);
   route.ttl = std::chrono::seconds(1);
+  const std::string ttl_labels = R"(namespace="shop",stickyroute="ttl")";
   ProxyProc proxy(dir, configOf(1, {route}), {"--metrics-listen", "127.0.0.1:0"});
   uint16_t metrics_port = proxy.metricsPort();
   auto client = proxy.client();
   auto res = client.get("/", key("alice"));
   REQUIRE(res.status == 200);
   std::string before = backendOf(res);
-  CHECK(metric(metrics_port, "sticky_placements_total", "shop/ttl") == 1);
+  CHECK(metric(metrics_port, "sticky_sessions_placed_total", ttl_labels) == 1);
 
   // Wait without touching the session (a request would refresh its idle timer): the sweep
   // drops it within a second or two of the TTL.
-  bool expired =
-      waitFor([&] { return metric(metrics_port, "sticky_expirations_total", "shop/ttl") >= 1; },
-              10s, 100ms);
+  bool expired = waitFor(
+      [&] { return metric(metrics_port, "sticky_sessions_expired_total", ttl_labels) >= 1; }, 10s,
+      100ms);
   REQUIRE(expired);
-  CHECK(metric(metrics_port, "sticky_sessions", "shop/ttl") == 0);
+  CHECK(metric(metrics_port, "sticky_sessions", ttl_labels) == 0);
 
   res = client.get("/", key("alice"));
   REQUIRE(res.status == 200);
-  CHECK(metric(metrics_port, "sticky_placements_total", "shop/ttl") == 2);
+  CHECK(metric(metrics_port, "sticky_sessions_placed_total", ttl_labels) == 2);
   CHECK(backendOf(res) != before);      // round robin's next turn: a new placement, not the old pin
   CHECK_FALSE(res.has(kSessionMoved));  // expiry is not a move
 }

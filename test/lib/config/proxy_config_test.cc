@@ -118,6 +118,13 @@ std::string routeYaml(std::string_view extra_route_fields,
          "    endpoints:\n      - {" + std::string(endpoint_fields) + "}\n";
 }
 
+TEST_CASE("a config version is spelled as 16 lowercase hex digits") {
+  CHECK(configVersionHex(0) == "0000000000000000");
+  CHECK(configVersionHex(0x2a) == "000000000000002a");
+  CHECK(configVersionHex(0xfedcba9876543211) == "fedcba9876543211");
+  CHECK(configVersionHex(~uint64_t{0}) == "ffffffffffffffff");
+}
+
 TEST_CASE("a full YAML config is read into the model, normalized") {
   ProxyConfig c = parseOk(kFullYaml);
   CHECK(c.version == 7);

@@ -118,6 +118,16 @@ TEST_CASE("every local reason has its status, counter and sentence") {
     if (e.counter) (expected.*e.counter).fetch_add(1);
     CHECK(after == counters(expected));
     CHECK(before == counters(ServerStats{}));
+
+    // A reply that goes out counts the same, plus its status's class in the given counts.
+    ServerStats replied;
+    CodeClassCounts responses;
+    countLocalReply(replied, responses, e.reason);
+    CHECK(counters(replied) == counters(expected));
+    for (size_t c = 0; c < kCodeClasses.size(); ++c) {
+      CAPTURE(kCodeClasses[c]);
+      CHECK(responses.get(c) == (c == static_cast<size_t>(e.status / 100 - 1) ? 1u : 0u));
+    }
   }
 }
 

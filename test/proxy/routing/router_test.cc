@@ -90,6 +90,37 @@ TEST_CASE("build validates and exposes routes and endpoints") {
   CHECK(router->findRoute("shop/none") == nullptr);
 }
 
+TEST_CASE("route names split into namespace and stickyroute labels at the first slash") {
+  CHECK(splitRouteName("shop/chat").ns == "shop");
+  CHECK(splitRouteName("shop/chat").name == "chat");
+  CHECK(splitRouteName("chat").ns.empty());
+  CHECK(splitRouteName("chat").name == "chat");
+  CHECK(splitRouteName("a/b/c").ns == "a");
+  CHECK(splitRouteName("a/b/c").name == "b/c");
+  CHECK(splitRouteName("/x").ns.empty());
+  CHECK(splitRouteName("/x").name == "x");
+
+  // Split once when the route is built; a rebuilt snapshot's labels view its own copy of the
+  // name. (Validation accepts only "namespace/name" route names.)
+  ProxyConfig c = config();
+  RouteConfig other = c.routes[0];
+  other.name = "billing-eu/chat-v2";
+  other.match.path_prefix = "/v2";
+  c.routes.push_back(other);
+  auto router = build(c);
+  auto rebuilt = Router::build(c, router.get(), kT0);
+  REQUIRE(rebuilt.ok());
+  router.reset();  // the labels must not point into the old snapshot
+  const Route* shop = (*rebuilt)->findRoute("shop/chat");
+  const Route* billing = (*rebuilt)->findRoute("billing-eu/chat-v2");
+  REQUIRE(shop != nullptr);
+  REQUIRE(billing != nullptr);
+  CHECK(shop->labels().ns == "shop");
+  CHECK(shop->labels().name == "chat");
+  CHECK(billing->labels().ns == "billing-eu");
+  CHECK(billing->labels().name == "chat-v2");
+}
+
 TEST_CASE("a key is placed once and then sticks") {
   auto router = build(config());
   const Route& route = chat(*router);
@@ -328,7 +359,7 @@ TEST_CASE("a config swap keeps sessions, tables, stats and down-marks") {
   CHECK(&route.table() == &old_route.table());
   CHECK(&route.stats() == &old_route.stats());
   CHECK(&route.endpoints()[0].stats() == &old_route.endpoints()[0].stats());
-  CHECK(route.endpoints()[0].stats().responses_by_class[1] == 1);
+  CHECK(route.endpoints()[0].stats().responses.get(1) == 1);
   CHECK(route.endpoints()[2].isDown(kT0 + 1s));
   CHECK(route.stats().requests == 300);
   for (auto& [k, name] : pinned) {
@@ -408,9 +439,9 @@ TEST_CASE("recordResponse fills status classes and the latency histogram") {
   route.recordResponse(e, 204, 1ms);    // <= 0.001 (inclusive bound)
   route.recordResponse(e, 503, 20s);    // +Inf
   route.recordResponse(e, 101, 30ms);   // <= 0.05
-  CHECK(e.stats().responses_by_class[0] == 1);
-  CHECK(e.stats().responses_by_class[1] == 2);
-  CHECK(e.stats().responses_by_class[4] == 1);
+  CHECK(e.stats().responses.get(0) == 1);
+  CHECK(e.stats().responses.get(1) == 2);
+  CHECK(e.stats().responses.get(4) == 1);
   const RouteStats& s = route.stats();
   CHECK(s.latency_buckets[0] == 1);
   CHECK(s.latency_buckets[1] == 1);

@@ -34,6 +34,14 @@ ProxyConfig twoRouteConfig() {
   return config;
 }
 
+// The sample key of `family` for route shop/`route`, with `more` labels after the route's.
+std::string shop(std::string_view family, std::string_view route, std::string_view more = "") {
+  std::string key =
+      std::string(family) + R"({namespace="shop",stickyroute=")" + std::string(route) + "\"";
+  if (!more.empty()) key += "," + std::string(more);
+  return key + "}";
+}
+
 // Splits a sample line "name{k="v",...} value" into name and value, checking the text format's
 // syntax (name characters, quoted label values with \\ \" \n escapes). False if malformed.
 bool splitSample(const std::string& line, std::string& name, std::string& value) {
@@ -125,16 +133,28 @@ TEST_CASE("renderMetrics without a config: server counters only, well-formed") {
   stats.connections_active = 3;
   stats.bad_requests = 2;
   stats.config_rejects = 1;
+  stats.unrouted_proxy_responses.count(404);
+  stats.unrouted_proxy_responses.count(400);
+  stats.unrouted_proxy_responses.count(503);
   std::string text = renderMetrics(nullptr, stats);
   auto samples = parseExposition(text);
   CHECK(samples.at("sticky_config_loaded") == "0");
-  CHECK(samples.at("sticky_config_version") == "0");
+  CHECK(text.find("sticky_config_info{") == std::string::npos);
+  CHECK(samples.at("sticky_config_last_applied_timestamp_seconds") == "0");
   CHECK(samples.at("sticky_connections_accepted_total") == "5");
   CHECK(samples.at("sticky_connections_active") == "3");
   CHECK(samples.at("sticky_bad_requests_total") == "2");
   CHECK(samples.at("sticky_config_rejects_total") == "1");
-  CHECK(text.find("# TYPE sticky_requests_total counter") != std::string::npos);
-  CHECK(text.find("route=") == std::string::npos);
+  // The proxy's replies before any route matched.
+  const std::string unrouted = R"(sticky_responses_total{namespace="",stickyroute="",code_class=")";
+  CHECK(samples.at(unrouted + R"(4xx",source="proxy"})") == "2");
+  CHECK(samples.at(unrouted + R"(5xx",source="proxy"})") == "1");
+  CHECK(samples.at(unrouted + R"(2xx",source="proxy"})") == "0");
+  CHECK(samples.count(unrouted + R"(2xx",source="upstream"})") == 0);
+  CHECK(text.find("# TYPE sticky_upstream_responses_total counter") != std::string::npos);
+  CHECK(text.find("sticky_requests_total") == std::string::npos);
+  CHECK(text.find("sticky_sessions{") == std::string::npos);  // no route, no per-route series
+  CHECK(text.find("pod=") == std::string::npos);
 }
 
 TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state per route") {
@@ -159,53 +179,75 @@ TEST_CASE("renderMetrics reports sessions, responses, latency and endpoint state
   chat->recordResponse(*chat0, 503, 2000ms);   // bucket le=2.5
   chat->recordResponse(*chat0, 204, 20000ms);  // only +Inf
   chat1->markDown(now + 10s);
+  chat->stats().responses_from_upstream.count(200);
+  chat->stats().responses_from_proxy.count(503);
 
   ServerStats stats;
   auto samples = parseExposition(renderMetrics(&router, stats, now));
   CHECK(samples.at("sticky_config_loaded") == "1");
-  CHECK(samples.at("sticky_config_version") == "42");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
-  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-0"})") == "2");
-  CHECK(samples.at(R"(sticky_endpoint_sessions{route="shop/chat",endpoint="chat-1"})") == "0");
-  CHECK(samples.at(R"(sticky_placements_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="2xx"})") ==
-        "2");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-0",code_class="5xx"})") ==
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "2");
+  CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
+  CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-0")")) == "2");
+  CHECK(samples.at(shop("sticky_endpoint_sessions", "chat", R"(pod="chat-1")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_placed_total", "chat")) == "2");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-0",code_class="2xx")")) == "2");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-0",code_class="5xx")")) == "1");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "chat",
+                        R"(pod="chat-1",code_class="2xx")")) == "0");
+  CHECK(samples.at(shop("sticky_responses_total", "chat",
+                        R"(code_class="2xx",source="upstream")")) == "1");
+  CHECK(samples.at(shop("sticky_responses_total", "chat", R"(code_class="5xx",source="proxy")")) ==
         "1");
+  CHECK(samples.at(shop("sticky_responses_total", "chat",
+                        R"(code_class="5xx",source="upstream")")) == "0");
   CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/chat",endpoint="chat-1",code_class="2xx"})") ==
-        "0");
-  CHECK(samples.at(
-            R"(sticky_requests_total{route="shop/api",endpoint="api-0",code_class="4xx"})") == "0");
+            shop("sticky_responses_total", "api", R"(code_class="2xx",source="upstream")")) == "0");
+  CHECK(samples.at(shop("sticky_upstream_responses_total", "api",
+                        R"(pod="api-0",code_class="4xx")")) == "0");
 
   // Histogram buckets are cumulative and end with +Inf == count.
-  const std::string b = R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le=")";
-  CHECK(samples.at(b + R"(0.0025"})") == "0");
-  CHECK(samples.at(b + R"(0.005"})") == "1");
-  CHECK(samples.at(b + R"(1"})") == "1");
-  CHECK(samples.at(b + R"(2.5"})") == "2");
-  CHECK(samples.at(b + R"(10"})") == "2");
-  CHECK(samples.at(b + R"(+Inf"})") == "3");
-  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/chat"})") == "3");
-  CHECK(std::stod(samples.at(R"(sticky_upstream_latency_seconds_sum{route="shop/chat"})")) ==
+  auto b = [](std::string_view le) {
+    return shop("sticky_upstream_latency_seconds_bucket", "chat", "le=\"" + std::string(le) + "\"");
+  };
+  CHECK(samples.at(b("0.0025")) == "0");
+  CHECK(samples.at(b("0.005")) == "1");
+  CHECK(samples.at(b("1")) == "1");
+  CHECK(samples.at(b("2.5")) == "2");
+  CHECK(samples.at(b("10")) == "2");
+  CHECK(samples.at(b("+Inf")) == "3");
+  CHECK(samples.at(shop("sticky_upstream_latency_seconds_count", "chat")) == "3");
+  CHECK(std::stod(samples.at(shop("sticky_upstream_latency_seconds_sum", "chat"))) ==
         doctest::Approx(22.003));
-  CHECK(samples.at(R"(sticky_upstream_latency_seconds_count{route="shop/api"})") == "0");
+  CHECK(samples.at(shop("sticky_upstream_latency_seconds_count", "api")) == "0");
 
-  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-0"})") == "1");
-  CHECK(samples.at(R"(sticky_endpoint_up{route="shop/chat",endpoint="chat-1"})") == "0");
-  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-1"})") == "1");
-  CHECK(samples.at(R"(sticky_endpoint_draining{route="shop/chat",endpoint="chat-0"})") == "0");
+  CHECK(samples.at(shop("sticky_endpoint_up", "chat", R"(pod="chat-0")")) == "1");
+  CHECK(samples.at(shop("sticky_endpoint_up", "chat", R"(pod="chat-1")")) == "0");
+  CHECK(samples.at(shop("sticky_endpoint_draining", "chat", R"(pod="chat-1")")) == "1");
+  CHECK(samples.at(shop("sticky_endpoint_draining", "chat", R"(pod="chat-0")")) == "0");
 
-  // Admin evictions show in both the table's eviction count and the admin counter.
+  // Evictions by reason, each counted once: admin (the admin server counts what the table
+  // erased), capacity (the table's LRU under maxSessions), replica (another replica's event).
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "0");
   chat->stats().admin_evictions += chat->table().eraseEndpoint(chat0->id());
   samples = parseExposition(renderMetrics(&router, stats, now));
-  CHECK(samples.at(R"(sticky_sessions{route="shop/chat"})") == "0");
-  CHECK(samples.at(R"(sticky_admin_evictions_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_evictions_total{route="shop/chat"})") == "2");
-  CHECK(samples.at(R"(sticky_evictions_total{route="shop/api"})") == "0");
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="capacity")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="replica")")) == "0");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "api", R"(reason="admin")")) == "0");
+
+  chat->table().setLimits(chat->config().ttl, 1);
+  for (std::string_view key : {"carol", "dave", "erin"}) chat->decide(key, now);
+  chat->stats().replica_evictions += 1;
+  samples = parseExposition(renderMetrics(&router, stats, now));
+  CHECK(samples.at(shop("sticky_sessions", "chat")) == "1");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="capacity")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="admin")")) == "2");
+  CHECK(samples.at(shop("sticky_sessions_evicted_total", "chat", R"(reason="replica")")) == "1");
+  CHECK(samples.count(shop("sticky_evictions_total", "chat")) == 0);
 }
 
 TEST_CASE("the exposition checker itself rejects malformed lines") {
@@ -258,8 +300,8 @@ TEST_CASE("metrics server: /metrics, /healthz and /readyz over TCP") {
   REQUIRE(routers.apply(twoRouteConfig(), SteadyClock::now()).ok());
   CHECK(client.get("/readyz").status == 200);
   auto samples = parseExposition(client.get("/metrics").body);
-  CHECK(samples.at("sticky_config_version") == "42");
-  CHECK(samples.at(R"(sticky_sessions{route="shop/api"})") == "0");
+  CHECK(samples.at(R"(sticky_config_info{hash="000000000000002a"})") == "1");
+  CHECK(samples.at(shop("sticky_sessions", "api")) == "0");
   CHECK(client.connectionsOpened() == 1);  // keep-alive held across all of these
 
   CHECK(client.get("/other").status == 404);
@@ -308,7 +350,7 @@ TEST_CASE("renderMetrics has sticky_build_info, the process families, and le as 
   }
   CHECK(std::stod(samples.at("process_resident_memory_bytes")) > 0);
   // Go's spelling of the smallest latency bound (it was "5e-04" before the shared renderer).
-  CHECK(samples.count(R"(sticky_upstream_latency_seconds_bucket{route="shop/chat",le="0.0005"})") ==
+  CHECK(samples.count(shop("sticky_upstream_latency_seconds_bucket", "chat", R"(le="0.0005")")) ==
         1);
   CHECK(text.find("e-04") == std::string::npos);
 }
