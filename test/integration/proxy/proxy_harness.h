@@ -137,7 +137,7 @@ class ProxyProc {
   void reload(const ProxyConfig& config) {
     writeFile(config_path_, toJsonString(config, 2));
     process_->process().signal(SIGHUP);
-    std::string applied = "config applied: version " + std::to_string(config.version) + " ";
+    std::string applied = "config applied: version " + configVersionHex(config.version) + " ";
     bool ok = waitFor([&] { return log().find(applied) != std::string::npos; }, 10s);
     REQUIRE_MESSAGE(ok, "config version " << config.version << " was not applied; log:\n" << log());
   }
