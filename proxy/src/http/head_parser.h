@@ -99,6 +99,10 @@ class HeadParser final : public boost::beast::http::basic_parser<isRequest> {
     body_space_ = size;
   }
   size_t bodySpace() const { return body_space_; }
+  /// Bytes of the message put() has taken so far: head, body and framing (parseBuffered adds
+  /// them; the access log reports them).
+  uint64_t consumed() const { return consumed_; }
+  void addConsumed(size_t n) { consumed_ += n; }
 
  private:
   using error_code = boost::system::error_code;
@@ -120,6 +124,7 @@ class HeadParser final : public boost::beast::http::basic_parser<isRequest> {
   MessageHead& head_;
   char* body_data_ = nullptr;
   size_t body_space_ = 0;
+  uint64_t consumed_ = 0;
 };
 
 using RequestHeadParser = HeadParser<true>;

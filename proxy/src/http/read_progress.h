@@ -40,6 +40,7 @@ inline bool parseBuffered(Parser& parser, boost::beast::flat_buffer& buffer,
   if (buffer.size() == 0) return false;
   size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
+  parser.addConsumed(used);
   if (ec == http::error::need_more) {
     ec = {};
     return false;

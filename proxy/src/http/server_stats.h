@@ -25,6 +25,7 @@ struct ServerStats {
   std::atomic<uint64_t> client_send_timeouts{0};        // clientSendTimeout: closed
   std::atomic<uint64_t> upstream_read_timeouts{0};      // upstreamReadTimeout: cut (504 if no head)
   std::atomic<uint64_t> tunnel_idle_timeouts{0};        // tunnelIdleTimeout: both sides closed
+  std::atomic<uint64_t> access_log_dropped{0};          // lines lost (http/access_log.h)
   std::atomic<bool> shutting_down{false};  // SIGTERM seen: /readyz fails, still serving
 };
 
