@@ -213,7 +213,7 @@ bool AccessLogSink::submit(std::string& batch, bool force) {
     }
   }
   wake_.notify_one();
-  if (next.capacity() == 0) next.reserve(kFlushBytes + 4096);
+  if (next.capacity() < kFlushBytes) next.reserve(kFlushBytes + 4096);
   batch = std::move(next);
   return true;
 }
