@@ -3,6 +3,7 @@
 // at all when it is off.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 

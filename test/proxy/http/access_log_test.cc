@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -182,7 +183,7 @@ TEST_CASE("access log - the text format reads as the logger's text lines") {
 }
 
 TEST_CASE("access log - the cached second follows the clock") {
-  AccessLineFormatter formatter({});
+  AccessLineFormatter formatter(AccessLogOptions{});
   AccessEntry e = upstreamEntry();
   std::string out;
   formatter.append(out, e);
