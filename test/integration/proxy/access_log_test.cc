@@ -52,10 +52,6 @@ RouteConfig appRoute(std::vector<EndpointConfig> endpoints) {
   return r;
 }
 
-std::string backendOf(const HttpResponse& res) {
-  return res.header("x-backend");
-}
-
 double metric(uint16_t port, const std::string& name) {
   HttpClient c("127.0.0.1", port);
   auto res = c.get("/metrics");
