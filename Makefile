@@ -109,6 +109,7 @@ bench:
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/table_fill.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/config_push.sh $(if $(QUICK),--quick) --out build/release/bench
 	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/shared_table.sh $(if $(QUICK),--quick) --out build/release/bench/shared-table
+	@STICKY_PROXY_BIN=build/release/proxy/sticky-proxy test/bench/access_log.sh $(if $(QUICK),--quick) --out build/release/bench
 
 # The fuzz targets (fuzz/, docs/fuzzing.md): clang-14 + libFuzzer under ASan + UBSan (preset fuzz,
 # build/fuzz). `make fuzz` runs each for FUZZ_SECONDS on a working corpus under build/fuzz/corpus;

@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/log_escape.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -59,8 +60,10 @@ size_t utf8Length(std::string_view s) {
 }
 
 /// The escapes JSON needs (and the text format uses too): quote, backslash, control characters.
-/// For JSON, bytes that are not UTF-8 become U+FFFD so that every line parses.
-void appendEscaped(Buffer& out, std::string_view s, bool json) {
+/// For JSON, bytes that are not UTF-8 become U+FFFD so that every line parses. `Out` is the
+/// logger's fmt buffer or a std::string (the access log's).
+template <class Out>
+void appendEscaped(Out& out, std::string_view s, bool json) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
@@ -100,14 +103,16 @@ void appendEscaped(Buffer& out, std::string_view s, bool json) {
   }
 }
 
-void appendJsonString(Buffer& out, std::string_view s) {
+template <class Out>
+void appendJsonString(Out& out, std::string_view s) {
   out.push_back('"');
   appendEscaped(out, s, true);
   out.push_back('"');
 }
 
 /// A text-format value: bare when it reads unambiguously, quoted and escaped otherwise.
-void appendTextValue(Buffer& out, std::string_view value) {
+template <class Out>
+void appendTextValue(Out& out, std::string_view value) {
   bool quote = value.empty();
   for (char ch : value) {
     auto c = static_cast<unsigned char>(ch);
@@ -187,6 +192,14 @@ void write(const Logger::Sink& own_sink, LogFormat format, LogLevel level, std::
 }
 
 }  // namespace
+
+void appendLogJsonString(std::string& out, std::string_view s) {
+  appendJsonString(out, s);
+}
+
+void appendLogTextValue(std::string& out, std::string_view value) {
+  appendTextValue(out, value);
+}
 
 LogField::LogField(std::string_view k, double v) : key(k) {
   if (std::isfinite(v)) {

@@ -115,6 +115,37 @@ void addRedisFlags(FlagSet& set, RedisConfig& redis) {
                 &redis.key_file, "STICKY_REDIS_TLS_KEY_FILE");
 }
 
+/// A flag's value parsed by `parse` (nullopt: refused, `expected` says what is allowed) into `out`.
+template <class T, class Parse>
+FlagSet::Apply choiceFlag(Parse parse, T& out, const char* expected) {
+  return [parse, &out, expected](const std::string& text) -> Result<Ok> {
+    auto value = parse(text);
+    if (!value) return fail(expected);
+    out = *value;
+    return Ok{};
+  };
+}
+
+void addAccessLogFlags(FlagSet& set, AccessLogOptions& log) {
+  set.addString("--access-log", "stdout|stderr|PATH",
+                "write one line per request to stdout, stderr or the file PATH (appended to; "
+                "default: off, which costs the request path nothing).",
+                &log.destination, "STICKY_ACCESS_LOG");
+  set.addValue("--access-log-format", "json|text",
+               "access log lines as JSON objects (default) or as --log-format text lines.",
+               choiceFlag(parseLogFormat, log.format, "json or text"), "STICKY_ACCESS_LOG_FORMAT");
+  set.addValue(
+      "--access-log-key", "none|hash|plain",
+      "the session key in the access log: left out, as key_hash (16 hex digits of the stick "
+      "table's key hash; default), or as sent (key).",
+      choiceFlag(parseAccessLogKey, log.key, "none, hash or plain"), "STICKY_ACCESS_LOG_KEY");
+  set.addValue("--access-log-path", "none|path|full",
+               "the request target in the access log: left out, the path without the query string "
+               "(default; queries often carry tokens), or as sent.",
+               choiceFlag(parseAccessLogPath, log.path, "none, path or full"),
+               "STICKY_ACCESS_LOG_PATH");
+}
+
 /// A startup error: one line, exit 1.
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "sticky-proxy: %s\n", message.c_str());
@@ -166,6 +197,7 @@ std::optional<int> parseFlags(int argc, char** argv, Flags& flags) {
       },
       "STICKY_SHUTDOWN_DELAY");
   addRedisFlags(set, flags.redis);
+  addAccessLogFlags(set, flags.server.access_log);
   auto parsed = set.parse(argc, argv);
   if (!parsed.exit_code && (!flags.redis.address.empty() || !flags.redis.sentinels.empty())) {
     flags.server.shared_table.redis = flags.redis;

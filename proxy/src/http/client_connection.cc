@@ -84,6 +84,9 @@ class Connection final : public ClientConnection {
   /// Matches the route for the parsed head: the route, or null with a reply prepared.
   const Route* route(std::shared_ptr<const Router>& router);
   awaitable<void> lingeringClose();
+  /// The request's access log line (the log is on); `route` null when none matched; `unparsed`:
+  /// bytes read but refused with the head.
+  void logAccess(const Route* route, size_t unparsed = 0);
 
   Downstream ds_;
   bool idle_ = false;
@@ -115,6 +118,7 @@ awaitable<void> Connection::serve() {
     ds_.deadline.disarm();
     if (ec || ds_.req_head.fields().size() > ds_.limits.max_header_count) {
       co_await refuseHead(ec);
+      if (ds_.access_log && ds_.access.status != 0) logAccess(nullptr, ds_.buffer.size());
       break;
     }
     std::shared_ptr<const Router> router;
@@ -124,6 +128,7 @@ awaitable<void> Connection::serve() {
       keep_alive = co_await forward(ds_, *router, *matched);
     else
       keep_alive = co_await ds_.sendLocal();
+    if (ds_.access_log) logAccess(matched);
     ds_.upstream = nullptr;
     ds_.route = nullptr;  // `router` goes with this iteration
     if (!keep_alive) break;
@@ -161,6 +166,7 @@ RequestHeadParser& Connection::startRequest() {
   ds_.body_streamed = false;
   ds_.client_keep_alive = false;
   ds_.head_request = false;
+  if (ds_.access_log) ds_.access.begin(SteadyClock::now());
   return parser;
 }
 
@@ -212,6 +218,28 @@ const Route* Connection::route(std::shared_ptr<const Router>& router) {
   const HeadField* key_field = req.find(matched->config().header);
   ds_.key = key_field ? std::optional<std::string_view>(key_field->value) : std::nullopt;
   return matched;
+}
+
+void Connection::logAccess(const Route* route, size_t unparsed) {
+  const AccessRecord& record = ds_.access;
+  auto elapsed =
+      std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - record.start);
+  AccessEntry entry;
+  entry.time = LogClock::now() - std::chrono::duration_cast<LogClock::duration>(elapsed);
+  entry.duration = elapsed;
+  if (route) {
+    entry.route = route->config().name;
+    entry.key = ds_.key;
+  }
+  if (record.pod) entry.pod = *record.pod;
+  entry.moved_from = record.moved_from;
+  entry.method = ds_.req_head.methodString();
+  entry.target = ds_.req_head.target();
+  entry.status = record.status;
+  entry.local = record.local;
+  entry.bytes_received = (ds_.parser ? ds_.parser->consumed() : 0) + unparsed;
+  entry.bytes_sent = record.bytes_sent;
+  ds_.access_log->write(entry);
 }
 
 awaitable<void> Connection::lingeringClose() {

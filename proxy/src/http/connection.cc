@@ -51,6 +51,10 @@ const Limits& ForwardingContext::limits() {
   return r ? r->config().limits : default_limits_;
 }
 
+void ForwardingContext::enableAccessLog(AccessLogSink& sink) {
+  access_log_ = std::make_unique<AccessLogWriter>(io_, sink);
+}
+
 void ForwardingContext::serve(tcp::socket socket) {
   spawnClientConnection(*this, std::move(socket));
 }

@@ -28,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/proxy_config.h"
+#include "http/access_log.h"
 #include "http/server_stats.h"
 #include "http/upstream_pool.h"
 #include "routing/router.h"
@@ -70,6 +71,11 @@ class ForwardingContext {
   /// The current config's limits (defaults before a config is loaded).
   const Limits& limits();
 
+  /// This worker's access log, null when it is off (the one branch each hook pays).
+  AccessLogWriter* accessLog() { return access_log_.get(); }
+  /// Turns the access log on for this worker's connections from now on (before start).
+  void enableAccessLog(AccessLogSink& sink);
+
   /// Starts a coroutine serving `socket` until it closes.
   void serve(boost::asio::ip::tcp::socket socket);
 
@@ -110,6 +116,7 @@ class ForwardingContext {
   std::vector<std::unique_ptr<char[]>> free_pieces_;
   boost::asio::steady_timer sweep_timer_;
   bool sweeping_ = false;
+  std::unique_ptr<AccessLogWriter> access_log_;
 };
 
 }  // namespace sticky::proxy

@@ -16,7 +16,7 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 Downstream::Downstream(ForwardingContext& context, tcp::socket socket)
-    : ctx(context), client(std::move(socket)) {
+    : ctx(context), client(std::move(socket)), access_log(context.accessLog()) {
   error_code ec;
   auto remote = client.remote_endpoint(ec);
   if (!ec) client_ip = remote.address().to_string();
@@ -35,6 +35,7 @@ void Downstream::prepareLocal(const LocalReply& reply, bool keep_alive, std::str
       ctx.stats(),
       route ? route->stats().responses_from_proxy : ctx.stats().unrouted_proxy_responses,
       reply.reason);
+  if (access_log) access.proxy(static_cast<unsigned>(reply.status()), extra_value);
   local_keep_alive_ = keep_alive && !ctx.draining();
   if (!local_keep_alive_) linger = true;
   local_.emplace(renderLocalReply(reply, {.keep_alive = local_keep_alive_,
@@ -47,7 +48,8 @@ void Downstream::prepareLocal(const LocalReply& reply, bool keep_alive, std::str
 asio::awaitable<bool> Downstream::sendLocal() {
   error_code ec;
   deadline.arm(limits.client_send_timeout);
-  co_await http::async_write(client, *local_, onError(ec));
+  size_t sent = co_await http::async_write(client, *local_, onError(ec));
+  access.bytes_sent += sent;
   deadline.disarm();
   if (ec && deadline.expired()) countSendTimeout();
   local_.reset();

@@ -91,6 +91,8 @@ struct Downstream {
   bool body_streamed = false;  // request body read past the first piece: no retry possible
   bool linger = false;         // we chose to close: drain what the client still sends first
   std::chrono::microseconds latency{0};
+  AccessLogWriter* access_log = nullptr;  // the worker's, null when the access log is off
+  AccessRecord access;                    // this request, for its access log line
   /// The client connection that owns this (kept alive by the tunnel's second coroutine).
   std::weak_ptr<void> owner;
 

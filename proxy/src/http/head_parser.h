@@ -99,6 +99,10 @@ class HeadParser final : public boost::beast::http::basic_parser<isRequest> {
     body_space_ = size;
   }
   size_t bodySpace() const { return body_space_; }
+  /// Bytes of the message put() has taken so far: head, body and framing (parseBuffered adds
+  /// them; the access log reports them).
+  uint64_t consumed() const { return consumed_; }
+  void addConsumed(size_t n) { consumed_ += n; }
 
   /// True while put() must not yet see the `buffered` bytes: a chunked body's first chunk line
   /// is parsed only once 5 bytes (the smallest whole chunked body, "0\r\n\r\n") are buffered.
@@ -132,6 +136,7 @@ class HeadParser final : public boost::beast::http::basic_parser<isRequest> {
   char* body_data_ = nullptr;
   size_t body_space_ = 0;
   bool chunk_seen_ = false;  // a chunk header (or the last chunk) has been parsed
+  uint64_t consumed_ = 0;
 };
 
 using RequestHeadParser = HeadParser<true>;

@@ -43,6 +43,7 @@ inline bool parseBuffered(Parser& parser, boost::beast::flat_buffer& buffer,
   }
   size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
+  parser.addConsumed(used);
   if (ec == http::error::need_more) {
     ec = {};
     return false;

@@ -39,12 +39,14 @@ awaitable<RelayEnd> relayBody(BodyRelay& r) {
     auto out = outBuffers(r.head_out, nullptr, 0);
     if (!sendNow(r.client, out, ec) && ec == asio::error::would_block)
       co_await sendRest(r.client, out, r.deadline, r.client_timeout, ec);
+    size_t sent = r.head_out.size();
     r.head_out.clear();
     if (ec) {
       end.kind = RelayEnd::ClientGone;
       co_return end;
     }
     end.head_sent = true;
+    end.bytes_sent += sent;
   }
   while (true) {
     size_t got = 0;
@@ -67,12 +69,14 @@ awaitable<RelayEnd> relayBody(BodyRelay& r) {
       auto out = outBuffers(r.head_out, r.piece, got, suffix);
       if (!sendNow(r.client, out, ec) && ec == asio::error::would_block)
         co_await sendRest(r.client, out, r.deadline, r.client_timeout, ec);
+      size_t sent = r.head_out.size() + got + suffix.size();
       r.head_out.clear();
       if (ec) {
         end.kind = RelayEnd::ClientGone;
         co_return end;
       }
       end.head_sent = true;
+      end.bytes_sent += sent;
     }
     if (last) co_return end;
   }
@@ -84,6 +88,7 @@ ResponseStart startResponse(Downstream& ds, const Route& route, const Endpoint& 
   ResponseStart start;
   unsigned status = ds.res_head.status();
   route.recordResponse(endpoint, static_cast<int>(status), ds.latency);
+  if (ds.access_log) ds.access.upstream(endpoint.config().name, moved_from, status);
   bool tunnelling = ds.upgrade && status == 101;
   if (status == 101 && !ds.upgrade) {
     conn.close();
@@ -131,6 +136,7 @@ bool finishResponse(Downstream& ds, const RelayEnd& end, const ResponseStart& st
                     bool& reply) {
   reply = false;
   if (end.head_sent) ds.countUpstreamResponse();
+  ds.access.bytes_sent += end.bytes_sent;
   switch (end.kind) {
     case RelayEnd::Done:
       finishUpstream(ds, std::move(conn), start.upstream_reusable);
@@ -161,6 +167,7 @@ awaitable<void> tunnelResponse(Downstream& ds, std::unique_ptr<UpstreamConnectio
   auto out = outBuffers(ds.head_out, nullptr, 0);
   if (!sendNow(ds.client, out, ec) && ec == asio::error::would_block)
     co_await sendRest(ds.client, out, ds.deadline, ds.limits.client_send_timeout, ec);
+  if (!ec) ds.access.bytes_sent += ds.head_out.size();
   ds.head_out.clear();
   if (ec && ds.deadline.expired()) ds.countSendTimeout();
   if (!ec) {

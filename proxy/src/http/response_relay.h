@@ -44,7 +44,8 @@ struct RelayEnd {
     ClientGone,      // a write to the client failed or timed out (deadline.expired())
   };
   Kind kind = Done;
-  bool head_sent = false;  // the client has seen the head (and maybe part of the body)
+  bool head_sent = false;   // the client has seen the head (and maybe part of the body)
+  uint64_t bytes_sent = 0;  // written to the client: head, body, chunk framing
 };
 
 /// Sends head_out (if not empty) and relays the rest of the response the parser is reading

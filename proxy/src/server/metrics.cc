@@ -278,6 +278,13 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
   x.sample("sticky_redis_command_latency_seconds_count", {}, load(c.latency_count));
 }
 
+void renderAccessLog(Exposition& x, const ServerStats& s) {
+  x.family("sticky_access_log_dropped_total", "counter",
+           "Access log lines lost: the buffers were full (a destination slower than the "
+           "traffic) or a write failed. 0 while the access log is off.");
+  x.sample("sticky_access_log_dropped_total", {}, load(s.access_log_dropped));
+}
+
 }  // namespace
 
 std::string renderMetrics(const Router* router, const ServerStats& stats, TimePoint now,
@@ -285,6 +292,7 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
   Exposition x;
   renderServer(x, router, stats);
   renderRoutes(x, router, stats, now);
+  renderAccessLog(x, stats);
   if (store) renderSharedTable(x, router, *store);
   metrics::renderBuildInfo(x);
   metrics::renderProcessMetrics(x);

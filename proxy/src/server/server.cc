@@ -76,11 +76,18 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
     countApplied(s->stats_);
   }
 
+  if (options.access_log.enabled()) {
+    auto sink = AccessLogSink::open(options.access_log, s->stats_.access_log_dropped);
+    if (!sink) return fail("--access-log: " + sink.error().message);
+    s->access_log_ = std::move(*sink);
+  }
+
   unsigned count = options.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   tcp::endpoint bind_to = *listen;
   for (unsigned i = 0; i < count; ++i) {
     auto worker = std::make_unique<Worker>(i, s->routers_, s->stats_);
+    if (s->access_log_) worker->enableAccessLog(*s->access_log_);
     auto listening = worker->listen(bind_to);
     if (!listening) return fail(listening.error().message);
     if (i == 0) {
@@ -197,6 +204,8 @@ void Server::stop() {
   std::call_once(stopped_, [this] {
     for (auto& w : workers_) w->stop();
     for (auto& w : workers_) w->join();
+    for (auto& w : workers_) w->flushAccessLog();  // their threads are done: safe from here
+    if (access_log_) access_log_->stop();          // writes every line handed over
     if (store_) store_->stop();  // after the workers: no claim is asked of a stopped store
     if (admin_) admin_->stop();
     if (metrics_) metrics_->stop();

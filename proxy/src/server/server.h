@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "config/proxy_config.h"
 #include "control_http/listen.h"
+#include "http/access_log.h"
 #include "http/server_stats.h"
 #include "routing/router.h"
 
@@ -36,6 +37,7 @@ struct ServerOptions {
   std::string metrics_listen;           // empty: no metrics port
   unsigned workers = 0;                 // 0: one per core
   SharedTableConfig shared_table;       // flags; when set, wins over the config file's
+  AccessLogOptions access_log;          // off unless a destination is given
 };
 
 /// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0", "localhost:8080" -> an endpoint (lib's, shared
@@ -86,6 +88,7 @@ class Server {
   std::unique_ptr<RedisSessionStore> store_;
   ServerStats stats_;
   std::mutex apply_mu_;
+  std::unique_ptr<AccessLogSink> access_log_;  // outlives the workers, whose writers feed it
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_io_{1};  // admin socket, metrics, sweep
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_;

@@ -48,6 +48,12 @@ class Worker {
   /// Closes every connection now; the thread ends once their coroutines have unwound.
   void stop();
   void join();
+  /// Access log lines go to `sink` (before start()).
+  void enableAccessLog(AccessLogSink& sink) { ctx_.enableAccessLog(sink); }
+  /// Hands this worker's buffered access log lines to the sink; after join().
+  void flushAccessLog() {
+    if (auto* log = ctx_.accessLog()) log->flush(/*force=*/true);
+  }
   /// Client connections open on this worker; any thread.
   size_t connections() const { return ctx_.connections(); }
 
