@@ -49,15 +49,11 @@ class ByteSource {
 template <class Parser>
 boost::system::error_code readUntilProgress(Parser& parser, boost::beast::flat_buffer& buffer,
                                             ByteSource& source) {
-  namespace http = boost::beast::http;
   boost::system::error_code ec;
   if (proxy::parseBuffered(parser, buffer, ec)) return ec;
   while (true) {
     if (!source.read(buffer)) {
-      if (parser.got_some())
-        parser.put_eof(ec);
-      else
-        ec = http::error::end_of_stream;
+      proxy::parseAtEnd(parser, buffer, ec);
       return ec;
     }
     if (proxy::parseBuffered(parser, buffer, ec)) return ec;

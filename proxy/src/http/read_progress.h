@@ -38,9 +38,7 @@ inline bool parseBuffered(Parser& parser, boost::beast::flat_buffer& buffer,
   namespace http = boost::beast::http;
   ec = {};
   if (buffer.size() == 0) return false;
-  if constexpr (requires { parser.holdForFirstChunk(size_t{}); }) {
-    if (parser.holdForFirstChunk(buffer.size())) return false;
-  }
+  if (parser.holdForFirstChunk(buffer.size())) return false;
   size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
   parser.addConsumed(used);
@@ -50,6 +48,30 @@ inline bool parseBuffered(Parser& parser, boost::beast::flat_buffer& buffer,
   }
   if (ec == http::error::need_buffer) ec = {};  // the body buffer is full
   return true;
+}
+
+/// The input ended (the peer closed): what the buffer still holds back (holdForFirstChunk) is
+/// parsed now, in one call, which cannot re-enter the parser with it; then the message ends:
+/// finished if the close delimits it, else http::error::partial_message, or end_of_stream when
+/// nothing of it arrived. No error in `ec` means the held bytes made progress: carry on, and
+/// the next read sees the end again.
+template <class Parser>
+inline void parseAtEnd(Parser& parser, boost::beast::flat_buffer& buffer,
+                       boost::system::error_code& ec) {
+  namespace http = boost::beast::http;
+  ec = {};
+  if (buffer.size() != 0) {
+    size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    parser.addConsumed(used);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec != http::error::need_more) return;  // progress, or the bytes were refused
+    ec = {};
+  }
+  if (parser.got_some())
+    parser.put_eof(ec);
+  else
+    ec = http::error::end_of_stream;
 }
 
 namespace detail {
@@ -65,15 +87,9 @@ struct ReadUntilProgressOp {
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, size_t n = 0) {
-    namespace http = boost::beast::http;
     if (reading) {
       if (ec) {
-        if (ec == boost::asio::error::eof) {
-          if (parser.got_some())
-            parser.put_eof(ec);
-          else
-            ec = http::error::end_of_stream;
-        }
+        if (ec == boost::asio::error::eof) parseAtEnd(parser, buffer, ec);
         self.complete(ec);
         return;
       }

@@ -31,8 +31,8 @@ struct ServerStats {
   // The proxy's own replies made before a route matched (bad request, no route, no config,
   // connection limit): sticky_responses_total{namespace="",stickyroute="",source="proxy"}.
   CodeClassCounts unrouted_proxy_responses;
-  std::atomic<uint64_t> access_log_dropped{0};          // lines lost (http/access_log.h)
-  std::atomic<bool> shutting_down{false};  // SIGTERM seen: /readyz fails, still serving
+  std::atomic<uint64_t> access_log_dropped{0};  // lines lost (http/access_log.h)
+  std::atomic<bool> shutting_down{false};       // SIGTERM seen: /readyz fails, still serving
 };
 
 }  // namespace sticky::proxy

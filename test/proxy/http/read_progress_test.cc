@@ -216,5 +216,20 @@ TEST_CASE("only a chunked body's first chunk line waits for 5 bytes") {
   CHECK_FALSE(r.parser.holdForFirstChunk(4));
 }
 
+TEST_CASE("bytes held back for the first chunk line are still judged when the peer closes") {
+  Reader r;
+  r.start();
+  r.send("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  REQUIRE(runUntil(r.io, [&] { return r.result.has_value(); }));
+  char body[8];
+  r.parser.bodyBuffer(body, sizeof body);
+  r.start();
+  r.send("\r\n");  // not a chunk size: held (under 5 bytes), then refused at the close
+  CHECK_FALSE(r.result);
+  r.pair.far.shutdown(tcp::socket::shutdown_send);
+  REQUIRE(runUntil(r.io, [&] { return r.result.has_value(); }));
+  CHECK(*r.result == http::error::bad_chunk);
+}
+
 }  // namespace
 }  // namespace sticky::proxy
