@@ -53,7 +53,10 @@ test-dev: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 900
 
 # Shell-driven checks (chart, Dockerfile, monitoring) need no second run under the sanitizers.
-SANITIZER_SKIP := chart_test|dockerfile_test|monitoring_test
+# "file descriptors run out" runs the proxy out of descriptors, which the sanitizers' runtimes
+# need themselves (UBSan's vptr check probes memory through a pipe and then reports every
+# virtual call as through an invalid vptr; reproduced standalone, docs/security.md): dev only.
+SANITIZER_SKIP := chart_test|dockerfile_test|monitoring_test|file descriptors run out
 
 test-asan: deps
 	@scripts/phase-times.sh mark asan

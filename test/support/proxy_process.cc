@@ -1,9 +1,6 @@
 #include "support/proxy_process.h"
 
-#include <unistd.h>
-
 #include <csignal>
-#include <fstream>
 
 #include <doctest/doctest.h>
 
@@ -26,25 +23,6 @@ void ProxyProcess::kill() {
   process_->wait(10s);
 }
 
-std::vector<std::string> ProxyProcess::sanitizerEnvWithoutDescriptors() const {
-  // The sanitizers' runtimes need descriptors of their own. UBSan's vptr check probes memory
-  // through a pipe, and when pipe() fails with EMFILE it reports every virtual call it has not
-  // cached as made through an "invalid vptr" (reproduced with a ten-line program: a valid
-  // object, descriptors exhausted, the same report). LeakSanitizer cannot read /proc at exit.
-  // So a proxy run out of descriptors on purpose gets the vptr check suppressed and leak
-  // detection off; ASan's memory checks stay on. No effect on builds without sanitizers.
-  std::string suppressions =
-      (options_.log_path.empty() ? "/tmp/sticky-proxy-" + std::to_string(::getpid())
-                                 : options_.log_path) +
-      ".ubsan-suppressions";
-  {
-    std::ofstream out(suppressions);
-    out << "vptr_check:*\n";
-  }
-  return {"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=" + suppressions,
-          "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"};
-}
-
 void ProxyProcess::start(uint16_t port) {
   std::vector<std::string> argv = {sticky::test::proxyBinary(), "--workers",
                                    std::to_string(options_.workers)};
@@ -58,16 +36,14 @@ void ProxyProcess::start(uint16_t port) {
   }
   if (options_.metrics) argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1:0"});
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
-  std::vector<std::string> env;
   if (options_.max_open_files > 0) {
     // The shell sets the limit and execs the proxy in its place (same pid).
     argv.insert(argv.begin(),
                 {"/bin/sh", "-c",
                  "ulimit -n " + std::to_string(options_.max_open_files) + " && exec \"$@\"", "sh"});
-    env = sanitizerEnvWithoutDescriptors();
   }
 
-  process_ = std::make_unique<Process>(argv, options_.log_path, env);
+  process_ = std::make_unique<Process>(argv, options_.log_path);
   std::optional<uint16_t> listening;
   bool up = waitFor(
       [&] {

@@ -55,8 +55,6 @@ class ProxyProcess {
 
  private:
   void start(uint16_t port);
-  /// Sanitizer settings for a proxy started with max_open_files (see the definition).
-  std::vector<std::string> sanitizerEnvWithoutDescriptors() const;
 
   ProxyOptions options_;
   uint16_t port_ = 0;
