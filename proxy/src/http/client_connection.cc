@@ -1,7 +1,6 @@
 #include "http/client_connection.h"
 
 #include <exception>
-#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,9 +32,6 @@ using error_code = boost::system::error_code;
 template <class T>
 using awaitable = asio::awaitable<T>;
 
-// Bodies are streamed, so they have no size limit. (Not boost::none: Beast 1.74 compares the
-// Content-Length against an empty optional and reports body_limit.)
-constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 constexpr size_t kKeptHeadOutBytes = 8 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 256 * 1024;
@@ -160,7 +156,6 @@ awaitable<void> Connection::idleTimedOut(bool first) {
 RequestHeadParser& Connection::startRequest() {
   auto& parser = ds_.parser.emplace(ds_.req_head);
   parser.header_limit(ds_.limits.max_header_bytes);
-  parser.body_limit(kNoBodyLimit);
   ds_.res_parser.reset();
   ds_.route = nullptr;
   ds_.body_streamed = false;

@@ -1,6 +1,5 @@
 #include "http/exchange.h"
 
-#include <limits>
 #include <string>
 #include <utility>
 
@@ -32,9 +31,6 @@ namespace {
 
 constexpr uint32_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr int kMaxFailovers = 3;
-// Bodies are streamed, so they have no size limit. (Not boost::none: Beast 1.74 compares the
-// Content-Length against an empty optional and reports body_limit.)
-constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // A pooled connection idle for less than this is used without first asking the kernel whether
 // the upstream closed it (a system call per request); a stale one is retried on a fresh one.
@@ -145,7 +141,6 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
   while (true) {
     auto& res_parser = ds.res_parser.emplace(ds.res_head);
     res_parser.header_limit(kUpstreamHeaderLimit);
-    res_parser.body_limit(kNoBodyLimit);
     if (ds.head_request) res_parser.skip(true);
     ds.deadline.arm(ds.limits.upstream_response_timeout);
     if (!parseBuffered(res_parser, conn->buffer, ec))

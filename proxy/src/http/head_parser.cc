@@ -159,8 +159,9 @@ std::size_t HeadParser<isRequest>::on_body_impl(string_view body, error_code& ec
 }
 
 template <bool isRequest>
-void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {
+void HeadParser<isRequest>::on_chunk_header_impl(std::uint64_t size, string_view, error_code&) {
   chunk_seen_ = true;
+  body_budget_ -= size;  // Beast checked size <= body_budget_ before it called this
 }
 
 template <bool isRequest>
