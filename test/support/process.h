@@ -13,7 +13,8 @@ namespace sticky::test {
 class Process {
  public:
   /// Starts `argv[0]` (a path) with `argv`; stdout and stderr go to `log_path` (or inherit if
-  /// empty). Throws std::runtime_error if it cannot be started.
+  /// empty), stdin is /dev/null, and no other descriptor of the test is inherited. Throws
+  /// std::runtime_error if it cannot be started.
   Process(std::vector<std::string> argv, std::string log_path = {},
           std::vector<std::string> extra_env = {});
   ~Process();

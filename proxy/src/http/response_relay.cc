@@ -22,6 +22,8 @@ void finishUpstream(Downstream& ds, std::unique_ptr<UpstreamConnection> conn, bo
   ds.upstream = nullptr;
   if (reusable && ds.res_parser->is_done() && conn->buffer.size() == 0 && conn->socket.is_open()) {
     ++conn->exchanges;
+    unsigned status = ds.res_head.status();
+    conn->check_before_reuse = ds.head_request || status == 204 || status == 304;
     ds.ctx.pool().release(std::move(conn), SteadyClock::now(),
                           ds.limits.upstream_max_idle_per_endpoint);
   } else {

@@ -35,7 +35,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(EndpointId endpoint, T
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (now - conn->idle_since < trusted ? conn->socket.is_open() : !unusable(*conn)) return conn;
+    bool checked = conn->check_before_reuse || now - conn->idle_since >= trusted;
+    if (checked ? !unusable(*conn) : conn->socket.is_open()) return conn;
     conn->close();
   }
   return nullptr;

@@ -25,6 +25,10 @@ struct UpstreamConnection {
   EndpointId endpoint;
   TimePoint idle_since{};
   uint64_t exchanges = 0;  // requests completed on this connection
+  /// The last response ended with its head (HEAD, 204, 304): a backend that sends a body anyway
+  /// sends it after the head, so the pool checks for such bytes before reusing the connection,
+  /// however briefly it was idle (else they would be read as the next request's response).
+  bool check_before_reuse = false;
 
   void close();
 };
@@ -36,8 +40,9 @@ class UpstreamPool {
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
   /// The most recently used idle connection to `endpoint`, or null. One idle for `trusted` or
-  /// longer is first checked for a close by the peer (a system call); a younger one is handed
-  /// out unchecked, and the caller retries on a fresh connection if it turns out closed.
+  /// longer, or marked check_before_reuse, is first checked for a close by the peer or bytes
+  /// nobody asked for (a system call), and closed if it has either; a younger one is handed out
+  /// unchecked, and the caller retries on a fresh connection if it turns out closed.
   std::unique_ptr<UpstreamConnection> acquire(EndpointId endpoint, TimePoint now,
                                               std::chrono::milliseconds trusted);
   /// Keeps `conn` for reuse unless `endpoint` already has `max_idle` idle connections.

@@ -364,6 +364,42 @@ struct StuckListener {
   StuckListener& operator=(const StuckListener&) = delete;
 };
 
+TEST_CASE(
+    "a backend that sends a body after HEAD or 204 - the stray bytes never answer another "
+    "request") {
+  // Response queue poisoning: bytes a backend sends after a head that ends its response must not
+  // be read as the next request's response when the pooled connection is reused.
+  TempDir dir;
+  const std::string poison = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned";
+  ScriptedUpstream upstream("127.0.0.4", [&](const std::string& head, int, int) {
+    using Reply = ScriptedUpstream::Reply;
+    if (head.rfind("HEAD ", 0) == 0)
+      return Reply{"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n", false, poison};
+    if (head.find(" /nothing ") != std::string::npos)
+      return Reply{"HTTP/1.1 204 No Content\r\n\r\n", false, poison};
+    return Reply{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
+  });
+  // One worker: one pool, and the scripted upstream serves one connection at a time.
+  ProxyProc proxy(dir,
+                  configOf(1, {stickyRoute("shop/raw", {{"raw", "127.0.0.4", upstream.port()}})}),
+                  {"--workers", "1"});
+  auto client = proxy.client();
+  int strays = 0;
+  for (std::string first : {"HEAD /x", "GET /nothing"}) {
+    CAPTURE(first);
+    RawConnection c("127.0.0.1", proxy.port());
+    c.send(first + " HTTP/1.1\r\nHost: x\r\nclient-id: 1\r\n\r\n");
+    auto head = c.readUntil("\r\n\r\n", 5s);
+    CHECK(head.data.rfind("HTTP/1.1 2", 0) == 0);
+    ++strays;  // the stray bytes are in the pooled connection's socket before the next request
+    REQUIRE(waitFor([&] { return upstream.latersWritten() == strays; }, 5s));
+    auto res = client.get("/y", key("1"));
+    CHECK(res.status == 200);
+    CHECK(res.body == "ok");
+  }
+  CHECK(upstream.connections() == 3);  // each connection with stray bytes was closed, not reused
+}
+
 TEST_CASE("an endpoint that does not accept within upstreamConnectTimeout gets 504") {
   StuckListener stuck;
   TempDir dir;

@@ -174,13 +174,16 @@ class ProxyProc {
 
 /// A hand-written upstream for responses the test backend never sends (bad framing, interim
 /// answers, closes at chosen moments). For each request head it calls `script(head, connection,
-/// request)` (both counted from 0) and writes the bytes returned; `close` ends the connection
-/// after them. Requests must not carry bodies.
+/// request)` (both counted from 0) and writes the bytes returned (and `later` 100 ms after them);
+/// `close` ends the connection after them. Requests must not carry bodies.
 class ScriptedUpstream {
  public:
   struct Reply {
+    Reply(std::string bytes_, bool close_ = false, std::string later_ = {})
+        : bytes(std::move(bytes_)), close(close_), later(std::move(later_)) {}
     std::string bytes;
     bool close = false;
+    std::string later;  // written 100 ms after `bytes`, in a write of its own
   };
   using Script = std::function<Reply(const std::string& head, int connection, int request)>;
 
@@ -198,6 +201,8 @@ class ScriptedUpstream {
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   int connections() const { return connections_; }
   int requests() const { return requests_; }
+  /// Replies' `later` bytes written so far.
+  int latersWritten() const { return laters_written_; }
 
  private:
   void run() {
@@ -217,6 +222,11 @@ class ScriptedUpstream {
         ++requests_;
         Reply reply = script_(head, c, r);
         if (!reply.bytes.empty()) boost::asio::write(s, boost::asio::buffer(reply.bytes), ec);
+        if (!ec && !reply.later.empty()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          boost::asio::write(s, boost::asio::buffer(reply.later), ec);
+          if (!ec) ++laters_written_;
+        }
         if (ec || reply.close) break;
       }
     }
@@ -229,6 +239,7 @@ class ScriptedUpstream {
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> laters_written_{0};
 };
 
 /// Which backend answered (the test backend's JSON "backend" field; "" if none).
