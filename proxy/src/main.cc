@@ -274,7 +274,8 @@ int main(int argc, char** argv) {
                 flags.server.metrics_listen.substr(0, flags.server.metrics_listen.rfind(':')) +
                 ":" + std::to_string(*port);
     logInfo(versionLine("sticky-proxy") + " listening on " + describeListen(server) + " (" +
-            std::to_string(server.workerCount()) + " workers" + extras + ")");
+            std::to_string(server.workerCount()) +
+            (server.workerCount() == 1 ? " worker" : " workers") + extras + ")");
 
     while (true) {
       int sig = 0;

@@ -54,9 +54,14 @@ struct Sizes {
   int annotated = 10;
 };
 
+/// Thrown by die(): main() reports it once the processes started so far are stopped (their
+/// destructors run as it unwinds; std::exit would leave them running).
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "operator_scale: %s\n", what.c_str());
-  std::exit(1);
+  throw Failure(what);
 }
 
 double secondsSince(Clock::time_point t) {
@@ -132,14 +137,15 @@ void createPods(sticky::op::kube::KubeApi& api, const std::string& name, const s
   if (failed > 0) die(std::to_string(failed.load()) + " pods failed, first: " + first_error);
 }
 
+/// A route of its own host (routes that match the same requests would be refused as
+/// ConflictingMatch, all but one).
 std::string routeYaml(const std::string& name, const std::string& selector) {
   return "apiVersion: kubesticky.io/v1alpha1\nkind: StickyRoute\nmetadata:\n  name: " + name +
-         "\nspec:\n  selector:\n" + selector + "  port: http\n  header: client-id\n";
+         "\nspec:\n  selector:\n" + selector +
+         "  port: http\n  header: client-id\n  match: {hosts: [" + name + ".scale.example]}\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Sizes sizes;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -175,12 +181,17 @@ int main(int argc, char** argv) {
                 dir.file("proxy.log"));
   Process op(
       {sticky::test::operatorBinary(), "--kubeconfig", cluster.kubeconfigPath(), "--admin-socket",
-       socket, "--namespaces", kNamespace, "--identity", "scale", "--log-level", "warn"},
+       socket, "--namespaces", kNamespace, "--identity", "scale", "--log-level", "warn",
+       "--metrics-listen", "0"},  // no port: nothing else on this machine can be in the way
       dir.file("operator.log"));
   sticky::admin::AdminClient admin(socket, 10s);
   waitOrDie("the proxy's admin socket", 30s, [&] { return admin.healthy(); });
 
+  auto operatorAlive = [&] {
+    if (!op.running()) die("the operator exited: " + op.log());
+  };
   auto endpointsOf = [&](const std::string& route) -> size_t {
+    operatorAlive();
     auto stats = admin.stats();
     if (!stats) return 0;
     const auto* r = stats->findRoute(kNamespace + "/" + route);
@@ -225,6 +236,7 @@ int main(int argc, char** argv) {
   cluster.applyYaml(routes, kNamespace);
   double applied = secondsSince(t0);
   waitOrDie("the proxy serving every route", 600s, [&] {
+    operatorAlive();
     auto stats = admin.stats();
     return stats && stats->routes.size() == static_cast<size_t>(sizes.routes + 1);
   });
@@ -268,8 +280,19 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(5s);  // the watch events arrive and are decoded
   measure("operator_rss_growth_mb", (statusKb(op.pid(), "VmRSS") - before) / 1024.0, "MiB",
           std::to_string(sizes.annotated) + " pods given a 1 MiB annotation each");
-  if (!op.running()) die("the operator exited: " + op.log());
+  operatorAlive();
   std::printf("operator log tail:\n%s\n",
               op.log().substr(op.log().size() > 2000 ? op.log().size() - 2000 : 0).c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Failure& failure) {
+    std::fprintf(stderr, "operator_scale: %s\n", failure.what());
+    return 1;
+  }
 }
