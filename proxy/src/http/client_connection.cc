@@ -69,7 +69,8 @@ class Connection final : public ClientConnection {
 
  private:
   /// Before waiting for a request: give back what an unusually large message made the buffers
-  /// grow to; arm the header (`first`) or keep-alive idle timeout.
+  /// grow to, and the relay piece to the worker; arm the header (`first`) or keep-alive idle
+  /// timeout.
   void becomeIdle(bool first);
   /// The idle wait ended without a request: a 408 on a connection's first, else just counted.
   awaitable<void> idleTimedOut(bool first);
@@ -137,6 +138,7 @@ awaitable<void> Connection::serve() {
 void Connection::becomeIdle(bool first) {
   if (ds_.buffer.capacity() > 2 * kReadSize) ds_.buffer.shrink_to_fit();
   ds_.head_out.clearAndShrink(kKeptHeadOutBytes);
+  ds_.releasePiece();
   ds_.req_head.release();
   ds_.res_head.release();
   idle_ = true;

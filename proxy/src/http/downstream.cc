@@ -26,7 +26,7 @@ Downstream::Downstream(ForwardingContext& context, tcp::socket socket)
 }
 
 Downstream::~Downstream() {
-  if (piece_) ctx.returnPiece(std::move(piece_));
+  releasePiece();
 }
 
 void Downstream::prepareLocal(const LocalReply& reply, bool keep_alive, std::string_view extra_name,

@@ -39,6 +39,11 @@ struct Downstream {
   }
   /// The relay piece if this connection has one (null otherwise): for writes of 0 body bytes.
   const char* pieceIfTaken() const { return piece_.get(); }
+  /// Gives the relay piece back to the worker's free list (between requests: an idle
+  /// connection holds none).
+  void releasePiece() {
+    if (piece_) ctx.returnPiece(std::move(piece_));
+  }
   /// Keep-alive is possible only once the request body has been read whole.
   bool canKeepAlive() const { return client_keep_alive && parser && parser->is_done(); }
   void closeClient() {
