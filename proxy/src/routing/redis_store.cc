@@ -651,11 +651,19 @@ void RedisSessionStore::publishLoads() {
     for (size_t i = 0; i < replies.size() && i < names.size(); ++i) {
       const redis::CommandResult& r = replies[i];
       const Route* route = router ? router->findRoute(names[i]) : nullptr;
+      if (r && r->isError() && !load_refused_) {
+        load_refused_ = true;  // once until a script succeeds: an ACL or a Redis without Lua
+        logWarn(
+            "shared table: Redis refused the session-count script; LeastSessions places on this "
+            "replica's own counts (allow TIME, HSET, PEXPIRE, HGETALL, HDEL for the ACL user)",
+            {{"route", names[i]}, {"reply", redis::describe(*r)}});
+      }
       // Unanswered: the route keeps its last peer load until it goes stale.
       if (!route || !r || !r->isList() || r->elements.empty() ||
           r->elements[0].type != redis::RespType::Integer) {
         continue;
       }
+      load_refused_ = false;
       std::vector<std::pair<std::string, std::string>> fields;
       for (size_t f = 1; f + 1 < r->elements.size(); f += 2) {
         fields.emplace_back(r->elements[f].text, r->elements[f + 1].text);

@@ -167,6 +167,7 @@ class RedisSessionStore final : public SessionStore {
   boost::asio::steady_timer refresh_timer_{io_};
   std::atomic<int> refreshes_in_flight_{0};  // batches of the current round (io thread)
   bool loads_in_flight_ = false;             // the last round's peer-load batch (io thread)
+  bool load_refused_ = false;  // warned that Redis refused the load script (io thread)
   std::thread thread_;
   std::once_flag stopped_;
 

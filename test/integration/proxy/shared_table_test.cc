@@ -233,6 +233,36 @@ TEST_CASE("shared table - peer load - a replica that stops publishing stops coun
       10s));
 }
 
+TEST_CASE("shared table - peer load - an ACL without HSET is logged once - placement goes on") {
+  TempDir dir;
+  RedisServer redis;
+  redis.command({"ACL", "SETUSER", "proxy", "on", ">pw", "~*", "&*", "+@all", "-hset"});
+  writeFile(dir.file("redis-password"), "pw\n");
+  BackendProc p1(dir, "p1", "127.0.0.2"), p2(dir, "p2", "127.0.0.3");
+  ProxyProc proxy(
+      dir, configOf(1, {stickyRoute("shop/chat", {p1.endpoint(), p2.endpoint()})}),
+      {"--redis-address", redis.address(), "--redis-username", "proxy", "--redis-password-file",
+       dir.file("redis-password"), "--metrics-listen", "127.0.0.1:0"});
+  const std::string warning = "Redis refused the session-count script";
+  REQUIRE(waitFor([&] { return proxy.log().find(warning) != std::string::npos; }, 10s));
+  INFO(proxy.log());
+  CHECK(proxy.log().find("reply=\"(error) ") != std::string::npos);  // Redis's reason with it
+  std::map<std::string, int> per_pod;
+  for (int i = 0; i < 100; ++i) per_pod[via(proxy, "acl-" + std::to_string(i))]++;
+  CHECK(per_pod["p1"] == 50);
+  CHECK(per_pod["p2"] == 50);
+  CHECK(sessionsIn(redis) == 100);
+  // Rounds go on failing; the warning is not repeated each second.
+  const double commands = metricValue(proxy.metricsPort(), "sticky_redis_commands_total");
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(proxy.metricsPort(), "sticky_redis_commands_total") >= commands + 2;
+      },
+      10s));
+  const std::string log = proxy.log();
+  CHECK(log.find(warning) == log.rfind(warning));
+}
+
 TEST_CASE("shared table - concurrent first requests on all replicas agree") {
   TempDir dir;
   RedisServer redis;
