@@ -407,7 +407,9 @@ say "replica on http://127.0.0.1:$REPLICA_PORT: an empty local table; Redis hold
   python3 - "$REDIS_PORT" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
+# Session keys only, not the replicas' load hashes (sticky:load:<route>).
+args = [b"EVAL", b"return #redis.call('KEYS', 'sticky:*') - #redis.call('KEYS', 'sticky:load:*')", b"0"]
+s.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
 print(s.recv(64).decode().strip().lstrip(":"), end="")
 PY
 ) sessions"

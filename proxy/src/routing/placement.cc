@@ -41,12 +41,15 @@ std::optional<EndpointId> pickRendezvous(uint64_t key_hash, std::span<const Endp
 }
 
 std::optional<EndpointId> pickLeastSessions(uint64_t key_hash, std::span<const EndpointId> eligible,
-                                            const StickTable& table) {
+                                            const StickTable& table,
+                                            std::span<const uint64_t> peer_sessions) {
+  const bool with_peers = !peer_sessions.empty() && peer_sessions.size() == eligible.size();
   std::optional<EndpointId> best;
   uint64_t best_sessions = 0;
   uint64_t best_score = 0;
-  for (EndpointId id : eligible) {
-    uint64_t sessions = table.sessionsOf(id);
+  for (size_t i = 0; i < eligible.size(); ++i) {
+    const EndpointId id = eligible[i];
+    uint64_t sessions = table.sessionsOf(id) + (with_peers ? peer_sessions[i] : 0);
     uint64_t score = rendezvousScore(key_hash, id);
     if (!best || sessions < best_sessions ||
         (sessions == best_sessions &&
@@ -68,10 +71,11 @@ std::optional<EndpointId> pickRoundRobin(std::atomic<uint64_t>& counter,
 
 std::optional<EndpointId> pick(Placement policy, uint64_t key_hash,
                                std::span<const EndpointId> eligible, const StickTable& table,
-                               std::atomic<uint64_t>& round_robin) {
+                               std::atomic<uint64_t>& round_robin,
+                               std::span<const uint64_t> peer_sessions) {
   switch (policy) {
     case Placement::LeastSessions:
-      return pickLeastSessions(key_hash, eligible, table);
+      return pickLeastSessions(key_hash, eligible, table, peer_sessions);
     case Placement::ConsistentHash:
       return pickRendezvous(key_hash, eligible);
     case Placement::RoundRobin:

@@ -52,6 +52,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 )lua";
 
+// KEYS[1] load hash; ARGV: replica id, its counts, PEXPIRE ms. Stamps the counts with Redis's
+// clock (so freshness never depends on the replicas' clocks agreeing) and returns
+// {now_ms, field, value, ...} of the other replicas' fields.
+constexpr std::string_view kLoadScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d %s', now, ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+local out = {now}
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  end
+end
+return out
+)lua";
+
 constexpr size_t kRefreshBatch = 10000;  // keys per round and route
 constexpr size_t kReassertBatch = 1000;  // SET NX GET per pipelined batch
 constexpr std::string_view kScanCount = "1000";
@@ -113,6 +132,80 @@ std::optional<EndpointId> parseEndpointValue(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id, 16);
   if (ec != std::errc() || end != text.data() + text.size() || id == 0) return std::nullopt;
   return id;
+}
+
+std::string loadKey(std::string_view prefix, std::string_view route) {
+  std::string out;
+  out.reserve(prefix.size() + 5 + route.size());
+  out.append(prefix).append("load:").append(route);
+  return out;
+}
+
+std::string encodeLoadCounts(const EndpointCounts& counts) {
+  std::string out;
+  out.reserve(counts.size() * 24);
+  for (const auto& [id, n] : counts) {
+    if (!out.empty()) out += ',';
+    out += endpointValue(id);
+    out += '=';
+    out += std::to_string(n);
+  }
+  return out;
+}
+
+namespace {
+
+template <typename T>
+std::optional<T> parseDecimal(std::string_view text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<LoadField> decodeLoadField(std::string_view value) {
+  size_t space = value.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  LoadField field;
+  auto at = parseDecimal<int64_t>(value.substr(0, space));
+  if (!at || *at < 0) return std::nullopt;
+  field.at_ms = *at;
+  std::string_view rest = value.substr(space + 1);
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (comma != std::string_view::npos && rest.empty()) return std::nullopt;  // trailing ','
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    auto id = parseEndpointValue(item.substr(0, eq));
+    auto n = parseDecimal<uint64_t>(item.substr(eq + 1));
+    if (!id || !n || *n > kMaxPeerCount) return std::nullopt;
+    field.counts.emplace_back(*id, *n);
+  }
+  return field;
+}
+
+PeerLoad sumPeerLoad(const std::vector<std::pair<std::string, std::string>>& fields,
+                     std::string_view own, int64_t now_ms) {
+  PeerLoad load;
+  for (const auto& [replica, value] : fields) {
+    if (replica == own) continue;
+    auto field = decodeLoadField(value);
+    // Redis's clock stamps and reads, so a field from the future only follows a failover to a
+    // primary whose clock is behind: it counts as fresh as long as it is near.
+    const int64_t age = field ? now_ms - field->at_ms : 0;
+    if (!field || age > kPeerLoadGone.count() || -age > kPeerLoadGone.count()) {
+      load.gone.push_back(replica);
+      continue;
+    }
+    if (age > kPeerLoadFresh.count() || -age > kPeerLoadFresh.count()) continue;
+    ++load.replicas;
+    for (const auto& [id, n] : field->counts) load.sessions[id] += n;
+  }
+  return load;
 }
 
 milliseconds redisMargin(milliseconds ttl) {
@@ -392,9 +485,10 @@ void RedisSessionStore::censusStep(std::shared_ptr<SessionCensus> work, std::str
     std::string next = reply->elements[0].text;
     std::vector<std::string> routes;  // route name of each GET, in order
     std::vector<redis::Command> gets;
+    const std::string load_prefix = loadKey(prefix_, "");
     for (const redis::RespValue& key : reply->elements[1].elements) {
-      // <prefix><route>:<key>; route names (namespace/name) hold no ':'.
-      if (key.text.size() <= prefix_.size()) continue;
+      // <prefix><route>:<key>; route names (namespace/name) hold no ':'. Not the load hashes.
+      if (key.text.size() <= prefix_.size() || key.text.starts_with(load_prefix)) continue;
       std::string_view rest = std::string_view(key.text).substr(prefix_.size());
       size_t colon = rest.find(':');
       if (colon == std::string_view::npos) continue;
@@ -484,7 +578,9 @@ void RedisSessionStore::scheduleRefresh() {
 
 void RedisSessionStore::refreshRound() {
   // Skipped while Redis is away (the entries stay due) or the last round is still out.
-  if (!client_->connected() || refreshes_in_flight_.load() > 0) return;
+  if (!client_->connected()) return;
+  publishLoads();
+  if (refreshes_in_flight_.load() > 0) return;
   auto router = routers_.current();
   if (!router) return;
   const TimePoint now = SteadyClock::now();
@@ -524,6 +620,63 @@ void RedisSessionStore::refreshRound() {
       if (!missing.empty()) reassert(name, std::move(missing), 0);
     });
   }
+}
+
+// One script per LeastSessions route, pipelined: publish this replica's counts, read the others'.
+// A route that another policy places publishes nothing (its placement ignores the counts).
+void RedisSessionStore::publishLoads() {
+  if (loads_in_flight_) return;
+  auto router = routers_.current();
+  if (!router) return;
+  std::vector<std::string> names;
+  std::vector<redis::Command> commands;
+  for (const Route& route : router->routes()) {
+    if (route.config().placement != Placement::LeastSessions) continue;
+    EndpointCounts counts;
+    for (const Endpoint& e : route.endpoints()) {
+      counts.emplace_back(e.id(), route.table().sessionsOf(e.id()));
+    }
+    names.push_back(route.config().name);
+    commands.push_back({"EVAL", std::string(kLoadScript), "1", loadKey(prefix_, names.back()),
+                        replica_id_, encodeLoadCounts(counts),
+                        std::to_string(kPeerLoadGone.count())});
+  }
+  if (commands.empty()) return;
+  loads_in_flight_ = true;
+  client_->executeBatch(std::move(commands), [this, names = std::move(names)](
+                                                 std::vector<redis::CommandResult> replies) {
+    loads_in_flight_ = false;
+    const TimePoint fresh_until = SteadyClock::now() + kPeerLoadFresh;
+    auto router = routers_.current();
+    for (size_t i = 0; i < replies.size() && i < names.size(); ++i) {
+      const redis::CommandResult& r = replies[i];
+      const Route* route = router ? router->findRoute(names[i]) : nullptr;
+      if (r && r->isError() && !load_refused_) {
+        load_refused_ = true;  // once until a script succeeds: an ACL or a Redis without Lua
+        logWarn(
+            "shared table: Redis refused the session-count script; LeastSessions places on this "
+            "replica's own counts (allow TIME, HSET, PEXPIRE, HGETALL, HDEL for the ACL user)",
+            {{"route", names[i]}, {"reply", redis::describe(*r)}});
+      }
+      // Unanswered: the route keeps its last peer load until it goes stale.
+      if (!route || !r || !r->isList() || r->elements.empty() ||
+          r->elements[0].type != redis::RespType::Integer) {
+        continue;
+      }
+      load_refused_ = false;
+      std::vector<std::pair<std::string, std::string>> fields;
+      for (size_t f = 1; f + 1 < r->elements.size(); f += 2) {
+        fields.emplace_back(r->elements[f].text, r->elements[f + 1].text);
+      }
+      PeerLoad load = sumPeerLoad(fields, replica_id_, r->elements[0].integer);
+      route->setPeerLoad(load.sessions, load.replicas, fresh_until);
+      if (!load.gone.empty()) {
+        redis::Command hdel{"HDEL", loadKey(prefix_, names[i])};
+        hdel.insert(hdel.end(), load.gone.begin(), load.gone.end());
+        client_->execute(std::move(hdel), [](redis::CommandResult) {});
+      }
+    }
+  });
 }
 
 void RedisSessionStore::reassert(std::string route, std::vector<SessionEntry> entries,

@@ -19,6 +19,11 @@
 //             a failover lost writes): Redis's answer wins, conflicts counted
 //   census    on demand (the admin API's stats), at most every 5 s: SCAN <prefix>* COUNT 1000
 //             + pipelined GETs, counted by route and endpoint: the cluster-wide session counts
+//   load      every second, per LeastSessions route, pipelined: one Lua script stamps this
+//             replica's per-endpoint session counts with Redis's clock into the hash
+//             <prefix>load:<route> (field: the replica id; PEXPIRE 60 s) and returns the other
+//             replicas' fields; those at most 3 s old are summed into the route's peer load
+//             (Route::setPeerLoad), those over 60 s old or malformed are HDEL'd
 //   down      the client fails fast ("Disconnected"): claims are Unavailable, the request is
 //             placed locally and the entry marked unsynced; nothing queues
 //
@@ -65,6 +70,38 @@ std::optional<EndpointId> parseEndpointValue(std::string_view text);
 /// How much longer than the route's TTL a Redis key lives: the refresh granularity.
 std::chrono::milliseconds redisMargin(std::chrono::milliseconds ttl);
 
+/// Peer load. The hash holding every replica's session counts for a route:
+///   loadKey("sticky:", "shop/chat") -> "sticky:load:shop/chat"
+/// (route names hold a '/', so no session key `<prefix><route>:<key>` is ever one of these).
+std::string loadKey(std::string_view prefix, std::string_view route);
+using EndpointCounts = std::vector<std::pair<EndpointId, uint64_t>>;
+/// A replica's counts as its field holds them after the time stamp:
+///   {{0x1f, 3}, {0x2a, 0}} -> "000000000000001f=3,000000000000002a=0"     {} -> ""
+std::string encodeLoadCounts(const EndpointCounts& counts);
+struct LoadField {
+  int64_t at_ms = 0;  // Redis's clock (unix ms) when the replica wrote it
+  EndpointCounts counts;
+};
+/// A field's value, "<unix_ms> <counts>"; nullopt if anything in it is malformed (a count over
+/// kMaxPeerCount included), never a partial result:
+///   "1733400000000 000000000000001f=3" -> {1733400000000, {{0x1f, 3}}}   "12 " -> {12, {}}
+///   "12" -> nullopt   "x 000000000000001f=3" -> nullopt   "12 1f=3" -> nullopt
+std::optional<LoadField> decodeLoadField(std::string_view value);
+inline constexpr uint64_t kMaxPeerCount = uint64_t{1} << 40;
+/// A field fresher than this counts in the peer load; one older than kPeerLoadGone is deleted.
+inline constexpr std::chrono::milliseconds kPeerLoadFresh{3000};
+inline constexpr std::chrono::milliseconds kPeerLoadGone{60000};
+
+struct PeerLoad {
+  std::unordered_map<EndpointId, uint64_t> sessions;  // summed over the fresh fields
+  uint64_t replicas = 0;                              // fresh fields summed
+  std::vector<std::string> gone;                      // fields to HDEL: stale or malformed
+};
+/// Sums the fields (replica id, value) of a load hash read at `now_ms` (Redis's clock): those
+/// within kPeerLoadFresh of it, except `own`'s.
+PeerLoad sumPeerLoad(const std::vector<std::pair<std::string, std::string>>& fields,
+                     std::string_view own, int64_t now_ms);
+
 /// The client options for a RedisConfig (reads the password file). Error: one sentence.
 Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config);
 
@@ -110,6 +147,7 @@ class RedisSessionStore final : public SessionStore {
   void onEvent(std::string_view payload);
   void scheduleRefresh();
   void refreshRound();
+  void publishLoads();
   void reassert(std::string route, std::vector<SessionEntry> entries, size_t from);
   void adopt(std::string_view route, std::string_view key, std::string_view value);
   void scanAndDelete(std::string route, std::string pattern, std::string value, std::string cursor);
@@ -128,6 +166,8 @@ class RedisSessionStore final : public SessionStore {
   std::unique_ptr<redis::Client> client_;
   boost::asio::steady_timer refresh_timer_{io_};
   std::atomic<int> refreshes_in_flight_{0};  // batches of the current round (io thread)
+  bool loads_in_flight_ = false;             // the last round's peer-load batch (io thread)
+  bool load_refused_ = false;  // warned that Redis refused the load script (io thread)
   std::thread thread_;
   std::once_flag stopped_;
 

@@ -28,6 +28,7 @@ constexpr std::string_view kUnknownEndpoint = "unknown";
 struct EndpointShared {
   EndpointStats stats;
   std::atomic<int64_t> down_until{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> peer_sessions{0};  // other replicas' sessions here (Route::setPeerLoad)
 };
 
 // State of a route that outlives snapshots (keyed by route name).
@@ -38,9 +39,13 @@ struct RouteShared {
   RouteStats stats;
   SharedTableStats shared_stats;
   std::atomic<uint64_t> round_robin{0};
+  // Peer load: the endpoints' peer_sessions count until this steady tick (release/acquire).
+  std::atomic<int64_t> peer_load_until{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> peer_replicas{0};
 };
 
 using EligibleIds = boost::container::small_vector<EndpointId, 32>;
+using PeerCounts = boost::container::small_vector<uint64_t, 32>;
 
 }  // namespace
 
@@ -108,6 +113,23 @@ struct Route::State {
     }
     return ids;
   }
+
+  // Other replicas' sessions on each of `ids` (in order), for LeastSessions with a fresh peer
+  // load; otherwise empty (own counts only: no store, another policy, or a stale report).
+  PeerCounts peerSessions(TimePoint now, const EligibleIds& ids) const {
+    PeerCounts peers;
+    if (config.placement != Placement::LeastSessions || !store ||
+        ticks(now) >= shared->peer_load_until.load(std::memory_order_acquire)) {
+      return peers;
+    }
+    for (EndpointId id : ids) {
+      auto it = by_id.find(id);
+      peers.push_back(it == by_id.end() ? 0
+                                        : endpoint_states[it->second]->shared->peer_sessions.load(
+                                              std::memory_order_relaxed));
+    }
+    return peers;
+  }
 };
 
 namespace {
@@ -119,8 +141,10 @@ class RoutePlacement final : public PlacementFn {
       : route_(route), now_(now), exclude_(exclude) {}
   std::optional<EndpointId> place(std::string_view key) const override {
     EligibleIds ids = route_.eligible(now_, exclude_);
+    PeerCounts peers = route_.peerSessions(now_, ids);
     return pick(route_.config.placement, hashKey(key), std::span(ids.data(), ids.size()),
-                *route_.shared->table, route_.shared->round_robin);
+                *route_.shared->table, route_.shared->round_robin,
+                std::span(peers.data(), peers.size()));
   }
 
  private:
@@ -186,6 +210,22 @@ SharedTableStats& Route::sharedStats() const {
 }
 SessionStore* Route::store() const {
   return state_->store;
+}
+
+void Route::setPeerLoad(const std::unordered_map<EndpointId, uint64_t>& sessions, uint64_t replicas,
+                        TimePoint fresh_until) const {
+  for (const auto& e : state_->endpoint_states) {
+    auto it = sessions.find(e->id);
+    e->shared->peer_sessions.store(it == sessions.end() ? 0 : it->second,
+                                   std::memory_order_relaxed);
+  }
+  state_->shared->peer_replicas.store(replicas, std::memory_order_relaxed);
+  state_->shared->peer_load_until.store(ticks(fresh_until), std::memory_order_release);
+}
+
+uint64_t Route::peerReplicas(TimePoint now) const {
+  if (ticks(now) >= state_->shared->peer_load_until.load(std::memory_order_acquire)) return 0;
+  return state_->shared->peer_replicas.load(std::memory_order_relaxed);
 }
 
 const Endpoint* Route::findEndpoint(EndpointId id) const {

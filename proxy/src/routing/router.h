@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -139,6 +140,15 @@ class Route {
   StickTable& table() const;
   RouteStats& stats() const;
   SharedTableStats& sharedStats() const;
+
+  /// Peer load (LeastSessions with a shared store): the sessions other replicas reported per
+  /// endpoint, and how many replicas reported, valid until `fresh_until`. Endpoints of this
+  /// snapshot missing from `sessions` get 0. Called by the store's thread once a round; read
+  /// lock-free by placement (relaxed per-endpoint counters, published by `fresh_until`).
+  void setPeerLoad(const std::unordered_map<EndpointId, uint64_t>& sessions, uint64_t replicas,
+                   TimePoint fresh_until) const;
+  /// Other replicas whose load is fresh at `now` (0 once the last report went stale).
+  uint64_t peerReplicas(TimePoint now) const;
 
   struct State;
   explicit Route(std::shared_ptr<State> state);

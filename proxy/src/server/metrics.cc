@@ -220,7 +220,8 @@ void renderRoutes(Exposition& x, const Router* router, const ServerStats& stats,
               [](const Route&, const Endpoint& e) { return load(e.stats().connect_failures); });
 }
 
-void renderSharedTable(Exposition& x, const Router* router, const RedisSessionStore& store) {
+void renderSharedTable(Exposition& x, const Router* router, const RedisSessionStore& store,
+                       TimePoint now) {
   x.family("sticky_shared_table_connected", "gauge",
            "1 while the shared table's Redis primary is connected, else 0.");
   x.sample("sticky_shared_table_connected", {}, uint64_t{store.connected() ? 1u : 0u});
@@ -233,6 +234,10 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
   perRoute(x, router, "sticky_shared_table_unavailable_total", "counter",
            "New keys placed locally because Redis did not answer in time (reconciled later).",
            [](const Route& r) { return load(r.sharedStats().unavailable); });
+  perRoute(x, router, "sticky_shared_table_peer_replicas", "gauge",
+           "Other replicas whose session counts for the route are fresh (at most 3 s old), "
+           "added to this replica's own by LeastSessions placement; 0 for other policies.",
+           [now](const Route& r) { return r.peerReplicas(now); });
   const RedisStoreStats& t = store.stats();
   std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> table[] = {
       {"sticky_shared_table_refreshed_total",
@@ -293,7 +298,7 @@ std::string renderMetrics(const Router* router, const ServerStats& stats, TimePo
   renderServer(x, router, stats);
   renderRoutes(x, router, stats, now);
   renderAccessLog(x, stats);
-  if (store) renderSharedTable(x, router, *store);
+  if (store) renderSharedTable(x, router, *store, now);
   metrics::renderBuildInfo(x);
   metrics::renderProcessMetrics(x);
   return x.take();

@@ -6,7 +6,9 @@
 
 #include <signal.h>
 
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -52,12 +54,27 @@ struct Replicas {
   std::vector<std::unique_ptr<ProxyProc>> proxies;
 };
 
+/// Sessions of shop/chat in Redis (DBSIZE would count the peer-load hash too).
+size_t sessionsIn(const RedisServer& redis) {
+  return redis.command({"KEYS", "sticky:shop/chat:*"}).elements.size();
+}
+
 /// Which backend `proxy` sends key `k` to (REQUIREs a 200).
 std::string via(ProxyProc& proxy, const std::string& k) {
   auto client = proxy.client();
   auto res = client.get("/", key(k));
   REQUIRE_MESSAGE(res.status == 200, k << ": " << res.status << " " << res.error << res.body);
   return backendOf(res);
+}
+
+/// The most loaded backend's count over the least loaded one's.
+double mostOverLeast(const std::map<std::string, int>& per_backend) {
+  int most = 0, least = std::numeric_limits<int>::max();
+  for (auto& [backend, n] : per_backend) {
+    most = std::max(most, n);
+    least = std::min(least, n);
+  }
+  return static_cast<double>(most) / least;
 }
 
 ProxyConfig threeBackends(BackendProc& b1, BackendProc& b2, BackendProc& b3,
@@ -90,7 +107,7 @@ TEST_CASE("shared table - three replicas send every key to the same pod") {
       }
     }
     CHECK(per_backend.size() == 3);
-    CHECK(redis.command({"DBSIZE"}).integer == 300);
+    CHECK(sessionsIn(redis) == 300);
     CHECK(metricValue(replicas[0].metricsPort(), "sticky_redis_command_latency_seconds_count") >=
           100);
   }
@@ -114,13 +131,136 @@ TEST_CASE("shared table - LeastSessions stays balanced across three replicas") {
     per_backend[backendOf(res)]++;
   }
   REQUIRE(per_backend.size() == 3);
-  int most = 0, least = kKeys;
-  for (auto& [b, n] : per_backend) {
-    most = std::max(most, n);
-    least = std::min(least, n);
-  }
   INFO("b1=" << per_backend["b1"] << " b2=" << per_backend["b2"] << " b3=" << per_backend["b3"]);
-  CHECK(static_cast<double>(most) / least <= 1.25);
+  CHECK(mostOverLeast(per_backend) <= 1.25);
+}
+
+/// The peer-load field `proxy` wrote for shop/chat in Redis (its replica id holds "/<pid>/").
+std::optional<proxy::LoadField> loadFieldOf(const RedisServer& redis, const ProxyProc& proxy) {
+  auto all = redis.command({"HGETALL", "sticky:load:shop/chat"});
+  const std::string pid = "/" + std::to_string(proxy.pid()) + "/";
+  for (size_t i = 0; i + 1 < all.elements.size(); i += 2) {
+    if (all.elements[i].text.find(pid) != std::string::npos) {
+      return proxy::decodeLoadField(all.elements[i + 1].text);
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_CASE("shared table - LeastSessions fills a new pod with keys from a replica that saw none") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc p1(dir, "p1", "127.0.0.2"), p2(dir, "p2", "127.0.0.3"), p3(dir, "p3", "127.0.0.4");
+  Replicas replicas(dir, configOf(1, {stickyRoute("shop/chat", {p1.endpoint(), p2.endpoint()})}),
+                    redis, 2);
+  ProxyProc& a = replicas[0];
+  ProxyProc& b = replicas[1];
+  std::map<std::string, int> per_pod;
+  auto send = [&](HttpClient& client, const std::string& k) {
+    auto res = client.get("/", key(k));
+    REQUIRE(res.status == 200);
+    per_pod[backendOf(res)]++;
+  };
+  // Replica A places 10k keys while the route has two pods; B sees none of them.
+  auto via_a = a.client();
+  for (int i = 0; i < 10000; ++i) send(via_a, "old-" + std::to_string(i));
+  // A third pod joins on both replicas.
+  ProxyConfig three =
+      configOf(2, {stickyRoute("shop/chat", {p1.endpoint(), p2.endpoint(), p3.endpoint()})});
+  a.reload(three);
+  b.reload(three);
+
+  // Wait until B has read A's full counts: A's field in Redis says 10k at time T, and B has
+  // since published twice (a round's script reads the hash as it writes, and B's next round
+  // starts only after the last one's answer was applied).
+  int64_t complete_at = 0;
+  REQUIRE(waitFor(
+      [&] {
+        auto f = loadFieldOf(redis, a);
+        uint64_t total = 0;
+        for (auto& [id, n] : f ? f->counts : proxy::EndpointCounts{}) total += n;
+        if (total == 10000 && f->counts.size() == 3) complete_at = f->at_ms;
+        return complete_at > 0;
+      },
+      10s, 50ms));
+  for (int round = 0; round < 2; ++round) {
+    REQUIRE(waitFor(
+        [&] {
+          auto f = loadFieldOf(redis, b);
+          if (!f || f->at_ms <= complete_at) return false;
+          complete_at = f->at_ms;
+          return true;
+        },
+        10s, 50ms));
+  }
+  CHECK(metricValue(b.metricsPort(), "sticky_shared_table_peer_replicas") == 1);
+  CHECK(metricValue(a.metricsPort(), "sticky_shared_table_peer_replicas") == 1);
+
+  // 5k new keys only through B: knowing A's 5k + 5k, B fills p3 first.
+  auto via_b = b.client();
+  for (int i = 0; i < 5000; ++i) send(via_b, "new-" + std::to_string(i));
+  INFO("p1=" << per_pod["p1"] << " p2=" << per_pod["p2"] << " p3=" << per_pod["p3"]);
+  REQUIRE(per_pod.size() == 3);
+  CHECK(mostOverLeast(per_pod) <= 1.25);
+}
+
+TEST_CASE("shared table - peer load - a replica that stops publishing stops counting") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc p1(dir, "p1", "127.0.0.2"), p2(dir, "p2", "127.0.0.3");
+  ProxyConfig config = configOf(1, {stickyRoute("shop/chat", {p1.endpoint(), p2.endpoint()})});
+  Replicas replicas(dir, config, redis, 2);
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(replicas[0].metricsPort(), "sticky_shared_table_peer_replicas") == 1 &&
+               metricValue(replicas[1].metricsPort(), "sticky_shared_table_peer_replicas") == 1;
+      },
+      10s));
+  // A field left by a replica that died a minute ago is removed by the survivors; garbage too.
+  redis.command({"HSET", "sticky:load:shop/chat", "dead/1/0", "1000 0000000000000001=5", "odd/2/0",
+                 "not a load field"});
+  CHECK(waitFor(
+      [&] {
+        return redis.command({"HEXISTS", "sticky:load:shop/chat", "dead/1/0"}).integer == 0 &&
+               redis.command({"HEXISTS", "sticky:load:shop/chat", "odd/2/0"}).integer == 0;
+      },
+      10s));
+  replicas[1].process().signal(SIGKILL);
+  CHECK(waitFor(
+      [&] {
+        return metricValue(replicas[0].metricsPort(), "sticky_shared_table_peer_replicas") == 0;
+      },
+      10s));
+}
+
+TEST_CASE("shared table - peer load - an ACL without HSET is logged once - placement goes on") {
+  TempDir dir;
+  RedisServer redis;
+  redis.command({"ACL", "SETUSER", "proxy", "on", ">pw", "~*", "&*", "+@all", "-hset"});
+  writeFile(dir.file("redis-password"), "pw\n");
+  BackendProc p1(dir, "p1", "127.0.0.2"), p2(dir, "p2", "127.0.0.3");
+  ProxyProc proxy(
+      dir, configOf(1, {stickyRoute("shop/chat", {p1.endpoint(), p2.endpoint()})}),
+      {"--redis-address", redis.address(), "--redis-username", "proxy", "--redis-password-file",
+       dir.file("redis-password"), "--metrics-listen", "127.0.0.1:0"});
+  const std::string warning = "Redis refused the session-count script";
+  REQUIRE(waitFor([&] { return proxy.log().find(warning) != std::string::npos; }, 10s));
+  INFO(proxy.log());
+  CHECK(proxy.log().find("reply=\"(error) ") != std::string::npos);  // Redis's reason with it
+  std::map<std::string, int> per_pod;
+  for (int i = 0; i < 100; ++i) per_pod[via(proxy, "acl-" + std::to_string(i))]++;
+  CHECK(per_pod["p1"] == 50);
+  CHECK(per_pod["p2"] == 50);
+  CHECK(sessionsIn(redis) == 100);
+  // Rounds go on failing; the warning is not repeated each second.
+  const double commands = metricValue(proxy.metricsPort(), "sticky_redis_commands_total");
+  REQUIRE(waitFor(
+      [&] {
+        return metricValue(proxy.metricsPort(), "sticky_redis_commands_total") >= commands + 2;
+      },
+      10s));
+  const std::string log = proxy.log();
+  CHECK(log.find(warning) == log.rfind(warning));
 }
 
 TEST_CASE("shared table - concurrent first requests on all replicas agree") {
@@ -293,7 +433,7 @@ TEST_CASE(
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 50);
 
   redis.start();  // empty: nothing was persisted
-  REQUIRE(waitFor([&] { return redis.command({"DBSIZE"}).integer == 100; }, 15s));
+  REQUIRE(waitFor([&] { return sessionsIn(redis) == 100; }, 15s));
   // Replica 1 never saw these keys: it learns them from what replica 0 re-asserted.
   for (auto& [k, backend] : where) {
     INFO("key " << k);
@@ -364,7 +504,7 @@ TEST_CASE("shared table - an admin eviction through one replica applies on all")
     std::string k = "e" + std::to_string(i);
     CHECK(get(0, k) == get(1, k));
   }
-  REQUIRE(waitFor([&] { return redis.command({"DBSIZE"}).integer == 20; }, 5s));
+  REQUIRE(waitFor([&] { return sessionsIn(redis) == 20; }, 5s));
 
   auto evicted = proxies[0]->admin().evictKey("shop/chat", "e3");
   REQUIRE(evicted);

@@ -132,6 +132,48 @@ TEST_CASE("LeastSessions breaks ties by rendezvous score, so equal endpoints spl
   for (EndpointId id : ids) CHECK(first_choice[id] > 800);
 }
 
+TEST_CASE("LeastSessions adds the peers' sessions to the table's own") {
+  auto table = makeLocalStickTable(30min, 100000);
+  auto three = endpoints(3);
+  // Own table: 3 on [0], 5 on [1], none on [2].
+  for (int i = 0; i < 8; ++i) table->pin(key(i), three[i < 3 ? 0 : 1], kT0);
+  const uint64_t h = hashKey("new");
+  CHECK(pickLeastSessions(h, three, *table) == three[2]);
+  const std::vector<uint64_t> peers{0, 0, 6};  // [2] is the most loaded cluster-wide
+  CHECK(pickLeastSessions(h, three, *table, peers) == three[0]);
+  const std::vector<uint64_t> peers2{9, 0, 6};  // loads 12, 5, 6
+  CHECK(pickLeastSessions(h, three, *table, peers2) == three[1]);
+  // A count list that does not match the endpoints is ignored (own counts only).
+  const std::vector<uint64_t> short_list{100, 100};
+  CHECK(pickLeastSessions(h, three, *table, short_list) == three[2]);
+  // pick() passes them to LeastSessions only.
+  std::atomic<uint64_t> rr{0};
+  CHECK(pick(Placement::LeastSessions, h, three, *table, rr, peers) == three[0]);
+  CHECK(pick(Placement::ConsistentHash, h, three, *table, rr, peers) == pickRendezvous(h, three));
+}
+
+TEST_CASE("LeastSessions with peer counts fills a new endpoint up to the others, then splits") {
+  // A replica that has seen none of the old keys: the other replicas hold 5000 on each of two
+  // endpoints, none on the third, which this one is to fill first.
+  auto table = makeLocalStickTable(30min, 100000);
+  auto three = endpoints(3);
+  const std::vector<uint64_t> peers{5000, 5000, 0};
+  std::map<EndpointId, uint64_t> placed;
+  for (int i = 0; i < 7500; ++i) {
+    auto id = pickLeastSessions(hashKey(key(i)), three, *table, peers);
+    REQUIRE(id);
+    table->pin(key(i), *id, kT0);
+    ++placed[*id];
+    if (i < 5000) CHECK(*id == three[2]);
+  }
+  CHECK(placed[three[2]] >= 5000 + 800);
+  for (size_t e = 0; e < 3; ++e) {
+    uint64_t total = table->sessionsOf(three[e]) + peers[e];
+    CHECK(total >= 5833);
+    CHECK(total <= 5835);
+  }
+}
+
 TEST_CASE("ConsistentHash spreads keys evenly and moves only what it must") {
   auto table = makeLocalStickTable(30min, 100);
   std::atomic<uint64_t> rr{0};

@@ -3,6 +3,7 @@
 // a real redis-server in test/integration/proxy/shared_table_test.cc).
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,62 @@ TEST_CASE("shared route - admin evictions reach the store") {
   CHECK(store.erased_keys == std::vector<std::string>{"frank", "frank"});
   CHECK(route.evictEndpoint(d.candidate) == 0);
   CHECK(store.erased_endpoints == std::vector<EndpointId>{d.candidate});
+}
+
+TEST_CASE("shared route - LeastSessions adds the peer load while it is fresh, then goes own") {
+  RecordingStore store;
+  auto router = build(config(), store);
+  const Route& route = *router->findRoute("shop/chat");
+  auto id = [&](const char* name) { return route.findEndpoint(std::string_view(name))->id(); };
+  // Another replica holds 6 sessions on chat-0 and chat-1 each, none on chat-2.
+  route.setPeerLoad({{id("chat-0"), 6}, {id("chat-1"), 6}}, 1, kT0 + 3s);
+  CHECK(route.peerReplicas(kT0 + 1s) == 1);
+  auto place = [&](const std::string& key, TimePoint now) {
+    RouteDecision d = route.decide(key, now);
+    REQUIRE((d.verdict == Verdict::Claim));
+    route.settle(key, d.candidate, {d.candidate, ClaimResult::Source::Placed}, now);
+    return d.candidate;
+  };
+  for (int i = 0; i < 6; ++i) CHECK(place("k" + std::to_string(i), kT0 + 1s) == id("chat-2"));
+  // All at 6: the next keys spread over the three.
+  std::map<EndpointId, int> spread;
+  for (int i = 6; i < 12; ++i) spread[place("k" + std::to_string(i), kT0 + 1s)]++;
+  CHECK(spread.size() == 3);
+
+  // A new snapshot (a config change) keeps the route's peer load.
+  ProxyConfig next = config();
+  next.version = 2;
+  auto router2 = build(next, store, router.get());
+  CHECK(router2->findRoute("shop/chat")->peerReplicas(kT0 + 1s) == 1);
+
+  // Stale (no round since 3 s): own counts only. chat-2 holds 8 here, the others 2 each.
+  CHECK(route.peerReplicas(kT0 + 3s) == 0);
+  for (int i = 12; i < 24; ++i) CHECK(place("k" + std::to_string(i), kT0 + 3s) != id("chat-2"));
+}
+
+TEST_CASE("shared route - the peer load is for LeastSessions with a store only") {
+  RecordingStore store;
+  ProxyConfig hashed = config();
+  hashed.routes[0].placement = Placement::ConsistentHash;
+  auto router = build(hashed, store);
+  const Route& route = *router->findRoute("shop/chat");
+  std::vector<EndpointId> ids;
+  for (const Endpoint& e : route.endpoints()) ids.push_back(e.id());
+  route.setPeerLoad({{ids[0], 1000}, {ids[1], 1000}, {ids[2], 1000}}, 2, kT0 + 3s);
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "h" + std::to_string(i);
+    CHECK(route.decide(key, kT0).candidate == pickRendezvous(hashKey(key), ids));
+  }
+
+  // No store: a local table; whatever setPeerLoad is given, placement is on own counts.
+  auto local = Router::build(config(), nullptr, kT0);
+  REQUIRE(local.ok());
+  const Route& plain = *(*local)->findRoute("shop/chat");
+  const EndpointId first = plain.endpoints()[0].id();
+  plain.setPeerLoad({{first, 1000}}, 1, kT0 + 3s);
+  std::map<EndpointId, int> spread;
+  for (int i = 0; i < 30; ++i) spread[plain.decide("p" + std::to_string(i), kT0).endpoint->id()]++;
+  CHECK(spread[first] == 10);
 }
 
 TEST_CASE("stick table - takeRefreshes hands out entries used since confirmed, once per min_age") {
