@@ -44,15 +44,25 @@ void WatchStreamDecoder::append(std::string_view bytes) {
 
 Result<std::optional<WatchEvent>> WatchStreamDecoder::next() {
   for (size_t nl; (nl = pending_.find('\n', start_)) != std::string::npos;) {
+    if (nl - start_ > kMaxWatchLineBytes) return lineTooLong();
     std::string_view line = std::string_view(pending_).substr(start_, nl - start_);
     start_ = nl + 1;
     auto event = decodeWatchLine(line);
     if (!event || event->has_value()) return event;
   }
+  if (buffered() > kMaxWatchLineBytes) return lineTooLong();
   return std::optional<WatchEvent>();
 }
 
+Result<std::optional<WatchEvent>> WatchStreamDecoder::lineTooLong() {
+  pending_.clear();  // the stream is not read any further: give the memory back
+  start_ = 0;
+  return fail("a watch event line over " + std::to_string(kMaxWatchLineBytes / (1024 * 1024)) +
+              " MiB: the stream is not read further");
+}
+
 Result<std::optional<WatchEvent>> WatchStreamDecoder::finish() {
+  if (buffered() > kMaxWatchLineBytes) return lineTooLong();
   std::string_view rest = std::string_view(pending_).substr(start_);
   start_ = pending_.size();
   return decodeWatchLine(rest);

@@ -12,8 +12,9 @@
 //   d.finish()  -> the BOOKMARK event (a last line without "\n" still counts)
 //
 // Blank lines are skipped; a "\r" or spaces before the "\n" are ignored. A line that is not a
-// watch event (not JSON, no string "type", an unknown type) is an error: the stream cannot be
-// trusted after it.
+// watch event (not JSON, no string "type", an unknown type), or longer than kMaxWatchLineBytes
+// (complete or not: memory stays bounded whatever the server sends), is an error: the stream
+// cannot be trusted after it, and the watcher backs off and watches again.
 
 #include <cstddef>
 #include <optional>
@@ -24,6 +25,10 @@
 #include "kube/kube_api.h"
 
 namespace sticky::op::kube {
+
+/// The longest watch event line taken: far over any object the API server stores (etcd refuses
+/// requests over 1.5 MiB by default; a pod's annotations are capped at 256 KiB).
+inline constexpr size_t kMaxWatchLineBytes = 16 * 1024 * 1024;
 
 /// One line of a watch stream (without its "\n"): the event, nullopt for a blank line, or what
 /// is wrong with it in one sentence (Error).
@@ -42,6 +47,8 @@ class WatchStreamDecoder {
   size_t buffered() const { return pending_.size() - start_; }
 
  private:
+  Result<std::optional<WatchEvent>> lineTooLong();
+
   std::string pending_;
   size_t start_ = 0;  // where the first undecoded line starts in pending_
 };

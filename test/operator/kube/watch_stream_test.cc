@@ -96,5 +96,42 @@ TEST_CASE("watch stream - lines that are not watch events are errors") {
   CHECK(!decoder.next().ok());
 }
 
+TEST_CASE(
+    "watch stream - a line over the limit is an error, complete or not, and its memory goes") {
+  const std::string head = "{\"type\":\"ADDED\",\"object\":{\"x\":\"";
+  const std::string tail = "\"}}";
+  std::string at_limit =
+      head + std::string(kMaxWatchLineBytes - head.size() - tail.size(), 'a') + tail;
+  REQUIRE(at_limit.size() == kMaxWatchLineBytes);
+  WatchStreamDecoder fits;
+  fits.append(at_limit + "\n");
+  auto event = fits.next();
+  REQUIRE(event.ok());
+  CHECK(event->has_value());
+
+  std::string over = at_limit;
+  over.insert(head.size(), "a");
+  WatchStreamDecoder whole;
+  whole.append(over + "\n");
+  auto refused = whole.next();
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().message ==
+        "a watch event line over 16 MiB: the stream is not read further");
+  CHECK(whole.buffered() == 0);
+
+  WatchStreamDecoder endless;  // no line end ever comes: refused once past the limit
+  const std::string mib(1024 * 1024, 'x');
+  Result<std::optional<WatchEvent>> step = std::optional<WatchEvent>();
+  int appended = 0;
+  while (step.ok() && appended < 20) {
+    endless.append(mib);
+    ++appended;
+    step = endless.next();
+  }
+  REQUIRE(!step.ok());
+  CHECK(appended == 17);
+  CHECK(endless.buffered() == 0);
+}
+
 }  // namespace
 }  // namespace sticky::op::kube
