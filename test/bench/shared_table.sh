@@ -15,7 +15,8 @@
 #   new    every request a key never seen, 64 connections: placements per second (each one is a
 #          Redis round trip for sticky-redis, a peer update for haproxy-peers)
 # Prints medians over rounds and the per-round ratios against haproxy-peers and against the same
-# proxy without sharing. Figures only; nothing is asserted.
+# proxy without sharing, and for sticky-redis the Redis commands per request (INFO stats'
+# total_commands_processed over the measured pass, both replicas'). Figures only; nothing is asserted.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -162,7 +163,12 @@ start_proxy() {
 }
 
 RESULTS="$BENCH_DIR/results.tsv"
-printf 'round\tscenario\tproxy\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tcpu_us_per_req\thwm_kb\terrors\n' >"$RESULTS"
+printf 'round\tscenario\tproxy\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tcpu_us_per_req\thwm_kb\terrors\tredis_cmds_per_req\n' >"$RESULTS"
+
+# Commands Redis has processed so far (both replicas', and this INFO itself).
+redis_commands() {
+  redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" {print $2}'
+}
 
 errors_of() {
   echo $(($(bench_field "$1" connect) + $(bench_field "$1" read) + $(bench_field "$1" write) + \
@@ -174,15 +180,19 @@ measure() {
   start_proxy "$proxy"
   check_forwarding "$URL" "$proxy"
   local f="$BENCH_DIR/$tag.txt" t0 t1
+  local c0=0 c1=0
   if [[ $scen == hits ]]; then
     run_wrk_pass "$BENCH_DIR/$tag-warmup.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL" 10000 2 1
     t0=$(cpu_ticks "$PID")
+    [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
     run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
   else
     t0=$(cpu_ticks "$PID")
+    [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
     run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
   fi
   t1=$(cpu_ticks "$PID")
+  [[ $proxy == sticky-redis ]] && c1=$(redis_commands)
   local hwm req dur errs rps cpu
   hwm=$(vm_kb "$PID" VmHWM)
   kill -0 "$PID" 2>/dev/null || bench_die "$proxy exited during $tag."
@@ -197,10 +207,12 @@ measure() {
   ((req > 0)) || bench_die "$proxy served no requests in $tag (see $f)."
   rps=$(awk -v r="$req" -v d="$dur" 'BEGIN {printf "%.0f", r * 1e6 / d}')
   cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v r="$req" 'BEGIN {printf "%.2f", t * 1e6 / hz / r}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$proxy" "$req" "$dur" \
-    "$rps" "$(bench_field "$f" p50_us)" "$(bench_field "$f" p99_us)" "$(bench_field "$f" max_us)" \
-    "$cpu" "$hwm" "$errs" >>"$RESULTS"
-  bench_log "$tag: $rps req/s, p50 $(bench_field "$f" p50_us) us, p99 $(bench_field "$f" p99_us) us, cpu $cpu us/req, errors $errs"
+  local cmds=-
+  [[ $proxy == sticky-redis ]] && cmds=$(awk -v c="$((c1 - c0))" -v r="$req" 'BEGIN {printf "%.5f", c / r}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$proxy" "$req" \
+    "$dur" "$rps" "$(bench_field "$f" p50_us)" "$(bench_field "$f" p99_us)" \
+    "$(bench_field "$f" max_us)" "$cpu" "$hwm" "$errs" "$cmds" >>"$RESULTS"
+  bench_log "$tag: $rps req/s, p50 $(bench_field "$f" p50_us) us, p99 $(bench_field "$f" p99_us) us, cpu $cpu us/req, errors $errs, Redis commands/req $cmds"
 }
 
 NGINX_PIDS=("${BENCH_PIDS[@]}")
@@ -248,6 +260,9 @@ for scen in dict.fromkeys(r["scenario"] for r in rows):
         if by[(scen, a)] and by[(scen, b)]:
             print(f"  {a} / {b}: req/s {ratio(scen, a, b, 'rps'):.2f}x, "
                   f"p99 {ratio(scen, a, b, 'p99_us'):.2f}x, CPU/req {ratio(scen, a, b, 'cpu_us_per_req'):.2f}x")
+    cmds = [float(r["redis_cmds_per_req"]) for r in by[(scen, "sticky-redis")].values()]
+    if cmds:
+        print(f"  sticky-redis: Redis commands per request {med(cmds):.5f} (both replicas')")
     print()
 PYEOF
 } | tee "$SUMMARY"
