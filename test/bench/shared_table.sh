@@ -5,10 +5,13 @@
 #
 # Proxies (each started fresh per run):
 #   haproxy        the anchor of run.sh: one HAProxy, local stick table
-#   haproxy-peers  the same HAProxy pushing every stick-table update to a second HAProxy (its peer)
+#   haproxy-peers  two HAProxy processes sharing their stick table (`peers`), the load split
+#                  across both
 #   sticky         sticky-proxy, local table
-#   sticky-redis   sticky-proxy with --redis-address (a local redis-server 7, no persistence), and
-#                  a second sticky-proxy replica on the same Redis receiving its events
+#   sticky-redis   two sticky-proxy replicas with --redis-address on one local redis-server 7 (no
+#                  persistence), the load split across both
+# The single proxies get wrk -t2 -c64; the pairs two wrk -t1 -c32, one on each instance, at once
+# (the same load in all), their CPU summed, their latency percentiles the worse of the two.
 # Scenarios:
 #   hits   10,000 keys, 64 connections: every session placed in a warm-up pass, then measured
 #          (a hit never asks Redis: this should cost nothing)
@@ -114,8 +117,10 @@ haproxy_peers_config() {
   echo "$cfg"
 }
 
-# start_proxy PROXY: starts it (and its peer or Redis); sets PID (the measured process) and URL.
+# start_proxy PROXY: starts it (and its peer or Redis); sets PID and URL, and for the pairs PID2
+# and URL2 (the second instance; empty for a single proxy).
 start_proxy() {
+  PID2="" URL2=""
   case $1 in
     haproxy)
       start_haproxy "$HAP_PORT"
@@ -127,7 +132,9 @@ start_proxy() {
       a=$(haproxy_peers_config a "$HAP_PORT")
       b=$(haproxy_peers_config b "$HAP_B_PORT")
       /usr/sbin/haproxy -db -L b -f "$b" >"$BENCH_DIR/haproxy-b.log" 2>&1 &
-      BENCH_PIDS+=("$!")
+      PID2=$!
+      URL2="http://127.0.0.1:$HAP_B_PORT/"
+      BENCH_PIDS+=("$PID2")
       /usr/sbin/haproxy -db -L a -f "$a" >"$BENCH_DIR/haproxy-a.log" 2>&1 &
       PID=$!
       BENCH_PIDS+=("$PID")
@@ -144,9 +151,11 @@ start_proxy() {
       start_redis
       # The second replica first (its own admin socket), so the measured one is STICKY_PID.
       "$STICKY_BIN" --config "$STICKY_B_CFG" --metrics-listen "127.0.0.1:$METRICS_B_PORT" \
-        --workers 1 --log-level warn --redis-address "127.0.0.1:$REDIS_PORT" \
+        --workers "${STICKY_WORKERS:-2}" --log-level warn --redis-address "127.0.0.1:$REDIS_PORT" \
         >"$BENCH_DIR/sticky-proxy-b.log" 2>&1 &
-      BENCH_PIDS+=("$!")
+      PID2=$!
+      URL2="http://127.0.0.1:$STICKY_B_PORT/"
+      BENCH_PIDS+=("$PID2")
       start_sticky "$STICKY_PORT" "$METRICS_PORT" "$STICKY_CFG" \
         --redis-address "127.0.0.1:$REDIS_PORT"
       PID=$STICKY_PID
@@ -175,27 +184,74 @@ errors_of() {
     $(bench_field "$1" status) + $(bench_field "$1" timeout)))
 }
 
+# combine_bench A B OUT: one BENCH line for two wrk runs that ran at once: counts summed, the
+# duration and latency percentiles the larger of the two.
+combine_bench() {
+  local line="BENCH" k x y
+  for k in requests connect read write status timeout; do
+    line+=" $k=$(($(bench_field "$1" "$k") + $(bench_field "$2" "$k")))"
+  done
+  for k in duration_us p50_us p90_us p99_us max_us; do
+    x=$(bench_field "$1" "$k") y=$(bench_field "$2" "$k")
+    line+=" $k=$((x > y ? x : y))"
+  done
+  echo "$line" >"$3"
+}
+
+# proxy_ticks: CPU ticks of the measured process(es): both instances of a pair.
+proxy_ticks() {
+  local t
+  t=$(cpu_ticks "$PID")
+  [[ -n $PID2 ]] && t=$((t + $(cpu_ticks "$PID2")))
+  echo "$t"
+}
+
 measure() {
   local round=$1 scen=$2 proxy=$3 tag="r$1-$2-$3"
   start_proxy "$proxy"
   check_forwarding "$URL" "$proxy"
+  [[ -n $URL2 ]] && check_forwarding "$URL2" "$proxy (second instance)"
   local f="$BENCH_DIR/$tag.txt" t0 t1
   local c0=0 c1=0
   if [[ $scen == hits ]]; then
+    # Every instance knows every key before the measured pass (a pair's second one adopts them).
     run_wrk_pass "$BENCH_DIR/$tag-warmup.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL" 10000 2 1
-    t0=$(cpu_ticks "$PID")
+    [[ -n $URL2 ]] &&
+      run_wrk_pass "$BENCH_DIR/$tag-warmup-b.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL2" 10000 2 1
+    t0=$(proxy_ticks)
     [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
-    run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
+    if [[ -n $URL2 ]]; then
+      run_wrk "$f.a" 1 32 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 1 0 &
+      local wa=$!
+      run_wrk "$f.b" 1 32 "$DURATION" "$BENCH_SRC/keys.lua" "$URL2" 10000 1 0 &
+      wait "$wa" $!
+    else
+      run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
+    fi
   else
-    t0=$(cpu_ticks "$PID")
+    t0=$(proxy_ticks)
     [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
-    run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
+    if [[ -n $URL2 ]]; then
+      local half=$(((NEW_KEYS + 1) / 2))
+      run_wrk_pass "$f.a" 1 32 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$half" 1 "$tag-a" &
+      local wa=$!
+      run_wrk_pass "$f.b" 1 32 300 "$BENCH_SRC/unique_keys.lua" "$URL2" "$half" 1 "$tag-b" &
+      wait "$wa" $!
+    else
+      run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
+    fi
   fi
-  t1=$(cpu_ticks "$PID")
+  t1=$(proxy_ticks)
   [[ $proxy == sticky-redis ]] && c1=$(redis_commands)
+  if [[ -n $URL2 ]]; then
+    grep -q '^BENCH ' "$f.a" && grep -q '^BENCH ' "$f.b" ||
+      bench_die "a wrk run of $tag produced no result (see $f.a, $f.b)."
+    combine_bench "$f.a" "$f.b" "$f"
+  fi
   local hwm req dur errs rps cpu
   hwm=$(vm_kb "$PID" VmHWM)
   kill -0 "$PID" 2>/dev/null || bench_die "$proxy exited during $tag."
+  [[ -z $PID2 ]] || kill -0 "$PID2" 2>/dev/null || bench_die "$proxy's second instance exited during $tag."
   local p
   for p in "${BENCH_PIDS[@]}"; do
     # Stop everything this run started (the proxy, its peer or replica, Redis); keep nginx.
