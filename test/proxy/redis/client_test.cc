@@ -31,7 +31,8 @@ TEST_CASE("redis client: commands, replies and batches") {
   std::atomic<uint64_t> connected_epoch{0};
   client.onConnected([&](uint64_t epoch) { connected_epoch = epoch; });
   client.start();
-  REQUIRE(waitFor([&] { return client.connected(); }, 10s));
+  // connected() turns true on the client's thread just before it calls onConnected.
+  REQUIRE(waitFor([&] { return client.connected() && connected_epoch != 0; }, 10s));
   CHECK(connected_epoch == 1);
   CHECK(client.epoch() == 1);
   CHECK(client.primary() == server.address());
