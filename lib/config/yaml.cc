@@ -110,8 +110,19 @@ std::string yamlWhere(const YAML::Mark& mark) {
   return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1);
 }
 
+// Deeper than any config: an alias inside its own anchor (`a: &x [*x]`) makes a YAML tree
+// endless (found by fuzz/config_fuzz.cc: a stack overflow).
+constexpr int kMaxYamlDepth = 64;
+
 // Converts a YAML tree to JSON. Errors (duplicate or non-scalar keys) carry the line.
-json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& errors) {
+json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& errors,
+                int depth = 0) {
+  if (depth > kMaxYamlDepth) {
+    errors.push_back({path, "is nested more than " + std::to_string(kMaxYamlDepth) +
+                                " levels deep (at " + yamlWhere(node.Mark()) +
+                                "), or holds an alias of itself; flatten it"});
+    return nullptr;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -135,7 +146,7 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
       size_t i = 0;
       for (const auto& entry : node) {
         const YAML::Node& item = entry;  // the iterator's value, alive for this pass
-        arr.push_back(yamlToJson(item, path + "[" + std::to_string(i) + "]", errors));
+        arr.push_back(yamlToJson(item, path + "[" + std::to_string(i) + "]", errors, depth + 1));
         ++i;
       }
       return arr;
@@ -163,7 +174,7 @@ json yamlToJson(const YAML::Node& node, const std::string& path, ConfigErrors& e
               {child, "duplicate field (at " + yamlWhere(k.Mark()) + "); set it once"});
           continue;
         }
-        obj[key] = yamlToJson(v, child, errors);
+        obj[key] = yamlToJson(v, child, errors, depth + 1);
       }
       return obj;
     }

@@ -414,6 +414,15 @@ TEST_CASE("syntax errors carry the position - duplicate fields are errors") {
   CHECK(empty[0].message.find("the config is empty") == 0);
 }
 
+TEST_CASE("a YAML alias inside its own anchor is refused, not followed forever") {
+  // Found by fuzz/config_fuzz.cc: the endless tree overflowed the stack.
+  auto errors = parseErrors("base: &b {nadees: [*b]}\nroutes: [*b]\n");
+  REQUIRE(!errors.empty());
+  CHECK(errors[0].message.find("levels deep (at line 1") != std::string::npos);
+  // Nesting a config really has stays readable.
+  CHECK(parseProxyConfig("routes: []\nheaders: {movedFrom: x-a}\n").ok());
+}
+
 TEST_CASE("YAML text that is not UTF-8 is refused, as JSON refuses it") {
   // Found by fuzz/config_fuzz.cc: a keyPrefix with a stray byte was accepted from YAML, and the
   // config's JSON form (GET /v1/config) then held U+FFFD instead: another config.
