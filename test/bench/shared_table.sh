@@ -19,7 +19,10 @@
 #          Redis round trip for sticky-redis, a peer update for haproxy-peers)
 # Prints medians over rounds and the per-round ratios against haproxy-peers and against the same
 # proxy without sharing, and for sticky-redis the Redis commands per request (INFO stats'
-# total_commands_processed over the measured pass, both replicas'). Figures only; nothing is asserted.
+# total_commands_processed over the measured pass, both replicas') and redis-server's CPU per
+# request, and for every proxy the whole machine's busy CPU per request (/proc/stat: proxies,
+# backends, wrk, Redis and the kernel), which is what bounds the rate on a saturated machine.
+# Figures only; nothing is asserted.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -172,11 +175,14 @@ start_proxy() {
 }
 
 RESULTS="$BENCH_DIR/results.tsv"
-printf 'round\tscenario\tproxy\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tcpu_us_per_req\thwm_kb\terrors\tredis_cmds_per_req\n' >"$RESULTS"
+printf 'round\tscenario\tproxy\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tcpu_us_per_req\thwm_kb\terrors\tredis_cmds_per_req\tredis_cpu_us_per_req\tmachine_cpu_us_per_req\n' >"$RESULTS"
 
-# Commands Redis has processed so far (both replicas', and this INFO itself).
+# Commands and socket reads Redis has processed so far (both replicas', and this INFO itself),
+# as "COMMANDS READS": commands per read is how well the replicas pipeline.
 redis_commands() {
-  redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" {print $2}'
+  redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' |
+    awk -F: '$1 == "total_commands_processed" {c = $2} $1 == "total_reads_processed" {r = $2}
+             END {print c, r}'
 }
 
 errors_of() {
@@ -206,20 +212,23 @@ proxy_ticks() {
   echo "$t"
 }
 
+# machine_ticks: busy CPU ticks of the whole machine (every process and the kernel).
+machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+
 measure() {
   local round=$1 scen=$2 proxy=$3 tag="r$1-$2-$3"
   start_proxy "$proxy"
   check_forwarding "$URL" "$proxy"
   [[ -n $URL2 ]] && check_forwarding "$URL2" "$proxy (second instance)"
-  local f="$BENCH_DIR/$tag.txt" t0 t1
-  local c0=0 c1=0
+  local f="$BENCH_DIR/$tag.txt" t0 t1 m0 m1
+  local c0=0 c1=0 r0=0 r1=0 rd0=0 rd1=0
   if [[ $scen == hits ]]; then
     # Every instance knows every key before the measured pass (a pair's second one adopts them).
     run_wrk_pass "$BENCH_DIR/$tag-warmup.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL" 10000 2 1
     [[ -n $URL2 ]] &&
       run_wrk_pass "$BENCH_DIR/$tag-warmup-b.txt" 2 64 120 "$BENCH_SRC/keys.lua" "$URL2" 10000 2 1
-    t0=$(proxy_ticks)
-    [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
+    t0=$(proxy_ticks) m0=$(machine_ticks)
+    [[ $proxy == sticky-redis ]] && read -r c0 rd0 <<<"$(redis_commands)" && r0=$(cpu_ticks "$REDIS_PID")
     if [[ -n $URL2 ]]; then
       run_wrk "$f.a" 1 32 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 1 0 &
       local wa=$!
@@ -229,8 +238,8 @@ measure() {
       run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
     fi
   else
-    t0=$(proxy_ticks)
-    [[ $proxy == sticky-redis ]] && c0=$(redis_commands)
+    t0=$(proxy_ticks) m0=$(machine_ticks)
+    [[ $proxy == sticky-redis ]] && read -r c0 rd0 <<<"$(redis_commands)" && r0=$(cpu_ticks "$REDIS_PID")
     if [[ -n $URL2 ]]; then
       local half=$(((NEW_KEYS + 1) / 2))
       run_wrk_pass "$f.a" 1 32 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$half" 1 "$tag-a" &
@@ -241,8 +250,8 @@ measure() {
       run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
     fi
   fi
-  t1=$(proxy_ticks)
-  [[ $proxy == sticky-redis ]] && c1=$(redis_commands)
+  t1=$(proxy_ticks) m1=$(machine_ticks)
+  [[ $proxy == sticky-redis ]] && read -r c1 rd1 <<<"$(redis_commands)" && r1=$(cpu_ticks "$REDIS_PID")
   if [[ -n $URL2 ]]; then
     grep -q '^BENCH ' "$f.a" && grep -q '^BENCH ' "$f.b" ||
       bench_die "a wrk run of $tag produced no result (see $f.a, $f.b)."
@@ -263,12 +272,17 @@ measure() {
   ((req > 0)) || bench_die "$proxy served no requests in $tag (see $f)."
   rps=$(awk -v r="$req" -v d="$dur" 'BEGIN {printf "%.0f", r * 1e6 / d}')
   cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v r="$req" 'BEGIN {printf "%.2f", t * 1e6 / hz / r}')
-  local cmds=-
-  [[ $proxy == sticky-redis ]] && cmds=$(awk -v c="$((c1 - c0))" -v r="$req" 'BEGIN {printf "%.5f", c / r}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$proxy" "$req" \
-    "$dur" "$rps" "$(bench_field "$f" p50_us)" "$(bench_field "$f" p99_us)" \
-    "$(bench_field "$f" max_us)" "$cpu" "$hwm" "$errs" "$cmds" >>"$RESULTS"
-  bench_log "$tag: $rps req/s, p50 $(bench_field "$f" p50_us) us, p99 $(bench_field "$f" p99_us) us, cpu $cpu us/req, errors $errs, Redis commands/req $cmds"
+  local machine cmds=- rcpu=- per_read=-
+  machine=$(awk -v t="$((m1 - m0))" -v hz="$CLK_TCK" -v r="$req" 'BEGIN {printf "%.2f", t * 1e6 / hz / r}')
+  if [[ $proxy == sticky-redis ]]; then
+    cmds=$(awk -v c="$((c1 - c0))" -v r="$req" 'BEGIN {printf "%.5f", c / r}')
+    per_read=$(awk -v c="$((c1 - c0))" -v r="$((rd1 - rd0))" 'BEGIN {printf "%.2f", r ? c / r : 0}')
+    rcpu=$(awk -v t="$((r1 - r0))" -v hz="$CLK_TCK" -v r="$req" 'BEGIN {printf "%.2f", t * 1e6 / hz / r}')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$proxy" \
+    "$req" "$dur" "$rps" "$(bench_field "$f" p50_us)" "$(bench_field "$f" p99_us)" \
+    "$(bench_field "$f" max_us)" "$cpu" "$hwm" "$errs" "$cmds" "$rcpu" "$machine" >>"$RESULTS"
+  bench_log "$tag: $rps req/s, p50 $(bench_field "$f" p50_us) us, p99 $(bench_field "$f" p99_us) us, cpu $cpu us/req (Redis $rcpu, machine $machine), errors $errs, Redis commands/req $cmds ($per_read per read)"
 }
 
 NGINX_PIDS=("${BENCH_PIDS[@]}")
@@ -318,7 +332,14 @@ for scen in dict.fromkeys(r["scenario"] for r in rows):
                   f"p99 {ratio(scen, a, b, 'p99_us'):.2f}x, CPU/req {ratio(scen, a, b, 'cpu_us_per_req'):.2f}x")
     cmds = [float(r["redis_cmds_per_req"]) for r in by[(scen, "sticky-redis")].values()]
     if cmds:
-        print(f"  sticky-redis: Redis commands per request {med(cmds):.5f} (both replicas')")
+        rcpu = [float(r["redis_cpu_us_per_req"]) for r in by[(scen, "sticky-redis")].values()]
+        print(f"  sticky-redis: Redis commands per request {med(cmds):.5f} (both replicas'), "
+              f"redis-server CPU {med(rcpu):.1f} us/req")
+    for proxy in dict.fromkeys(r["proxy"] for r in rows):
+        rs = list(by[(scen, proxy)].values())
+        if rs:
+            print(f"  {proxy}: whole machine CPU {med([float(r['machine_cpu_us_per_req']) for r in rs]):.1f} "
+                  "us/req (proxies, backends, wrk, Redis, kernel)")
     print()
 PYEOF
 } | tee "$SUMMARY"

@@ -164,6 +164,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
   std::atomic<bool> ran_on_io{false};  // a handler of ours ran: somebody runs the io_context
+  std::atomic<bool> up{false};         // the command connection is connected
   std::atomic<uint64_t> epoch{0};
   mutable std::mutex primary_mutex;
   std::string primary;
@@ -178,7 +179,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void open(Link& link) {
     if (stopped) return;
     size_t attempt = link.attempt++;
-    openPrimary(io, options, attempt,
+    std::string name = options.client_name;
+    if (link.pubsub && !name.empty()) name += ":events";
+    openPrimary(io, options, attempt, std::move(name),
                 [weak = weak_from_this(),
                  pubsub = link.pubsub](Result<std::shared_ptr<Connection>> opened) {
                   auto self = weak.lock();
@@ -200,6 +203,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       const Error& e = result.error();
       std::string_view what = e.code == "AuthFailed" ? "redis auth failed" : "redis connect failed";
       logWarn(what, {{"connection", link.pubsub ? "pubsub" : "command"},
+                     {"client", options.client_name},
                      {"error", e.message},
                      {"code", e.code},
                      {"retry_ms", link.backoff.count()}});
@@ -223,8 +227,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     uint64_t e = ++epoch;
     stats->connects++;
-    stats->connected = 1;
-    logInfo("redis connected", {{"primary", address}, {"epoch", e}});
+    up = true;
+    logInfo("redis connected",
+            {{"primary", address}, {"epoch", e}, {"client", options.client_name}});
     callback([&] {
       if (on_connected) on_connected(e);
     });
@@ -287,10 +292,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void closed(Link& link, const Error& error) {
     link.conn.reset();
     logWarn("redis connection lost", {{"connection", link.pubsub ? "pubsub" : "command"},
+                                      {"client", options.client_name},
                                       {"error", error.message},
                                       {"retry_ms", link.backoff.count()}});
     if (!link.pubsub) {
-      stats->connected = 0;
+      up = false;
       callback([&] {
         if (on_disconnected) on_disconnected();
       });
@@ -369,7 +375,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     for (Link* link : {&command, &pubsub}) {
       if (auto conn = std::move(link->conn)) conn->close(error);
     }
-    stats->connected = 0;
+    up = false;
   }
 };
 
@@ -430,7 +436,7 @@ void Client::stop() {
 }
 
 bool Client::connected() const {
-  return impl_->stats->connected.load() == 1;
+  return impl_->up.load();
 }
 
 uint64_t Client::epoch() const {
@@ -447,6 +453,10 @@ void Client::execute(Command command, Done done) {
              [self = impl_, command = std::move(command), done = std::move(done)]() mutable {
                self->send(std::move(command), std::move(done));
              });
+}
+
+void Client::executeHere(Command command, Done done) {
+  impl_->send(std::move(command), std::move(done));
 }
 
 void Client::executeBatch(std::vector<Command> commands, BatchDone done) {

@@ -75,12 +75,17 @@ struct ClientOptions {
   std::chrono::milliseconds reconnect_max{5000};
   /// Subscribe on a second connection to these channels (may be empty: no pub/sub connection).
   std::vector<std::string> channels = {};
+  /// CLIENT SETNAME on every connection to the primary (the pub/sub one gets ":events"
+  /// appended), so `CLIENT LIST` tells whose connection is whose; empty: none. No spaces.
+  /// Its reply is ignored: a user not allowed CLIENT still connects. Also names the client in
+  /// its log lines.
+  std::string client_name = {};
 
   /// One sentence per problem (no address, both modes, sentinel without a master name, ...).
   Result<Ok> validate() const;
 };
 
-/// Counters read by the metrics endpoint (any thread).
+/// Counters read by the metrics endpoint (any thread). Several clients may share one.
 struct RedisStats {
   std::atomic<uint64_t> commands{0};  // sent
   std::atomic<uint64_t> errors{0};    // completed with an Error (any code)
@@ -89,7 +94,6 @@ struct RedisStats {
   std::atomic<uint64_t> connects{0};  // successful (re)connections
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> messages{0};       // pub/sub messages received
-  std::atomic<int> connected{0};           // 1 while the command connection is up
   std::atomic<uint64_t> latency_count{0};  // replies received in time
   std::atomic<uint64_t> latency_sum_us{0};
 };
@@ -132,6 +136,10 @@ class Client {
 
   /// Sends one command. Thread-safe; `done` runs on the client's io_context thread, exactly once.
   void execute(Command command, Done done);
+  /// execute() without the post, for a caller already on the client's io_context thread (only
+  /// there): the command is queued at once, and `done` runs within this call when the client is
+  /// not connected.
+  void executeHere(Command command, Done done);
   /// Sends commands back to back (one write); `done` gets one result per command, in order.
   void executeBatch(std::vector<Command> commands, BatchDone done);
 

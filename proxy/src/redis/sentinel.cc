@@ -71,26 +71,31 @@ void connectAndAuth(boost::asio::io_context& io, const Address& address,
                 });
 }
 
-// Connects to `address`, authenticates, and checks ROLE says master.
+// Connects to `address`, authenticates, names the connection, and checks ROLE says master.
 void openAt(boost::asio::io_context& io, const ClientOptions& options, const Address& address,
-            Opened done) {
+            std::string client_name, Opened done) {
   Credentials creds{options.username, options.password, false};
-  connectAndAuth(io, address, options, creds, [done](Result<ConnectionPtr> opened) {
-    if (!opened) {
-      done(std::move(opened));
-      return;
-    }
-    ConnectionPtr conn = *opened;
-    conn->send({"ROLE"}, [conn, done](Result<RespValue> reply) {
-      Result<Ok> role = reply ? checkRole(*reply, conn->address()) : unexpected(reply.error());
-      if (!role) {
-        conn->close(role.error());
-        done(unexpected(role.error()));
-        return;
-      }
-      done(conn);
-    });
-  });
+  connectAndAuth(io, address, options, creds,
+                 [done, client_name = std::move(client_name)](Result<ConnectionPtr> opened) {
+                   if (!opened) {
+                     done(std::move(opened));
+                     return;
+                   }
+                   ConnectionPtr conn = *opened;
+                   // Pipelined ahead of ROLE; an error (a user not allowed CLIENT) changes nothing.
+                   if (!client_name.empty())
+                     conn->send({"CLIENT", "SETNAME", client_name}, [](auto) {});
+                   conn->send({"ROLE"}, [conn, done](Result<RespValue> reply) {
+                     Result<Ok> role =
+                         reply ? checkRole(*reply, conn->address()) : unexpected(reply.error());
+                     if (!role) {
+                       conn->close(role.error());
+                       done(unexpected(role.error()));
+                       return;
+                     }
+                     done(conn);
+                   });
+                 });
 }
 
 // One sentinel after another until one names the primary.
@@ -192,22 +197,24 @@ void askSentinels(boost::asio::io_context& io, const ClientOptions& options,
 }
 
 void openPrimary(boost::asio::io_context& io, const ClientOptions& options, size_t attempt,
-                 Opened done) {
+                 std::string client_name, Opened done) {
   if (options.sentinels.empty()) {
     if (options.addresses.empty()) {
       done(fail("no Redis address is configured", "Unreachable"));
       return;
     }
-    openAt(io, options, options.addresses[attempt % options.addresses.size()], std::move(done));
+    openAt(io, options, options.addresses[attempt % options.addresses.size()],
+           std::move(client_name), std::move(done));
     return;
   }
   askSentinels(io, options,
-               [&io, options, done = std::move(done)](Result<Address> primary) mutable {
+               [&io, options, client_name = std::move(client_name),
+                done = std::move(done)](Result<Address> primary) mutable {
                  if (!primary) {
                    done(unexpected(primary.error()));
                    return;
                  }
-                 openAt(io, options, *primary, std::move(done));
+                 openAt(io, options, *primary, std::move(client_name), std::move(done));
                });
 }
 

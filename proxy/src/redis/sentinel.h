@@ -31,10 +31,11 @@ namespace sticky::proxy::redis {
 
 using Opened = std::function<void(Result<std::shared_ptr<Connection>>)>;
 
-/// Opens an authenticated connection to the primary (see above). `attempt` picks the address
-/// in direct mode. `done` runs once on the io_context's thread.
+/// Opens an authenticated connection to the primary (see above), named `client_name` (CLIENT
+/// SETNAME, its reply ignored; empty: not named). `attempt` picks the address in direct mode.
+/// `done` runs once on the io_context's thread.
 void openPrimary(boost::asio::io_context& io, const ClientOptions& options, size_t attempt,
-                 Opened done);
+                 std::string client_name, Opened done);
 
 /// Asks the sentinels in turn for the address of the primary named options.master_name.
 void askSentinels(boost::asio::io_context& io, const ClientOptions& options,

@@ -1,7 +1,8 @@
-// RedisSessionStore: the shared stick table's Redis side. Everything but claim()'s enqueue runs
-// on the store's own thread (the client's io_context): replies, events, the refresh round and
-// re-assertion. The local tables it touches are thread-safe; the router is read through
-// RouterHolder, so a config swap never races it.
+// RedisSessionStore: the shared stick table's Redis side. Claims asked on an attached worker's
+// thread run there, on that worker's lane (its own client and single-flight map). Everything
+// else runs on the store's own thread (the main client's io_context): other claims' replies,
+// events, the refresh round and re-assertion. The local tables it touches are thread-safe; the
+// router is read through RouterHolder, so a config swap never races it.
 
 #include "routing/redis_store.h"
 
@@ -11,8 +12,10 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 
@@ -161,12 +164,16 @@ Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config) {
 
 // ---------------------------------------------------------------------------------------------
 
+thread_local const RedisSessionStore* RedisSessionStore::tl_store_ = nullptr;
+thread_local RedisSessionStore::Lane* RedisSessionStore::tl_lane_ = nullptr;
+
 RedisSessionStore::RedisSessionStore(const RedisConfig& config, redis::ClientOptions options,
-                                     RouterHolder& routers)
+                                     std::string replica_id, RouterHolder& routers)
     : prefix_(config.key_prefix),
       channel_(config.key_prefix + "events"),
       settle_deadline_(SteadyClock::now() + 2 * options.connect_timeout),
-      replica_id_(makeReplicaId()),
+      replica_id_(std::move(replica_id)),
+      lane_options_(options),
       routers_(routers),
       client_stats_(std::make_shared<redis::RedisStats>()),
       client_(std::make_unique<redis::Client>(io_, std::move(options), client_stats_)) {}
@@ -175,11 +182,13 @@ Result<std::unique_ptr<RedisSessionStore>> RedisSessionStore::start(const RedisC
                                                                     RouterHolder& routers) {
   auto options = redisClientOptions(config);
   if (!options) return fail(options.error().message);
+  std::string replica_id = makeReplicaId();
+  options->client_name = replica_id;
   std::unique_ptr<RedisSessionStore> store(
-      new RedisSessionStore(config, std::move(*options), routers));
+      new RedisSessionStore(config, std::move(*options), std::move(replica_id), routers));
   RedisSessionStore* s = store.get();
+  s->lane_options_.channels.clear();
   s->client_->onConnected([s](uint64_t epoch) {
-    s->ever_connected_.store(true);
     logInfo("shared table: connected to Redis",
             {{"primary", s->client_->primary()}, {"epoch", std::to_string(epoch)}});
     // Whatever this replica holds goes back to Redis: it may have restarted empty, a failover
@@ -204,7 +213,10 @@ Result<std::unique_ptr<RedisSessionStore>> RedisSessionStore::start(const RedisC
     // Events published while the subscription was down are lost: have the next refresh round
     // check every recently used entry against Redis (adopting what moved).
     if (auto router = s->routers_.current()) {
-      for (const Route& route : router->routes()) route.table().markAllUnsynced();
+      const TimePoint now = SteadyClock::now();
+      for (const Route& route : router->routes()) {
+        route.table().markAllUnsynced(now, redisMargin(route.config().ttl));
+      }
     }
     logInfo("shared table: events resubscribed; recent entries re-checked against Redis");
   });
@@ -228,53 +240,136 @@ void RedisSessionStore::stop() {
   });
 }
 
+void RedisSessionStore::attachWorker(asio::io_context& io, size_t index) {
+  auto lane = std::make_unique<Lane>();
+  redis::ClientOptions options = lane_options_;
+  options.client_name += ":claims-" + std::to_string(index);
+  lane->client = std::make_unique<redis::Client>(io, std::move(options), client_stats_);
+  Lane* l = lane.get();
+  // Callbacks run on the worker's thread, as everything of the lane does.
+  l->client->onConnected([this, l](uint64_t) {
+    if (!std::exchange(l->up, true)) lanes_up_.fetch_add(1);
+  });
+  l->client->onDisconnected([this, l] {
+    if (std::exchange(l->up, false)) lanes_up_.fetch_sub(1);
+  });
+  asio::post(io, [this, l] {
+    tl_store_ = this;
+    tl_lane_ = l;
+  });
+  l->client->start();
+  lanes_.emplace_back(&io, std::move(lane));
+  lanes_attached_.fetch_add(1);
+}
+
+void RedisSessionStore::detachWorkers() {
+  for (auto& [io, lane] : lanes_) {
+    // The client is stopped and destroyed on the worker's thread: its sockets and timers belong
+    // to that io_context, which runs them from that thread only.
+    std::promise<void> closed;
+    std::future<void> done = closed.get_future();
+    asio::post(*io, [this, l = lane.get(), &closed] {
+      tl_store_ = nullptr;
+      tl_lane_ = nullptr;
+      l->client->stop();  // pending claims complete (Unavailable) and leave l->inflight
+      l->client.reset();
+      if (std::exchange(l->up, false)) lanes_up_.fetch_sub(1);
+      closed.set_value();
+    });
+    done.wait();
+  }
+}
+
 bool RedisSessionStore::connected() const {
-  return client_->connected();
+  return client_->connected() && lanes_up_.load() == lanes_attached_.load();
 }
 
 bool RedisSessionStore::startupSettled() const {
-  return ever_connected_.load() || SteadyClock::now() >= settle_deadline_;
+  if (ever_connected_.load()) return true;
+  if (connected()) {
+    ever_connected_.store(true);
+    return true;
+  }
+  return SteadyClock::now() >= settle_deadline_;
 }
 
 std::string RedisSessionStore::primary() const {
   return client_->primary();
 }
 
+namespace {
+
+redis::Command claimCommand(std::string redis_key, EndpointId candidate, milliseconds ttl) {
+  return {"SET", std::move(redis_key), endpointValue(candidate), "NX", "PX", px(ttl), "GET"};
+}
+
+// Every asker of one key gets the first asker's answer (as Joined after the first).
+void answer(std::vector<SessionStore::ClaimDone>& waiters, const ClaimResult& result) {
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    ClaimResult mine = result;
+    if (i > 0 && result.source != ClaimResult::Source::Unavailable) {
+      mine.source = ClaimResult::Source::Joined;
+    }
+    waiters[i](mine);
+  }
+}
+
+}  // namespace
+
 void RedisSessionStore::claim(std::string_view route, std::string_view key, EndpointId candidate,
                               milliseconds ttl, ClaimDone done) {
   std::string redis_key = sessionKey(prefix_, route, key);
+  if (tl_store_ == this && tl_lane_ != nullptr) {
+    claimOnLane(*tl_lane_, std::move(redis_key), candidate, ttl, std::move(done));
+    return;
+  }
   {
     std::lock_guard lock(inflight_mu_);
     auto& waiters = inflight_[redis_key];
     waiters.push_back(std::move(done));
     if (waiters.size() > 1) return;  // single flight: the first asker's answer is everyone's
   }
-  redis::Command command{"SET", redis_key, endpointValue(candidate), "NX", "PX", px(ttl), "GET"};
-  client_->execute(std::move(command),
+  client_->execute(claimCommand(redis_key, candidate, ttl),
                    [this, redis_key, candidate](redis::CommandResult reply) mutable {
                      finishClaim(redis_key, candidate, std::move(reply));
                    });
 }
 
-void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId candidate,
-                                    redis::CommandResult reply) {
-  ClaimResult result{candidate, ClaimResult::Source::Unavailable};
-  if (reply && reply->isNull()) {
-    result.source = ClaimResult::Source::Placed;
-  } else if (reply && reply->isString()) {
-    if (auto id = parseEndpointValue(reply->text)) {
-      result = {*id, ClaimResult::Source::Adopted};
-    } else {
-      logWarn("shared table: a session key in Redis holds something else; placing locally",
-              {{"key", redis_key}});
-    }
-  } else if (reply) {
+void RedisSessionStore::claimOnLane(Lane& lane, std::string redis_key, EndpointId candidate,
+                                    milliseconds ttl, ClaimDone done) {
+  auto [at, first] = lane.inflight.try_emplace(redis_key);
+  at->second.push_back(std::move(done));
+  if (!first) return;  // single flight within this worker
+  // executeHere: no post, the reply comes back on this thread; without a connection the
+  // callback runs before executeHere returns (nothing here holds an iterator by then).
+  lane.client->executeHere(claimCommand(redis_key, candidate, ttl),
+                           [this, &lane, redis_key, candidate](redis::CommandResult reply) {
+                             auto waiters = lane.inflight.extract(redis_key);
+                             if (waiters.empty()) return;
+                             answer(waiters.mapped(), claimResult(redis_key, candidate, reply));
+                           });
+}
+
+ClaimResult RedisSessionStore::claimResult(const std::string& redis_key, EndpointId candidate,
+                                           const redis::CommandResult& reply) const {
+  if (reply && reply->isNull()) return {candidate, ClaimResult::Source::Placed};
+  if (reply && reply->isString()) {
+    if (auto id = parseEndpointValue(reply->text)) return {*id, ClaimResult::Source::Adopted};
+    logWarn("shared table: a session key in Redis holds something else; placing locally",
+            {{"key", redis_key}});
+  } else if (reply && reply->text.rfind("READONLY", 0) != 0) {  // READONLY: the client logs it
     // An error reply: most likely a Redis older than 7.0, which has no SET ... NX GET.
     logWarn(
         "shared table: Redis refused SET NX GET (it needs Redis >= 7.0 or Valkey); "
         "placing locally",
         {{"reply", redis::describe(*reply)}});
   }
+  return {candidate, ClaimResult::Source::Unavailable};
+}
+
+void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId candidate,
+                                    redis::CommandResult reply) {
+  ClaimResult result = claimResult(redis_key, candidate, reply);
   std::vector<ClaimDone> waiters;
   {
     std::lock_guard lock(inflight_mu_);
@@ -284,13 +379,7 @@ void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId can
       inflight_.erase(it);
     }
   }
-  for (size_t i = 0; i < waiters.size(); ++i) {
-    ClaimResult mine = result;
-    if (i > 0 && result.source != ClaimResult::Source::Unavailable) {
-      mine.source = ClaimResult::Source::Joined;
-    }
-    waiters[i](mine);
-  }
+  answer(waiters, result);
 }
 
 void RedisSessionStore::moved(std::string_view route, std::string_view key, EndpointId from,

@@ -8,7 +8,9 @@
 // layout is Redis Cluster-ready. Events (moves, evictions) go to the channel `<prefix>events`.
 //
 //   miss      SET k <candidate> NX PX <ttl+margin> GET        nil: placed; a value: adopt it
-//             (single-flight per key in this process: later askers wait for the first answer)
+//             (single-flight per key in each worker: later askers wait for the first answer),
+//             sent on the asking worker's own connection, so the round trip never leaves the
+//             worker's thread (attachWorker); from any other thread, on the store's
 //   idle      every second, for entries used since last confirmed and confirmed >= margin ago,
 //             pipelined: if GET k == mine then PEXPIRE k (Lua). Missing -> SET NX GET again;
 //             another value -> adopt it (a conflict). Never a write per request.
@@ -77,12 +79,23 @@ class RedisSessionStore final : public SessionStore {
   RedisSessionStore& operator=(const RedisSessionStore&) = delete;
 
   /// Closes the connections and joins the thread. Claims in flight complete as Unavailable.
+  /// After detachWorkers().
   void stop();
 
+  /// Gives the worker running `io` a Redis connection of its own for its claims (named
+  /// `<replica id>:claims-<index>` in CLIENT LIST). Call before `io` runs, and only for a
+  /// worker that will run until detachWorkers(). Not thread-safe: call from one thread.
+  void attachWorker(boost::asio::io_context& io, size_t index);
+  /// Closes the workers' connections on their threads (their claims in flight complete as
+  /// Unavailable; later claims use the store's connection) and waits for each. Call while the
+  /// workers still run, before they stop.
+  void detachWorkers();
+
+  /// The store's connection and every worker's are connected.
   bool connected() const;
-  /// False from the start until the first connection to Redis, or until the startup grace
-  /// (2 x the connect timeout) has passed without one: a replica that takes traffic before it
-  /// reaches Redis places sessions on its own. /readyz waits for it.
+  /// False from the start until every connection to Redis was up at once, or until the startup
+  /// grace (2 x the connect timeout) has passed without that: a replica that takes traffic before
+  /// it reaches Redis places sessions on its own. /readyz waits for it.
   bool startupSettled() const;
   std::string primary() const;
   const std::string& replicaId() const { return replica_id_; }
@@ -101,7 +114,23 @@ class RedisSessionStore final : public SessionStore {
   static constexpr std::chrono::seconds kCensusInterval{5};
 
  private:
-  RedisSessionStore(const RedisConfig& config, redis::ClientOptions options, RouterHolder& routers);
+  // A worker's connection for its claims, and its claims in flight (redis key -> waiters).
+  // Touched on that worker's thread only, so without a lock.
+  struct Lane {
+    std::unique_ptr<redis::Client> client;
+    bool up = false;  // counted in lanes_up_
+    std::unordered_map<std::string, std::vector<ClaimDone>> inflight;
+  };
+  // The lane of the worker running on this thread, if that worker is attached to `tl_store_`.
+  static thread_local const RedisSessionStore* tl_store_;
+  static thread_local Lane* tl_lane_;
+
+  RedisSessionStore(const RedisConfig& config, redis::ClientOptions options, std::string replica_id,
+                    RouterHolder& routers);
+  void claimOnLane(Lane& lane, std::string redis_key, EndpointId candidate,
+                   std::chrono::milliseconds ttl, ClaimDone done);
+  ClaimResult claimResult(const std::string& redis_key, EndpointId candidate,
+                          const redis::CommandResult& reply) const;
   void finishClaim(const std::string& redis_key, EndpointId candidate, redis::CommandResult reply);
   void publish(std::string_view op, std::string_view route, std::string_view arg,
                std::string_view key);
@@ -118,8 +147,9 @@ class RedisSessionStore final : public SessionStore {
   std::string prefix_;
   std::string channel_;
   TimePoint settle_deadline_;
-  std::atomic<bool> ever_connected_{false};
+  mutable std::atomic<bool> ever_connected_{false};  // set by startupSettled()
   std::string replica_id_;
+  redis::ClientOptions lane_options_;  // the store's, without pub/sub (attachWorker)
   RouterHolder& routers_;
   RedisStoreStats stats_;
   std::shared_ptr<redis::RedisStats> client_stats_;
@@ -138,6 +168,11 @@ class RedisSessionStore final : public SessionStore {
 
   std::mutex inflight_mu_;
   std::unordered_map<std::string, std::vector<ClaimDone>> inflight_;  // redis key -> waiters
+
+  // Written by attachWorker() and detachWorkers() only; the counts are what other threads read.
+  std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Lane>>> lanes_;
+  std::atomic<size_t> lanes_attached_{0};
+  std::atomic<size_t> lanes_up_{0};
 };
 
 }  // namespace sticky::proxy

@@ -10,7 +10,8 @@
 //     Node* chain;                16      next node in the same bucket
 //     EndpointId endpoint;        24
 //     int64_t last_used;          32      steady_clock ticks (ns) of the last hit
-//     int64_t synced;             40      ticks when the shared store last confirmed it
+//     uint32_t synced;            40      100 ms step when the shared store last confirmed it
+//     uint32_t pending;           44      1 + its index in the shard's `pending`, or 0
 //     uint32_t hash;              48      low 32 bits of the key hash (bucket index, rehash)
 //     uint32_t key_len;           52
 //     char key[key_len];          56      key bytes, not NUL-terminated
@@ -25,10 +26,15 @@
 // absorbs: keys of 17..24 bytes pay 16 more.)
 //
 // Shared store. With a shared table (Redis) the entry is a cache of the store's: `synced` says
-// when the store last confirmed it. takeRefreshes() hands out the entries used since then and
-// confirmed at least `min_age` ago (so each key costs the store one write per min_age at most,
-// never one per request); markUnsynced() makes an entry due at once. Without a store nobody
-// reads `synced`.
+// when the store last confirmed it (in 100 ms steps, modulo 2^32: 13 years, so differences are
+// exact; a step's rounding makes an entry due at most 100 ms early, never late).
+// takeRefreshes() hands out the entries used since then and confirmed at least `min_age` ago (so
+// each key costs the store one write per min_age at most, never one per request);
+// markUnsynced() makes an entry due at once. The entries used since their confirmation are kept
+// in the shard's `pending` vector (the node knows its slot, so removal is O(1)), so a refresh
+// round costs the entries used lately, not the table: a table of keys placed once and never
+// used again costs nothing. Tracking starts with the first takeRefreshes() call (which walks
+// the recent entries once): without a store nothing is tracked and `pending` stays empty.
 //
 // Time. Idle TTL: an entry is expired when now - last_used >= ttl. Every hit moves the entry to
 // the front of its shard's LRU list and sets last_used = max(now, front's last_used), so each
@@ -57,6 +63,7 @@
 #include <limits>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "routing/endpoint_counters.h"
 #include "routing/hash.h"
@@ -89,7 +96,8 @@ struct Node {
   Node* chain;
   EndpointId endpoint;
   int64_t last_used;
-  int64_t synced;
+  uint32_t synced;
+  uint32_t pending;
   uint32_t hash;
   uint32_t key_len;
 
@@ -101,10 +109,11 @@ static_assert(sizeof(Node) == 56, "see the layout comment at the top of this fil
 struct alignas(64) Shard {
   std::mutex mu;
   // Everything below is guarded by mu.
-  Node lru{&lru, &lru, nullptr, 0, 0, 0, 0, 0};  // sentinel: lru.lru_next is the most recent
+  Node lru{&lru, &lru, nullptr, 0, 0, 0, 0, 0, 0};  // sentinel: lru.lru_next is the most recent
   Node** buckets = nullptr;
   size_t bucket_mask = 0;
   size_t count = 0;
+  std::vector<Node*> pending;  // used since confirmed, or never confirmed (see the top)
 
   bool empty() const { return lru.lru_next == &lru; }
   Node* oldest() { return empty() ? nullptr : lru.lru_prev; }
@@ -212,7 +221,8 @@ class LocalStickTable final : public StickTable {
       if (Node* n = findLive(s, static_cast<uint32_t>(h), key, ticks(now))) {
         setEndpoint(n, endpoint);
         touch(s, n, ticks(now));
-        n->synced = ticks(now);
+        n->synced = syncStep(ticks(now));
+        unpend(s, n);
         return;
       }
       Node* n = insertNode(s, static_cast<uint32_t>(h), key, endpoint, ticks(now));
@@ -303,22 +313,26 @@ class LocalStickTable final : public StickTable {
                                           size_t limit) override {
     std::vector<SessionEntry> out;
     const int64_t t = ticks(now);
-    const int64_t age = min_age.count();
-    // Entries used longer ago than min_age plus two refresh rounds were handed out already
-    // (the caller runs every round; see stick_table.h), and the list is sorted by last_used.
-    const int64_t horizon = t - age - 2 * std::chrono::nanoseconds(kRefreshRound).count();
+    const uint32_t step = syncStep(t);
+    const auto age_steps = static_cast<uint32_t>(std::min<int64_t>(
+        (min_age.count() + kSyncStepNs - 1) / kSyncStepNs, std::numeric_limits<uint32_t>::max()));
+    if (!tracking_.exchange(true)) enlistRecent(t, min_age, /*unsync=*/false);
     for (size_t i = 0; i < shard_count_ && out.size() < limit; ++i) {
       Shard& s = shards_[i];
       std::lock_guard lock(s.mu);
-      for (Node* n = s.lru.lru_next; n != &s.lru && out.size() < limit; n = n->lru_next) {
-        if (n->last_used < horizon || expired(n, t)) break;
-        const bool due =
-            n->synced == kNeverSynced || (n->last_used > n->synced && t - n->synced >= age);
-        if (!due) continue;
-        n->synced = t;
+      for (size_t at = 0; at < s.pending.size() && out.size() < limit;) {
+        Node* n = s.pending[at];
+        const bool due = n->synced == kNeverSynced || step - n->synced >= age_steps;
+        // Not due yet: stays. Expired: stays until a lookup or the sweep removes it.
+        if (!due || expired(n, t)) {
+          ++at;
+          continue;
+        }
+        n->synced = step;
         auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::nanoseconds(std::max<int64_t>(t - n->last_used, 0)));
         out.push_back(SessionEntry{std::string(n->key()), n->endpoint, idle});
+        unpend(s, n);  // the last one moves into slot `at`
       }
     }
     return out;
@@ -328,15 +342,15 @@ class LocalStickTable final : public StickTable {
     const uint64_t h = hash::bytes(key);
     Shard& s = shards_[shardIndex(h)];
     std::lock_guard lock(s.mu);
-    if (Node* n = findNode(s, static_cast<uint32_t>(h), key)) n->synced = kNeverSynced;
+    if (Node* n = findNode(s, static_cast<uint32_t>(h), key)) {
+      n->synced = kNeverSynced;
+      pend(s, n);
+    }
   }
 
-  void markAllUnsynced() override {
-    for (size_t i = 0; i < shard_count_; ++i) {
-      Shard& s = shards_[i];
-      std::lock_guard lock(s.mu);
-      for (Node* n = s.lru.lru_next; n != &s.lru; n = n->lru_next) n->synced = kNeverSynced;
-    }
+  void markAllUnsynced(TimePoint now, std::chrono::nanoseconds min_age) override {
+    tracking_.store(true);
+    enlistRecent(ticks(now), min_age, /*unsync=*/true);
   }
 
   StickTableCounters counters() const override {
@@ -346,7 +360,52 @@ class LocalStickTable final : public StickTable {
 
  private:
   static constexpr size_t kInitialBuckets = 16;
-  static constexpr int64_t kNeverSynced = std::numeric_limits<int64_t>::min();
+  static constexpr uint32_t kNeverSynced = 0;
+  static constexpr int64_t kSyncStepNs = 100'000'000;
+
+  // `t`'s 100 ms step, modulo 2^32, never kNeverSynced.
+  static uint32_t syncStep(int64_t t) {
+    auto step = static_cast<uint32_t>(static_cast<uint64_t>(t / kSyncStepNs));
+    return step == kNeverSynced ? 1 : step;
+  }
+
+  static void pend(Shard& s, Node* n) {
+    if (n->pending != 0) return;
+    s.pending.push_back(n);
+    n->pending = static_cast<uint32_t>(s.pending.size());
+  }
+
+  static void unpend(Shard& s, Node* n) {
+    if (n->pending == 0) return;
+    Node* last = s.pending.back();
+    s.pending[n->pending - 1] = last;
+    last->pending = n->pending;
+    s.pending.pop_back();
+    n->pending = 0;
+  }
+
+  // Puts the entries used within min_age + two refresh rounds (those a refresh could still be
+  // owed) in `pending`: all of them, marked never confirmed, if `unsync`; else those used in a
+  // later 100 ms step than their confirmation (a use in the same step goes unseen: its Redis
+  // timer then ends at most 100 ms early, well inside the margin).
+  void enlistRecent(int64_t t, std::chrono::nanoseconds min_age, bool unsync) {
+    const int64_t horizon =
+        t - min_age.count() - 2 * std::chrono::nanoseconds(kRefreshRound).count();
+    for (size_t i = 0; i < shard_count_; ++i) {
+      Shard& s = shards_[i];
+      std::lock_guard lock(s.mu);
+      for (Node* n = s.lru.lru_next; n != &s.lru; n = n->lru_next) {
+        if (n->last_used < horizon) break;  // the list is sorted by last_used
+        if (unsync) {
+          n->synced = kNeverSynced;
+        } else if (n->synced != kNeverSynced &&
+                   static_cast<int32_t>(syncStep(n->last_used) - n->synced) <= 0) {
+          continue;
+        }
+        pend(s, n);
+      }
+    }
+  }
 
   size_t shardIndex(uint64_t h) const { return (h >> 40) & (shard_count_ - 1); }
 
@@ -391,13 +450,14 @@ class LocalStickTable final : public StickTable {
     s.lru.lru_next = n;
   }
 
-  static void touch(Shard& s, Node* n, int64_t now) {
+  void touch(Shard& s, Node* n, int64_t now) {
     Node* front = s.newest();
     n->last_used = std::max({now, n->last_used, front ? front->last_used : now});
     if (front != n) {
       lruUnlink(n);
       lruPushFront(s, n);
     }
+    if (n->pending == 0 && tracking_.load(std::memory_order_relaxed)) pend(s, n);
   }
 
   void setEndpoint(Node* n, EndpointId endpoint) {
@@ -409,8 +469,9 @@ class LocalStickTable final : public StickTable {
 
   Node* insertNode(Shard& s, uint32_t h, std::string_view key, EndpointId endpoint, int64_t now) {
     void* mem = ::operator new(sizeof(Node) + key.size());
-    Node* n = new (mem)
-        Node{nullptr, nullptr, nullptr, endpoint, now, now, h, static_cast<uint32_t>(key.size())};
+    Node* n = new (mem) Node{nullptr,  nullptr, nullptr,
+                             endpoint, now,     syncStep(now),
+                             0,        h,       static_cast<uint32_t>(key.size())};
     std::memcpy(n->keyData(), key.data(), key.size());
     if (Node* front = s.newest()) n->last_used = std::max(now, front->last_used);
     lruPushFront(s, n);
@@ -449,6 +510,7 @@ class LocalStickTable final : public StickTable {
     while (*link != n) link = &(*link)->chain;
     *link = n->chain;
     lruUnlink(n);
+    unpend(s, n);
     --s.count;
     size_.fetch_sub(1, std::memory_order_relaxed);
     counters_.add(n->endpoint, -1);
@@ -520,6 +582,7 @@ class LocalStickTable final : public StickTable {
   std::atomic<size_t> size_{0};
   std::atomic<uint64_t> expirations_{0};
   std::atomic<uint64_t> evictions_{0};
+  std::atomic<bool> tracking_{false};  // `pending` is kept (see the top)
   EndpointCounters counters_;
 };
 

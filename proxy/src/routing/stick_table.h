@@ -81,16 +81,17 @@ class StickTable {
   // these two keep the store's idle timers in step without a store write per request.
 
   /// Entries used since the store last confirmed them and confirmed at least `min_age` ago (at
-  /// most `limit`), now counted as confirmed. An entry placed by pin() counts as confirmed at
-  /// that moment. Must be called every kRefreshRound: it skips entries whose last use is older
-  /// than min_age plus two rounds, which earlier calls handed out.
+  /// most `limit`; the rest wait for the next call), now counted as confirmed. An entry placed
+  /// by pin() counts as confirmed at that moment. Called every kRefreshRound. The table tracks
+  /// the entries used since confirmed from the first call on, so a call costs those entries,
+  /// not the table's size.
   virtual std::vector<SessionEntry> takeRefreshes(TimePoint now, std::chrono::nanoseconds min_age,
                                                   size_t limit) = 0;
   /// Makes `key` due for takeRefreshes at once (placed while the store was unavailable).
   virtual void markUnsynced(std::string_view key) = 0;
-  /// The same for every entry used within the last min_age + two rounds (the store's events may
-  /// have been missed: each is checked against the store by the next round).
-  virtual void markAllUnsynced() = 0;
+  /// The same for every entry used within min_age + two rounds before `now` (the store's events
+  /// may have been missed: each is checked against the store by the next round).
+  virtual void markAllUnsynced(TimePoint now, std::chrono::nanoseconds min_age) = 0;
 };
 
 /// In-process sharded table (one mutex per shard).

@@ -223,7 +223,8 @@ void renderRoutes(Exposition& x, const Router* router, const ServerStats& stats,
 void renderSharedTable(Exposition& x, const Router* router, const RedisSessionStore& store,
                        TimePoint now) {
   x.family("sticky_shared_table_connected", "gauge",
-           "1 while the shared table's Redis primary is connected, else 0.");
+           "1 while every connection to the shared table's Redis primary (the store's and each "
+           "worker's) is up, else 0.");
   x.sample("sticky_shared_table_connected", {}, uint64_t{store.connected() ? 1u : 0u});
   perRoute(x, router, "sticky_shared_table_claims_total", "counter",
            "New keys on this replica answered through Redis (placed, adopted or local).",

@@ -117,6 +117,10 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
   s->sweep_timer_ = std::make_unique<asio::steady_timer>(s->control_io_);
   s->scheduleSweep();
   s->control_thread_ = std::thread([server = s.get()] { server->control_io_.run(); });
+  // Nothing fails from here on: every attached worker runs until stop() detaches it.
+  for (size_t i = 0; s->store_ && i < s->workers_.size(); ++i) {
+    s->store_->attachWorker(s->workers_[i]->io(), i);
+  }
   for (auto& w : s->workers_) w->start();
   if (!summary.empty()) logInfo("config applied: " + summary);
   return s;
@@ -202,6 +206,7 @@ bool Server::drain() {
 
 void Server::stop() {
   std::call_once(stopped_, [this] {
+    if (store_) store_->detachWorkers();  // while the workers run: on their threads
     for (auto& w : workers_) w->stop();
     for (auto& w : workers_) w->join();
     for (auto& w : workers_) w->flushAccessLog();  // their threads are done: safe from here

@@ -42,6 +42,8 @@ class Worker {
   boost::asio::ip::tcp::endpoint localEndpoint() const;
   /// Starts the thread: accepting, serving, pool maintenance.
   void start();
+  /// The io_context the worker's thread runs (to give it work of its own before start()).
+  boost::asio::io_context& io() { return io_; }
 
   /// Drain: stop accepting; idle connections close, the others after their request in flight.
   void stopAccepting();

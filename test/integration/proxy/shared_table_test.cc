@@ -113,6 +113,88 @@ TEST_CASE("shared table - three replicas send every key to the same pod") {
   }
 }
 
+/// CLIENT LIST as name -> the connection's last command (connections without a name left out).
+std::map<std::string, std::string> namedClients(const RedisServer& redis) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(redis.command({"CLIENT", "LIST"}).text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::map<std::string, std::string> fields;
+    std::istringstream words(line);
+    std::string word;
+    while (words >> word) {
+      size_t eq = word.find('=');
+      if (eq != std::string::npos) fields[word.substr(0, eq)] = word.substr(eq + 1);
+    }
+    if (!fields["name"].empty()) out[fields["name"]] = fields["cmd"];
+  }
+  return out;
+}
+
+TEST_CASE("shared table - each worker claims on a Redis connection of its own") {
+  TempDir dir;
+  RedisServer redis;
+  BackendProc b1(dir, "b1", "127.0.0.2"), b2(dir, "b2", "127.0.0.3"), b3(dir, "b3", "127.0.0.4");
+  Replicas replicas(dir, threeBackends(b1, b2, b3, Placement::RoundRobin), redis, 2);
+  // A new connection per request: the kernel spreads them over both workers (SO_REUSEPORT).
+  std::map<std::string, std::string> where;
+  for (int i = 0; i < 200; ++i) {
+    std::string k = "lane-" + std::to_string(i);
+    where[k] = via(replicas[i % 2], k);
+  }
+  // Each replica (2 workers): its own connection "<replica>", its events "<replica>:events",
+  // and one per worker "<replica>:claims-<n>", which sent the claims (SET NX GET).
+  auto clients = namedClients(redis);
+  std::set<std::string> replica_ids;
+  for (auto& [name, cmd] : clients) {
+    if (name.ends_with(":claims-0")) replica_ids.insert(name.substr(0, name.size() - 9));
+  }
+  REQUIRE(replica_ids.size() == 2);
+  for (const std::string& id : replica_ids) {
+    INFO("replica " << id);
+    CHECK(clients.count(id) == 1);
+    CHECK(clients.count(id + ":events") == 1);
+    CHECK(clients[id + ":claims-0"] == "set");
+    CHECK(clients[id + ":claims-1"] == "set");
+    CHECK(clients[id] != "set");
+  }
+  CHECK(clients.size() == 8);
+
+  // The workers' connections killed: claims meanwhile are placed locally (none fails), the
+  // connections come back, and every replica agrees on every key again.
+  for (auto& [name, cmd] : clients) {
+    if (name.find(":claims-") == std::string::npos) continue;
+    auto list = redis.command({"CLIENT", "LIST"}).text;
+    size_t at = list.find(" name=" + name + " ");
+    REQUIRE(at != std::string::npos);
+    size_t line = list.rfind('\n', at);
+    std::string id = list.substr(line == std::string::npos ? 3 : line + 4);
+    redis.command({"CLIENT", "KILL", "ID", id.substr(0, id.find(' '))});
+  }
+  for (int i = 200; i < 260; ++i) {
+    std::string k = "lane-" + std::to_string(i);
+    where[k] = via(replicas[0], k);
+  }
+  for (size_t r = 0; r < replicas.size(); ++r) {
+    REQUIRE(waitFor(
+        [&] {
+          return metricValue(replicas[r].metricsPort(), "sticky_shared_table_connected") == 1;
+        },
+        5s));
+  }
+  CHECK(namedClients(redis).size() == 8);
+  // Keys placed while a lane was down are re-asserted by the next refresh round (1 s): from
+  // then on both replicas send each key to the same pod.
+  CHECK(waitFor(
+      [&] {
+        for (auto& [k, backend] : where) {
+          if (via(replicas[0], k) != via(replicas[1], k)) return false;
+        }
+        return true;
+      },
+      5s));
+}
+
 TEST_CASE("shared table - LeastSessions stays balanced across three replicas") {
   TempDir dir;
   RedisServer redis;
@@ -738,11 +820,23 @@ TEST_CASE("shared table - through Sentinel with AUTH, sessions survive a failove
         return redisCommand(redis.primaryPort(), {"WAIT", "1", "1000"}, "", "s3cret").integer == 1;
       },
       10s));
+  // Killing the primary drops every connection; each replica's three (its own, one per worker)
+  // must come back, to the new primary.
+  double connects[2];
+  for (int i = 0; i < 2; ++i) {
+    connects[i] = metricValue(proxies[i]->metricsPort(), "sticky_redis_connects_total");
+  }
   redis.failover();
   REQUIRE(waitFor(
       [&] {
-        return metricValue(proxies[0]->metricsPort(), "sticky_redis_connects_total") >= 2 &&
-               metricValue(proxies[1]->metricsPort(), "sticky_redis_connects_total") >= 2;
+        for (int i = 0; i < 2; ++i) {
+          uint16_t port = proxies[i]->metricsPort();
+          if (metricValue(port, "sticky_redis_connects_total") < connects[i] + 3 ||
+              metricValue(port, "sticky_shared_table_connected") != 1) {
+            return false;
+          }
+        }
+        return true;
       },
       30s));
   // A fresh replica knows nothing locally: every answer comes from the new primary.

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -243,6 +244,55 @@ TEST_CASE("stick table - takeRefreshes hands out entries used since confirmed, o
   }
   CHECK(table->takeRefreshes(kT0 + 32s, 10s, 4).size() == 4);
   CHECK(table->takeRefreshes(kT0 + 32s, 10s, 100).size() == 6);
+}
+
+std::set<std::string> keysOf(const std::vector<SessionEntry>& entries) {
+  std::set<std::string> keys;
+  for (const SessionEntry& e : entries) keys.insert(e.key);
+  return keys;
+}
+
+TEST_CASE(
+    "stick table - a used entry erased, evicted or expired before its refresh is never handed "
+    "out") {
+  // One shard, at most 3 entries, 20 s idle timeout.
+  auto table = makeLocalStickTable(std::chrono::seconds(20), 3, 1);
+  CHECK(table->takeRefreshes(kT0, 10s, 100).empty());  // the refresh rounds have begun
+  for (const char* k : {"a", "b", "c"}) table->pin(k, 1, kT0);
+  for (const char* k : {"a", "b", "c"}) CHECK(table->find(k, kT0 + 1s));  // all owe a refresh
+  table->pin("d", 2, kT0 + 2s);  // over the cap: "a", the least recently used, is evicted
+  CHECK(!table->find("a", kT0 + 2s));
+  CHECK(table->erase("b"));
+  CHECK(keysOf(table->takeRefreshes(kT0 + 15s, 10s, 100)) == std::set<std::string>{"c"});
+  // Used again, then idle past the timeout: expired, not refreshed, and swept.
+  CHECK(table->find("c", kT0 + 16s));
+  CHECK(table->takeRefreshes(kT0 + 40s, 10s, 100).empty());
+  CHECK(table->sweep(kT0 + 40s) == 2);  // "c" and "d"
+  CHECK(table->takeRefreshes(kT0 + 41s, 10s, 100).empty());
+  // A key of the same name placed afterwards starts confirmed.
+  table->pin("c", 3, kT0 + 42s);
+  CHECK(table->takeRefreshes(kT0 + 60s, 10s, 100).empty());
+}
+
+TEST_CASE("stick table - entries used before the first refresh round are still refreshed") {
+  auto table = makeLocalStickTable(std::chrono::minutes(30), 1000);
+  table->pin("used", 1, kT0);
+  table->pin("placed-only", 2, kT0);
+  CHECK(table->find("used", kT0 + 2s));
+  // The first round finds "used" by walking the recent entries; "placed-only" owes nothing.
+  CHECK(table->takeRefreshes(kT0 + 3s, 10s, 100).empty());
+  CHECK(keysOf(table->takeRefreshes(kT0 + 11s, 10s, 100)) == std::set<std::string>{"used"});
+}
+
+TEST_CASE("stick table - markAllUnsynced makes recently used entries due at once, not older ones") {
+  auto table = makeLocalStickTable(std::chrono::minutes(30), 1000);
+  CHECK(table->takeRefreshes(kT0, 10s, 100).empty());
+  table->pin("old", 1, kT0);
+  table->pin("recent", 2, kT0 + 100s);
+  // Recent: used within min_age (10 s) + two rounds of now.
+  table->markAllUnsynced(kT0 + 101s, 10s);
+  CHECK(keysOf(table->takeRefreshes(kT0 + 101s, 10s, 100)) == std::set<std::string>{"recent"});
+  CHECK(table->takeRefreshes(kT0 + 102s, 10s, 100).empty());
 }
 
 }  // namespace
