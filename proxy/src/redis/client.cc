@@ -7,6 +7,8 @@
 #include <optional>
 #include <set>
 
+#include <type_traits>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -324,14 +326,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     done(fail("Redis is not connected", "Disconnected"));
   }
 
-  void send(Command cmd, Done done) {
+  // `cmd`: a Command, or one already encoded (std::string_view).
+  template <class Cmd>
+  void send(const Cmd& cmd, Done done) {
     if (stopped || !command.conn) {
       reject(done);
       return;
     }
     stats->commands++;
-    command.conn->send(cmd, [weak = weak_from_this(), conn = std::weak_ptr(command.conn),
-                             queued = Clock::now(), done = std::move(done)](CommandResult result) {
+    auto observed = [weak = weak_from_this(), conn = std::weak_ptr(command.conn),
+                     queued = Clock::now(), done = std::move(done)](CommandResult result) {
       auto self = weak.lock();
       bool demoted = false;
       if (self) {
@@ -355,7 +359,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           self->demote(c);
         }
       }
-    });
+    };
+    if constexpr (std::is_same_v<Cmd, std::string_view>) {
+      command.conn->sendEncoded(cmd, std::move(observed));
+    } else {
+      command.conn->send(cmd, std::move(observed));
+    }
   }
 
   void demote(const std::shared_ptr<Connection>& conn) {
@@ -455,8 +464,8 @@ void Client::execute(Command command, Done done) {
              });
 }
 
-void Client::executeHere(Command command, Done done) {
-  impl_->send(std::move(command), std::move(done));
+void Client::executeHere(std::string_view encoded, Done done) {
+  impl_->send(encoded, std::move(done));
 }
 
 void Client::executeBatch(std::vector<Command> commands, BatchDone done) {

@@ -137,9 +137,9 @@ class Client {
   /// Sends one command. Thread-safe; `done` runs on the client's io_context thread, exactly once.
   void execute(Command command, Done done);
   /// execute() without the post, for a caller already on the client's io_context thread (only
-  /// there): the command is queued at once, and `done` runs within this call when the client is
-  /// not connected.
-  void executeHere(Command command, Done done);
+  /// there): the command, already encoded (encodeCommand: one RESP array), is queued at once,
+  /// and `done` runs within this call when the client is not connected.
+  void executeHere(std::string_view encoded, Done done);
   /// Sends commands back to back (one write); `done` gets one result per command, in order.
   void executeBatch(std::vector<Command> commands, BatchDone done);
 

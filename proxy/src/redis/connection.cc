@@ -167,11 +167,20 @@ void Connection::finishConnect(Result<Ok> result) {
 // ---- writing ----------------------------------------------------------------------------------
 
 void Connection::send(const Command& command, Reply reply) {
+  if (!closed_once_) encodeCommand(out_, command);
+  expectReply(std::move(reply));
+}
+
+void Connection::sendEncoded(std::string_view command, Reply reply) {
+  if (!closed_once_) out_.append(command);
+  expectReply(std::move(reply));
+}
+
+void Connection::expectReply(Reply reply) {
   if (closed_once_) {
     reply(fail("the Redis connection to " + address_.toString() + " is closed", "Disconnected"));
     return;
   }
-  encodeCommand(out_, command);
   auto now = Clock::now();
   pending_.push_back(Pending{std::move(reply), now, now + timeouts_.command});
   armTimer();

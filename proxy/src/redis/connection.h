@@ -86,6 +86,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Queues `command`; `reply` runs exactly once (at once with "Disconnected" when closed).
   void send(const Command& command, Reply reply);
+  /// The same for a command already encoded (encodeCommand): exactly one RESP array.
+  void sendEncoded(std::string_view command, Reply reply);
   /// Queues `command` expecting no reply of its own (SUBSCRIBE: confirmations are pushes).
   void sendUnanswered(const Command& command);
   /// Closes the socket and completes every waiting command with `reason`. Idempotent; does not
@@ -109,6 +111,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void resolved(const boost::asio::ip::tcp::resolver::results_type& endpoints);
   void handshake();
   void finishConnect(Result<Ok> result);
+  // Queues `reply` for a command just appended to out_.
+  void expectReply(Reply reply);
   void scheduleFlush();
   void flush();
   void readMore();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace sticky::proxy::redis {
 namespace {
@@ -197,23 +198,38 @@ Step Parser::value(RespValue& out, size_t depth) {
   }
 }
 
-void appendDecimal(std::string& out, size_t n) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
+size_t decimalLength(size_t n) {
+  size_t length = 1;
+  for (; n >= 10; n /= 10) ++length;
+  return length;
 }
 
+char* putDecimal(char* at, size_t n) {
+  return std::to_chars(at, at + 20, n).ptr;  // 20 digits hold any size_t
+}
+
+char* putLine(char* at, char type, size_t n) {
+  *at++ = type;
+  at = putDecimal(at, n);
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+// One resize, then the bytes written in place: a command costs no more than its bytes.
 template <class Args>
 void encode(std::string& out, const Args& args) {
-  out += '*';
-  appendDecimal(out, args.size());
-  out += "\r\n";
+  size_t size = 3 + decimalLength(args.size());
+  for (std::string_view arg : args) size += 5 + decimalLength(arg.size()) + arg.size();
+  const size_t start = out.size();
+  out.resize(start + size);
+  char* at = putLine(out.data() + start, '*', args.size());
   for (std::string_view arg : args) {
-    out += '$';
-    appendDecimal(out, arg.size());
-    out += "\r\n";
-    out += arg;
-    out += "\r\n";
+    at = putLine(at, '$', arg.size());
+    if (!arg.empty()) std::memcpy(at, arg.data(), arg.size());
+    at += arg.size();
+    *at++ = '\r';
+    *at++ = '\n';
   }
 }
 

@@ -15,10 +15,15 @@ std::string sessionKey(std::string_view prefix, std::string_view route, std::str
   return out;
 }
 
+void writeEndpointValue(EndpointId id, char (&out)[16]) {
+  constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, id >>= 4) out[i] = kHex[id & 0xf];
+}
+
 std::string endpointValue(EndpointId id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
-  return buf;
+  char buf[16];
+  writeEndpointValue(id, buf);
+  return {buf, sizeof buf};
 }
 
 std::optional<EndpointId> parseEndpointValue(std::string_view text) {

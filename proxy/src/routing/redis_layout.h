@@ -20,6 +20,8 @@ namespace sticky::proxy {
 std::string sessionKey(std::string_view prefix, std::string_view route, std::string_view key);
 /// An endpoint id as Redis stores it (16 lower-case hex digits), and back.
 std::string endpointValue(EndpointId id);
+/// The same into 16 chars at `out` (no allocation).
+void writeEndpointValue(EndpointId id, char (&out)[16]);
 std::optional<EndpointId> parseEndpointValue(std::string_view text);
 /// How much longer than the route's TTL a Redis key lives: the refresh granularity.
 std::chrono::milliseconds redisMargin(std::chrono::milliseconds ttl);

@@ -337,17 +337,41 @@ void RedisSessionStore::claim(std::string_view route, std::string_view key, Endp
 
 void RedisSessionStore::claimOnLane(Lane& lane, std::string redis_key, EndpointId candidate,
                                     milliseconds ttl, ClaimDone done) {
-  auto [at, first] = lane.inflight.try_emplace(redis_key);
-  at->second.push_back(std::move(done));
-  if (!first) return;  // single flight within this worker
-  // executeHere: no post, the reply comes back on this thread; without a connection the
-  // callback runs before executeHere returns (nothing here holds an iterator by then).
-  lane.client->executeHere(claimCommand(redis_key, candidate, ttl),
-                           [this, &lane, redis_key, candidate](redis::CommandResult reply) {
-                             auto waiters = lane.inflight.extract(redis_key);
-                             if (waiters.empty()) return;
-                             answer(waiters.mapped(), claimResult(redis_key, candidate, reply));
-                           });
+  auto [at, first] = lane.inflight.try_emplace(std::move(redis_key));
+  Flight& flight = at->second;
+  if (!first) {  // single flight within this worker
+    flight.joined.push_back(std::move(done));
+    return;
+  }
+  flight = {&lane, &at->first, candidate, std::move(done), {}};
+  char value[16];
+  writeEndpointValue(candidate, value);
+  char expiry[24];
+  auto written = std::to_chars(expiry, expiry + sizeof expiry, (ttl + redisMargin(ttl)).count());
+  lane.scratch.clear();
+  redis::encodeCommand(lane.scratch, {"SET",
+                                      at->first,
+                                      {value, sizeof value},
+                                      "NX",
+                                      "PX",
+                                      {expiry, static_cast<size_t>(written.ptr - expiry)},
+                                      "GET"});
+  // executeHere: no post, the reply comes back on this thread. Without a connection the
+  // callback runs before executeHere returns; nothing here is used after it.
+  lane.client->executeHere(
+      lane.scratch, [this, f = &flight](redis::CommandResult reply) { finishFlight(*f, reply); });
+}
+
+void RedisSessionStore::finishFlight(Flight& flight, const redis::CommandResult& reply) {
+  ClaimResult result = claimResult(*flight.redis_key, flight.candidate, reply);
+  ClaimDone first = std::move(flight.first);
+  std::vector<ClaimDone> joined = std::move(flight.joined);
+  Lane& lane = *flight.lane;
+  lane.inflight.erase(lane.inflight.find(*flight.redis_key));  // `flight` is gone from here
+  first(result);
+  if (result.source != ClaimResult::Source::Unavailable)
+    result.source = ClaimResult::Source::Joined;
+  for (ClaimDone& done : joined) done(result);
 }
 
 ClaimResult RedisSessionStore::claimResult(const std::string& redis_key, EndpointId candidate,

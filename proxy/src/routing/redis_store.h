@@ -114,12 +114,22 @@ class RedisSessionStore final : public SessionStore {
   static constexpr std::chrono::seconds kCensusInterval{5};
 
  private:
-  // A worker's connection for its claims, and its claims in flight (redis key -> waiters).
-  // Touched on that worker's thread only, so without a lock.
+  // A worker's connection for its claims, and its claims in flight (by redis key). Touched on
+  // that worker's thread only, so without a lock. A claim allocates its map node and key, no
+  // more: the command is encoded into `scratch`, and the reply's callback is two pointers.
+  struct Lane;
+  struct Flight {
+    Lane* lane = nullptr;
+    const std::string* redis_key = nullptr;  // the map's own key
+    EndpointId candidate = 0;
+    ClaimDone first;
+    std::vector<ClaimDone> joined;  // later askers (rare)
+  };
   struct Lane {
     std::unique_ptr<redis::Client> client;
     bool up = false;  // counted in lanes_up_
-    std::unordered_map<std::string, std::vector<ClaimDone>> inflight;
+    std::unordered_map<std::string, Flight> inflight;
+    std::string scratch;  // the command being encoded
   };
   // The lane of the worker running on this thread, if that worker is attached to `tl_store_`.
   static thread_local const RedisSessionStore* tl_store_;
@@ -129,6 +139,7 @@ class RedisSessionStore final : public SessionStore {
                     RouterHolder& routers);
   void claimOnLane(Lane& lane, std::string redis_key, EndpointId candidate,
                    std::chrono::milliseconds ttl, ClaimDone done);
+  void finishFlight(Flight& flight, const redis::CommandResult& reply);
   ClaimResult claimResult(const std::string& redis_key, EndpointId candidate,
                           const redis::CommandResult& reply) const;
   void finishClaim(const std::string& redis_key, EndpointId candidate, redis::CommandResult reply);

@@ -17,6 +17,16 @@ std::string field(int64_t at_ms, const EndpointCounts& counts) {
   return std::to_string(at_ms) + " " + encodeLoadCounts(counts);
 }
 
+TEST_CASE("session values - an endpoint id is 16 lower-case hex digits, and back") {
+  CHECK(endpointValue(0x0123456789abcdefULL) == "0123456789abcdef");
+  CHECK(endpointValue(1) == "0000000000000001");
+  CHECK(endpointValue(0xfedcba9876543210ULL) == "fedcba9876543210");
+  for (EndpointId id : {EndpointId{1}, EndpointId{0x8000000000000000ULL}, ~EndpointId{0}}) {
+    CHECK(parseEndpointValue(endpointValue(id)) == id);
+  }
+  CHECK(sessionKey("sticky:", "shop/chat", "42") == "sticky:shop/chat:42");
+}
+
 TEST_CASE("peer load - keys and fields round-trip") {
   CHECK(loadKey("sticky:", "shop/chat") == "sticky:load:shop/chat");
   CHECK(encodeLoadCounts({}).empty());
