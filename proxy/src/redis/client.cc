@@ -460,7 +460,7 @@ std::string Client::primary() const {
 void Client::execute(Command command, Done done) {
   asio::post(impl_->io,
              [self = impl_, command = std::move(command), done = std::move(done)]() mutable {
-               self->send(std::move(command), std::move(done));
+               self->send(command, std::move(done));
              });
 }
 
@@ -485,7 +485,7 @@ void Client::executeBatch(std::vector<Command> commands, BatchDone done) {
                batch->remaining = commands.size();
                batch->done = std::move(done);
                for (size_t i = 0; i < commands.size(); ++i) {
-                 self->send(std::move(commands[i]), [batch, i](CommandResult r) {
+                 self->send(commands[i], [batch, i](CommandResult r) {
                    batch->results[i] = std::move(r);
                    if (--batch->remaining > 0) return;
                    std::vector<CommandResult> out;
