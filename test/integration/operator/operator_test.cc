@@ -413,6 +413,7 @@ TEST_CASE("operator: a restarted proxy gets its config pushed again within secon
   s.applyRoute(routeYaml("chat", "chat"));
   s.waitForProxyEndpoints("chat", {{"chat-0", "Active"}});
   REQUIRE(s.podFor("k") == "chat-0");
+  const size_t pushes_before = s.op().count("info config pushed");
 
   s.proxy().kill();
   s.waitForRoute(
@@ -426,8 +427,9 @@ TEST_CASE("operator: a restarted proxy gets its config pushed again within secon
   REQUIRE_MESSAGE(back, "the restarted proxy never got its config; operator log:\n"
                             << Stack::tail(s.op().log()));
   std::printf("MEASURE proxy_restart_to_config_repushed_ms=%.0f\n", repush_ms);
-  // The first push (fresh proxy) and the one after the restart.
-  CHECK(s.op().count("why=\"proxy has no config\"") >= 2);
+  // A push after the restart: logged with why="proxy has no config", or "proxy unreachable"
+  // when the operator's stats call came just before the proxy's admin socket opened.
+  CHECK(s.op().count("info config pushed") > pushes_before);
   s.waitForRoute(
       "chat", [](const json& r) { return Stack::condition(r, "Ready") == "True"; },
       "Ready never came back after the proxy restart");
