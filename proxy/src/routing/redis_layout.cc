@@ -112,4 +112,8 @@ milliseconds redisMargin(milliseconds ttl) {
   return std::clamp<milliseconds>(ttl / 8, std::chrono::seconds(1), std::chrono::minutes(5));
 }
 
+std::string sessionPx(milliseconds ttl) {
+  return std::to_string((ttl + redisMargin(ttl)).count());
+}
+
 }  // namespace sticky::proxy

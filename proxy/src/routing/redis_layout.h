@@ -25,6 +25,8 @@ void writeEndpointValue(EndpointId id, char (&out)[16]);
 std::optional<EndpointId> parseEndpointValue(std::string_view text);
 /// How much longer than the route's TTL a Redis key lives: the refresh granularity.
 std::chrono::milliseconds redisMargin(std::chrono::milliseconds ttl);
+/// A session key's PX argument: ttl + redisMargin(ttl), in milliseconds.
+std::string sessionPx(std::chrono::milliseconds ttl);
 
 /// Peer load. The hash holding every replica's session counts for a route:
 ///   loadKey("sticky:", "shop/chat") -> "sticky:load:shop/chat"

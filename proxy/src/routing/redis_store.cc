@@ -1,7 +1,7 @@
-// RedisSessionStore: the shared stick table's Redis side. Claims asked on an attached worker's
-// thread run there, on that worker's lane (its own client and single-flight map). Everything
-// else runs on the store's own thread (the main client's io_context): other claims' replies,
-// events, the refresh round and re-assertion. The local tables it touches are thread-safe; the
+// RedisSessionStore: the shared stick table's Redis side. The claims (the miss path, on the
+// workers' lanes) are in redis_claims.cc. Everything here runs on the store's own thread (the
+// main client's io_context): events, moves, evictions, the census, the refresh round and
+// re-assertion. The local tables it touches are thread-safe; the
 // router is read through RouterHolder, so a config swap never races it.
 
 #include "routing/redis_store.h"
@@ -12,7 +12,6 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
-#include <future>
 #include <random>
 #include <sstream>
 #include <utility>
@@ -77,10 +76,6 @@ return out
 constexpr size_t kRefreshBatch = 10000;  // keys per round and route
 constexpr size_t kReassertBatch = 1000;  // SET NX GET per pipelined batch
 constexpr std::string_view kScanCount = "1000";
-
-std::string px(milliseconds ttl) {
-  return std::to_string((ttl + redisMargin(ttl)).count());
-}
 
 // `*`, `?`, `[`, `]` and `\` in a SCAN MATCH pattern are taken literally when escaped.
 std::string globEscape(std::string_view text) {
@@ -164,9 +159,6 @@ Result<redis::ClientOptions> redisClientOptions(const RedisConfig& config) {
 
 // ---------------------------------------------------------------------------------------------
 
-thread_local const RedisSessionStore* RedisSessionStore::tl_store_ = nullptr;
-thread_local RedisSessionStore::Lane* RedisSessionStore::tl_lane_ = nullptr;
-
 RedisSessionStore::RedisSessionStore(const RedisConfig& config, redis::ClientOptions options,
                                      std::string replica_id, RouterHolder& routers)
     : prefix_(config.key_prefix),
@@ -240,46 +232,6 @@ void RedisSessionStore::stop() {
   });
 }
 
-void RedisSessionStore::attachWorker(asio::io_context& io, size_t index) {
-  auto lane = std::make_unique<Lane>();
-  redis::ClientOptions options = lane_options_;
-  options.client_name += ":claims-" + std::to_string(index);
-  lane->client = std::make_unique<redis::Client>(io, std::move(options), client_stats_);
-  Lane* l = lane.get();
-  // Callbacks run on the worker's thread, as everything of the lane does.
-  l->client->onConnected([this, l](uint64_t) {
-    if (!std::exchange(l->up, true)) lanes_up_.fetch_add(1);
-  });
-  l->client->onDisconnected([this, l] {
-    if (std::exchange(l->up, false)) lanes_up_.fetch_sub(1);
-  });
-  asio::post(io, [this, l] {
-    tl_store_ = this;
-    tl_lane_ = l;
-  });
-  l->client->start();
-  lanes_.emplace_back(&io, std::move(lane));
-  lanes_attached_.fetch_add(1);
-}
-
-void RedisSessionStore::detachWorkers() {
-  for (auto& [io, lane] : lanes_) {
-    // The client is stopped and destroyed on the worker's thread: its sockets and timers belong
-    // to that io_context, which runs them from that thread only.
-    std::promise<void> closed;
-    std::future<void> done = closed.get_future();
-    asio::post(*io, [this, l = lane.get(), &closed] {
-      tl_store_ = nullptr;
-      tl_lane_ = nullptr;
-      l->client->stop();  // pending claims complete (Unavailable) and leave l->inflight
-      l->client.reset();
-      if (std::exchange(l->up, false)) lanes_up_.fetch_sub(1);
-      closed.set_value();
-    });
-    done.wait();
-  }
-}
-
 bool RedisSessionStore::connected() const {
   return client_->connected() && lanes_up_.load() == lanes_attached_.load();
 }
@@ -297,115 +249,6 @@ std::string RedisSessionStore::primary() const {
   return client_->primary();
 }
 
-namespace {
-
-redis::Command claimCommand(std::string redis_key, EndpointId candidate, milliseconds ttl) {
-  return {"SET", std::move(redis_key), endpointValue(candidate), "NX", "PX", px(ttl), "GET"};
-}
-
-// Every asker of one key gets the first asker's answer (as Joined after the first).
-void answer(std::vector<SessionStore::ClaimDone>& waiters, const ClaimResult& result) {
-  for (size_t i = 0; i < waiters.size(); ++i) {
-    ClaimResult mine = result;
-    if (i > 0 && result.source != ClaimResult::Source::Unavailable) {
-      mine.source = ClaimResult::Source::Joined;
-    }
-    waiters[i](mine);
-  }
-}
-
-}  // namespace
-
-void RedisSessionStore::claim(std::string_view route, std::string_view key, EndpointId candidate,
-                              milliseconds ttl, ClaimDone done) {
-  std::string redis_key = sessionKey(prefix_, route, key);
-  if (tl_store_ == this && tl_lane_ != nullptr) {
-    claimOnLane(*tl_lane_, std::move(redis_key), candidate, ttl, std::move(done));
-    return;
-  }
-  {
-    std::lock_guard lock(inflight_mu_);
-    auto& waiters = inflight_[redis_key];
-    waiters.push_back(std::move(done));
-    if (waiters.size() > 1) return;  // single flight: the first asker's answer is everyone's
-  }
-  client_->execute(claimCommand(redis_key, candidate, ttl),
-                   [this, redis_key, candidate](redis::CommandResult reply) mutable {
-                     finishClaim(redis_key, candidate, std::move(reply));
-                   });
-}
-
-void RedisSessionStore::claimOnLane(Lane& lane, std::string redis_key, EndpointId candidate,
-                                    milliseconds ttl, ClaimDone done) {
-  auto [at, first] = lane.inflight.try_emplace(std::move(redis_key));
-  Flight& flight = at->second;
-  if (!first) {  // single flight within this worker
-    flight.joined.push_back(std::move(done));
-    return;
-  }
-  flight = {&lane, &at->first, candidate, std::move(done), {}};
-  char value[16];
-  writeEndpointValue(candidate, value);
-  char expiry[24];
-  auto written = std::to_chars(expiry, expiry + sizeof expiry, (ttl + redisMargin(ttl)).count());
-  lane.scratch.clear();
-  redis::encodeCommand(lane.scratch, {"SET",
-                                      at->first,
-                                      {value, sizeof value},
-                                      "NX",
-                                      "PX",
-                                      {expiry, static_cast<size_t>(written.ptr - expiry)},
-                                      "GET"});
-  // executeHere: no post, the reply comes back on this thread. Without a connection the
-  // callback runs before executeHere returns; nothing here is used after it.
-  lane.client->executeHere(
-      lane.scratch, [this, f = &flight](redis::CommandResult reply) { finishFlight(*f, reply); });
-}
-
-void RedisSessionStore::finishFlight(Flight& flight, const redis::CommandResult& reply) {
-  ClaimResult result = claimResult(*flight.redis_key, flight.candidate, reply);
-  ClaimDone first = std::move(flight.first);
-  std::vector<ClaimDone> joined = std::move(flight.joined);
-  Lane& lane = *flight.lane;
-  lane.inflight.erase(lane.inflight.find(*flight.redis_key));  // `flight` is gone from here
-  first(result);
-  if (result.source != ClaimResult::Source::Unavailable)
-    result.source = ClaimResult::Source::Joined;
-  for (ClaimDone& done : joined) done(result);
-}
-
-ClaimResult RedisSessionStore::claimResult(const std::string& redis_key, EndpointId candidate,
-                                           const redis::CommandResult& reply) const {
-  if (reply && reply->isNull()) return {candidate, ClaimResult::Source::Placed};
-  if (reply && reply->isString()) {
-    if (auto id = parseEndpointValue(reply->text)) return {*id, ClaimResult::Source::Adopted};
-    logWarn("shared table: a session key in Redis holds something else; placing locally",
-            {{"key", redis_key}});
-  } else if (reply && reply->text.rfind("READONLY", 0) != 0) {  // READONLY: the client logs it
-    // An error reply: most likely a Redis older than 7.0, which has no SET ... NX GET.
-    logWarn(
-        "shared table: Redis refused SET NX GET (it needs Redis >= 7.0 or Valkey); "
-        "placing locally",
-        {{"reply", redis::describe(*reply)}});
-  }
-  return {candidate, ClaimResult::Source::Unavailable};
-}
-
-void RedisSessionStore::finishClaim(const std::string& redis_key, EndpointId candidate,
-                                    redis::CommandResult reply) {
-  ClaimResult result = claimResult(redis_key, candidate, reply);
-  std::vector<ClaimDone> waiters;
-  {
-    std::lock_guard lock(inflight_mu_);
-    auto it = inflight_.find(redis_key);
-    if (it != inflight_.end()) {
-      waiters = std::move(it->second);
-      inflight_.erase(it);
-    }
-  }
-  answer(waiters, result);
-}
-
 void RedisSessionStore::moved(std::string_view route, std::string_view key, EndpointId from,
                               EndpointId to, milliseconds ttl) {
   stats_.moves.fetch_add(1, std::memory_order_relaxed);
@@ -418,7 +261,7 @@ void RedisSessionStore::moved(std::string_view route, std::string_view key, Endp
                          sessionKey(prefix_, route, key),
                          endpointValue(from),
                          to_value,
-                         px(ttl),
+                         sessionPx(ttl),
                          channel_,
                          std::move(event)};
   client_->execute(std::move(command), [this, route = std::string(route), key = std::string(key),
@@ -605,7 +448,7 @@ void RedisSessionStore::refreshRound() {
     std::vector<redis::Command> commands;
     commands.reserve(due.size());
     const std::string name = route.config().name;
-    const std::string expiry = px(ttl);
+    const std::string expiry = sessionPx(ttl);
     for (const SessionEntry& e : due) {
       commands.push_back({"EVAL", std::string(kRefreshScript), "1",
                           sessionKey(prefix_, name, e.key), endpointValue(e.endpoint), expiry});
