@@ -11,7 +11,8 @@
 #   sticky-redis   two sticky-proxy replicas with --redis-address on one local redis-server 7 (no
 #                  persistence), the load split across both
 # The single proxies get wrk -t2 -c64; the pairs two wrk -t1 -c32, one on each instance, at once
-# (the same load in all), their CPU summed, their latency percentiles the worse of the two.
+# (the same load in all; --conns N: -cN, and -c(N/2) on each), their CPU summed, their latency
+# percentiles the worse of the two.
 # Scenarios:
 #   hits   10,000 keys, 64 connections: every session placed in a warm-up pass, then measured
 #          (a hit never asks Redis: this should cost nothing)
@@ -30,10 +31,11 @@ source "$(dirname "$0")/lib.sh"
 usage() {
   cat <<'USAGE'
 usage: test/bench/shared_table.sh [--rounds N] [--duration SECONDS] [--new-keys N] [--quick]
-                                  [--out DIR] [--proxies LIST] [--scenarios LIST]
+                                  [--conns N] [--out DIR] [--proxies LIST] [--scenarios LIST]
   --rounds N          alternating rounds (default 3; 1 with --quick)
   --duration SECONDS  measured seconds of the hits scenario (default 15; 3 with --quick)
   --new-keys N        sessions placed in the new scenario (default 300000; 30000 with --quick)
+  --conns N           measured connections, even (default 64; a pair gets N/2 on each instance)
   --proxies LIST      subset of haproxy,haproxy-peers,sticky,sticky-redis (default all)
   --scenarios LIST    subset of hits,new (default both)
   --out DIR           also keep results.tsv and summary.txt in DIR
@@ -41,13 +43,14 @@ env: STICKY_PROXY_BIN, STICKY_WORKERS (default 2), BENCH_KEEP=1 keeps the temp d
 USAGE
 }
 
-ROUNDS="" DURATION="" NEW_KEYS="" QUICK=0 OUT=""
+ROUNDS="" DURATION="" NEW_KEYS="" QUICK=0 OUT="" CONNS=64
 PROXIES="haproxy,haproxy-peers,sticky,sticky-redis" SCENARIOS="hits,new"
 while (($#)); do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --new-keys) NEW_KEYS=$2; shift 2 ;;
+    --conns) CONNS=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --out) OUT=$2; shift 2 ;;
     --proxies) PROXIES=$2; shift 2 ;;
@@ -60,9 +63,11 @@ if ((QUICK)); then
   ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-3} NEW_KEYS=${NEW_KEYS:-30000}
 fi
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-15} NEW_KEYS=${NEW_KEYS:-300000}
-for v in ROUNDS DURATION NEW_KEYS; do
+for v in ROUNDS DURATION NEW_KEYS CONNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "--${v,,} must be a positive integer, got '${!v}'."
 done
+((CONNS % 2 == 0)) || bench_die "--conns must be even (a pair gets half on each instance), got $CONNS."
+HALF_CONNS=$((CONNS / 2))
 IFS=, read -ra PROXY_LIST <<<"$PROXIES"
 IFS=, read -ra SCEN_LIST <<<"$SCENARIOS"
 for p in "${PROXY_LIST[@]}"; do
@@ -85,7 +90,7 @@ write_sticky_config "$STICKY_CFG" "$STICKY_PORT" bench/sticky 1000000
 STICKY_B_CFG="$BENCH_DIR/sticky-proxy-b.yaml"
 write_sticky_config "$STICKY_B_CFG" "$STICKY_B_PORT" bench/sticky 1000000
 bench_log "sticky-proxy: $STICKY_BIN; $(/usr/sbin/haproxy -v | head -1); $(redis-server --version | cut -d' ' -f1-3)"
-bench_log "rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS proxies=$PROXIES dir=$BENCH_DIR"
+bench_log "rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS conns=$CONNS proxies=$PROXIES dir=$BENCH_DIR"
 
 # start_redis: a fresh, empty redis-server without persistence. Sets REDIS_PID.
 start_redis() {
@@ -230,24 +235,24 @@ measure() {
     t0=$(proxy_ticks) m0=$(machine_ticks)
     [[ $proxy == sticky-redis ]] && read -r c0 rd0 <<<"$(redis_commands)" && r0=$(cpu_ticks "$REDIS_PID")
     if [[ -n $URL2 ]]; then
-      run_wrk "$f.a" 1 32 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 1 0 &
+      run_wrk "$f.a" 1 "$HALF_CONNS" "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 1 0 &
       local wa=$!
-      run_wrk "$f.b" 1 32 "$DURATION" "$BENCH_SRC/keys.lua" "$URL2" 10000 1 0 &
+      run_wrk "$f.b" 1 "$HALF_CONNS" "$DURATION" "$BENCH_SRC/keys.lua" "$URL2" 10000 1 0 &
       wait "$wa" $!
     else
-      run_wrk "$f" 2 64 "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
+      run_wrk "$f" 2 "$CONNS" "$DURATION" "$BENCH_SRC/keys.lua" "$URL" 10000 2 0
     fi
   else
     t0=$(proxy_ticks) m0=$(machine_ticks)
     [[ $proxy == sticky-redis ]] && read -r c0 rd0 <<<"$(redis_commands)" && r0=$(cpu_ticks "$REDIS_PID")
     if [[ -n $URL2 ]]; then
       local half=$(((NEW_KEYS + 1) / 2))
-      run_wrk_pass "$f.a" 1 32 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$half" 1 "$tag-a" &
+      run_wrk_pass "$f.a" 1 "$HALF_CONNS" 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$half" 1 "$tag-a" &
       local wa=$!
-      run_wrk_pass "$f.b" 1 32 300 "$BENCH_SRC/unique_keys.lua" "$URL2" "$half" 1 "$tag-b" &
+      run_wrk_pass "$f.b" 1 "$HALF_CONNS" 300 "$BENCH_SRC/unique_keys.lua" "$URL2" "$half" 1 "$tag-b" &
       wait "$wa" $!
     else
-      run_wrk_pass "$f" 2 64 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
+      run_wrk_pass "$f" 2 "$CONNS" 300 "$BENCH_SRC/unique_keys.lua" "$URL" "$NEW_KEYS" 2 "$tag"
     fi
   fi
   t1=$(proxy_ticks) m1=$(machine_ticks)
@@ -299,7 +304,7 @@ done
 SUMMARY="$BENCH_DIR/summary.txt"
 {
   echo "# $(date -Iseconds) $(uname -n), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS; sticky-proxy=$STICKY_BIN"
+  echo "# rounds=$ROUNDS duration=${DURATION}s new-keys=$NEW_KEYS conns=$CONNS; sticky-proxy=$STICKY_BIN"
   $PY - "$RESULTS" <<'PYEOF'
 import csv, statistics, sys
 from collections import defaultdict
