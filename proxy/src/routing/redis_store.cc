@@ -454,6 +454,8 @@ void RedisSessionStore::refreshRound() {
                           sessionKey(prefix_, name, e.key), endpointValue(e.endpoint), expiry});
     }
     refreshes_in_flight_.fetch_add(1);
+    stats_.refresh_batches.fetch_add(1, std::memory_order_relaxed);
+    stats_.refresh_batch_keys.fetch_add(due.size(), std::memory_order_relaxed);
     client_->executeBatch(std::move(commands), [this, name, due = std::move(due)](
                                                    std::vector<redis::CommandResult> replies) {
       refreshes_in_flight_.fetch_sub(1);

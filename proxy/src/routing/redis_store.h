@@ -56,11 +56,13 @@
 namespace sticky::proxy {
 
 struct RedisStoreStats {
-  std::atomic<uint64_t> refreshed{0};       // keys whose idle timer was extended in Redis
-  std::atomic<uint64_t> reasserted{0};      // local entries written back (reconnect, missing)
-  std::atomic<uint64_t> conflicts{0};       // Redis held another endpoint: adopted
-  std::atomic<uint64_t> moves{0};           // compare-and-set moves sent
-  std::atomic<uint64_t> move_conflicts{0};  // ... that found another replica's move first
+  std::atomic<uint64_t> refreshed{0};           // keys whose idle timer was extended in Redis
+  std::atomic<uint64_t> refresh_batches{0};     // pipelined refresh batches sent (per route)
+  std::atomic<uint64_t> refresh_batch_keys{0};  // keys in them
+  std::atomic<uint64_t> reasserted{0};          // local entries written back (reconnect, missing)
+  std::atomic<uint64_t> conflicts{0};           // Redis held another endpoint: adopted
+  std::atomic<uint64_t> moves{0};               // compare-and-set moves sent
+  std::atomic<uint64_t> move_conflicts{0};      // ... that found another replica's move first
   std::atomic<uint64_t> events_sent{0};
   std::atomic<uint64_t> events_applied{0};  // other replicas' events applied to this cache
 };

@@ -221,7 +221,7 @@ class LocalStickTable final : public StickTable {
       if (Node* n = findLive(s, static_cast<uint32_t>(h), key, ticks(now))) {
         setEndpoint(n, endpoint);
         touch(s, n, ticks(now));
-        n->synced = syncStep(ticks(now));
+        setSynced(n, syncStep(ticks(now)));
         unpend(s, n);
         return;
       }
@@ -328,7 +328,7 @@ class LocalStickTable final : public StickTable {
           ++at;
           continue;
         }
-        n->synced = step;
+        setSynced(n, step);
         auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::nanoseconds(std::max<int64_t>(t - n->last_used, 0)));
         out.push_back(SessionEntry{std::string(n->key()), n->endpoint, idle});
@@ -343,7 +343,7 @@ class LocalStickTable final : public StickTable {
     Shard& s = shards_[shardIndex(h)];
     std::lock_guard lock(s.mu);
     if (Node* n = findNode(s, static_cast<uint32_t>(h), key)) {
-      n->synced = kNeverSynced;
+      setSynced(n, kNeverSynced);
       pend(s, n);
     }
   }
@@ -355,7 +355,7 @@ class LocalStickTable final : public StickTable {
 
   StickTableCounters counters() const override {
     return {expirations_.load(std::memory_order_relaxed),
-            evictions_.load(std::memory_order_relaxed)};
+            evictions_.load(std::memory_order_relaxed), unsynced_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -367,6 +367,16 @@ class LocalStickTable final : public StickTable {
   static uint32_t syncStep(int64_t t) {
     auto step = static_cast<uint32_t>(static_cast<uint64_t>(t / kSyncStepNs));
     return step == kNeverSynced ? 1 : step;
+  }
+
+  // Sets when the store last confirmed `n` (kNeverSynced: not since it was placed locally or
+  // marked), keeping the count of unconfirmed entries. Under n's shard lock.
+  void setSynced(Node* n, uint32_t step) {
+    if (n->synced != kNeverSynced && step == kNeverSynced)
+      unsynced_.fetch_add(1, std::memory_order_relaxed);
+    else if (n->synced == kNeverSynced && step != kNeverSynced)
+      unsynced_.fetch_sub(1, std::memory_order_relaxed);
+    n->synced = step;
   }
 
   static void pend(Shard& s, Node* n) {
@@ -397,7 +407,7 @@ class LocalStickTable final : public StickTable {
       for (Node* n = s.lru.lru_next; n != &s.lru; n = n->lru_next) {
         if (n->last_used < horizon) break;  // the list is sorted by last_used
         if (unsync) {
-          n->synced = kNeverSynced;
+          setSynced(n, kNeverSynced);
         } else if (n->synced != kNeverSynced &&
                    static_cast<int32_t>(syncStep(n->last_used) - n->synced) <= 0) {
           continue;
@@ -511,6 +521,7 @@ class LocalStickTable final : public StickTable {
     *link = n->chain;
     lruUnlink(n);
     unpend(s, n);
+    if (n->synced == kNeverSynced) unsynced_.fetch_sub(1, std::memory_order_relaxed);
     --s.count;
     size_.fetch_sub(1, std::memory_order_relaxed);
     counters_.add(n->endpoint, -1);
@@ -583,6 +594,7 @@ class LocalStickTable final : public StickTable {
   std::atomic<uint64_t> expirations_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<bool> tracking_{false};  // `pending` is kept (see the top)
+  std::atomic<uint64_t> unsynced_{0};  // entries with synced == kNeverSynced
   EndpointCounters counters_;
 };
 

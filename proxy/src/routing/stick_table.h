@@ -27,6 +27,10 @@ struct SessionEntry {
 struct StickTableCounters {
   uint64_t expirations = 0;  // dropped because idle past the TTL
   uint64_t evictions = 0;    // dropped to stay under maxSessions (LRU); erase() is not counted
+  /// Entries the shared store has not confirmed since markUnsynced()/markAllUnsynced() (placed
+  /// while it was unavailable, or its events may have been missed), until takeRefreshes() hands
+  /// them out again. Always 0 without a store.
+  uint64_t unsynced = 0;
 };
 
 /// How often a shared table's owner calls takeRefreshes() (see there).

@@ -239,6 +239,11 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
            "Other replicas whose session counts for the route are fresh (at most 3 s old), "
            "added to this replica's own by LeastSessions placement; 0 for other policies.",
            [now](const Route& r) { return r.peerReplicas(now); });
+  perRoute(x, router, "sticky_shared_table_unsynced_entries", "gauge",
+           "Entries of this replica's table that Redis has not confirmed since they were placed "
+           "while it was unavailable (or since its events may have been missed); the next "
+           "refresh rounds write them back.",
+           [](const Route& r) { return r.table().counters().unsynced; });
   const RedisStoreStats& t = store.stats();
   std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> table[] = {
       {"sticky_shared_table_refreshed_total",
@@ -260,6 +265,11 @@ void renderSharedTable(Exposition& x, const Router* router, const RedisSessionSt
     x.family(name, "counter", what.first);
     x.sample(name, {}, load(*what.second));
   }
+  x.family("sticky_shared_table_refresh_batch_size", "summary",
+           "Keys per refresh batch: each round sends one pipelined batch per route with keys due "
+           "(idle timers to extend, unsynced entries to write back).");
+  x.sample("sticky_shared_table_refresh_batch_size_sum", {}, load(t.refresh_batch_keys));
+  x.sample("sticky_shared_table_refresh_batch_size_count", {}, load(t.refresh_batches));
   const redis::RedisStats& c = store.clientStats();
   std::pair<const char*, std::pair<const char*, const std::atomic<uint64_t>*>> client[] = {
       {"sticky_redis_commands_total", {"Commands sent to Redis.", &c.commands}},

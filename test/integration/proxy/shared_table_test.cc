@@ -513,9 +513,20 @@ TEST_CASE(
   for (int i = 0; i < 50; ++i)
     where["new" + std::to_string(i)] = via(replicas[0], "new" + std::to_string(i));
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unavailable_total") >= 50);
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_unsynced_entries") >= 50);
 
   redis.start();  // empty: nothing was persisted
   REQUIRE(waitFor([&] { return sessionsIn(redis) == 100; }, 15s));
+  // Written back by the refresh rounds: none left unconfirmed.
+  CHECK(waitFor(
+      [&] {
+        return metricValue(replicas[0].metricsPort(), "sticky_shared_table_unsynced_entries") == 0;
+      },
+      10s));
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_count") >=
+        1);
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_sum") >=
+        100);
   // Replica 1 never saw these keys: it learns them from what replica 0 re-asserted.
   for (auto& [k, backend] : where) {
     INFO("key " << k);

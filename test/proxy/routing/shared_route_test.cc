@@ -295,5 +295,40 @@ TEST_CASE("stick table - markAllUnsynced makes recently used entries due at once
   CHECK(table->takeRefreshes(kT0 + 102s, 10s, 100).empty());
 }
 
+TEST_CASE("stick table - counts the entries the store has not confirmed, until handed out") {
+  // One shard, at most 4 entries, 20 s idle timeout.
+  auto table = makeLocalStickTable(std::chrono::seconds(20), 4, 1);
+  auto unsynced = [&] { return table->counters().unsynced; };
+  for (const char* k : {"a", "b", "c", "d"}) table->pin(k, 1, kT0);
+  CHECK(unsynced() == 0);  // pinned: confirmed
+  table->markUnsynced("a");
+  table->markUnsynced("a");  // once per entry
+  table->markUnsynced("b");
+  table->markUnsynced("c");
+  table->markUnsynced("absent");
+  CHECK(unsynced() == 3);
+  // Gone before a round took them: erased, evicted (over the cap: "d" is the oldest).
+  CHECK(table->erase("b"));
+  CHECK(unsynced() == 2);
+  CHECK(table->find("a", kT0 + 1s));
+  CHECK(table->find("c", kT0 + 1s));
+  table->pin("e", 2, kT0 + 1s);
+  table->pin("f", 2, kT0 + 1s);  // evicts "d" (confirmed): the count stays
+  CHECK(unsynced() == 2);
+  // Confirmed by the store (pin of an existing key) or handed out by a round.
+  table->pin("c", 1, kT0 + 2s);
+  CHECK(unsynced() == 1);
+  CHECK(keysOf(table->takeRefreshes(kT0 + 3s, 10s, 100)) == std::set<std::string>{"a"});
+  CHECK(unsynced() == 0);
+  // All recent entries after a missed event stream; expired ones leave the count when swept.
+  table->markAllUnsynced(kT0 + 4s, 10s);
+  CHECK(unsynced() == 4);  // a, c, e, f
+  CHECK(table->find("a", kT0 + 15s));
+  CHECK(table->sweep(kT0 + 30s) == 3);  // c, e, f idle past 20 s
+  CHECK(unsynced() == 1);
+  CHECK(table->takeRefreshes(kT0 + 31s, 10s, 100).size() == 1);
+  CHECK(unsynced() == 0);
+}
+
 }  // namespace
 }  // namespace sticky::proxy
