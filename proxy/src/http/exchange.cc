@@ -1,10 +1,12 @@
 #include "http/exchange.h"
 
+#include <atomic>
 #include <string>
 #include <utility>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -175,18 +177,31 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
 }  // namespace
 
 awaitable<void> RoutingStep::wait() {
-  // The store answers on its own thread; the handler is posted back to this coroutine's
-  // executor. (Boost 1.74 has no any_completion_handler: a shared_ptr makes it copyable.)
+  // The store answers on this worker's thread (its Redis connection for the worker's claims) or
+  // on its own. On this thread, after claim() returned, the coroutine resumes at once
+  // (dispatch): no trip through the scheduler. From another thread, or from inside claim() (an
+  // answer at once: Redis is away), it is posted to this coroutine's executor. (Boost 1.74 has
+  // no any_completion_handler: a shared_ptr makes the handler copyable.)
   SessionStore* store = route_->store();
   const EndpointId candidate = decision_.candidate;
   auto initiate = [&](auto handler) {
     using Handler = decltype(handler);
-    auto shared = std::make_shared<Handler>(std::move(handler));
+    struct Waiting {
+      explicit Waiting(Handler&& h) : handler(std::move(h)) {}
+      Handler handler;
+      std::atomic<bool> claimed{false};  // claim() has returned
+    };
+    auto waiting = std::make_shared<Waiting>(std::move(handler));
     store->claim(route_->config().name, *key_, candidate, route_->config().ttl,
-                 [shared](ClaimResult result) {
-                   auto executor = asio::get_associated_executor(*shared);
-                   asio::post(executor, [shared, result]() mutable { (*shared)(result); });
+                 [waiting](ClaimResult result) {
+                   auto executor = asio::get_associated_executor(waiting->handler);
+                   auto resume = [waiting, result]() mutable { waiting->handler(result); };
+                   if (waiting->claimed.load(std::memory_order_acquire))
+                     asio::dispatch(executor, std::move(resume));
+                   else
+                     asio::post(executor, std::move(resume));
                  });
+    waiting->claimed.store(true, std::memory_order_release);
   };
   ClaimResult result =
       co_await asio::async_initiate<const asio::use_awaitable_t<>, void(ClaimResult)>(
