@@ -517,7 +517,8 @@ TEST_CASE(
 
   redis.start();  // empty: nothing was persisted
   REQUIRE(waitFor([&] { return sessionsIn(redis) == 100; }, 15s));
-  // Written back by the refresh rounds: none left unconfirmed.
+  // Checked by the refresh rounds: none left unconfirmed. An unconfirmed entry leaves that state
+  // only through a round (or by going away), so the rounds carried the 50 placed meanwhile.
   CHECK(waitFor(
       [&] {
         return metricValue(replicas[0].metricsPort(), "sticky_shared_table_unsynced_entries") == 0;
@@ -526,7 +527,7 @@ TEST_CASE(
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_count") >=
         1);
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_sum") >=
-        100);
+        50);
   // Replica 1 never saw these keys: it learns them from what replica 0 re-asserted.
   for (auto& [k, backend] : where) {
     INFO("key " << k);
