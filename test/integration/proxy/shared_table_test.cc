@@ -526,8 +526,7 @@ TEST_CASE(
       10s));
   CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_count") >=
         1);
-  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_sum") >=
-        50);
+  CHECK(metricValue(replicas[0].metricsPort(), "sticky_shared_table_refresh_batch_size_sum") >= 50);
   // Replica 1 never saw these keys: it learns them from what replica 0 re-asserted.
   for (auto& [k, backend] : where) {
     INFO("key " << k);
