@@ -6,7 +6,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-
 #include <type_traits>
 
 #include <boost/asio/post.hpp>

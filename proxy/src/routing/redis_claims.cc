@@ -109,7 +109,7 @@ void RedisSessionStore::claimOnLane(Lane& lane, std::string redis_key, EndpointI
   char value[16];
   writeEndpointValue(candidate, value);
   char expiry[24];
-  auto written = std::to_chars(expiry, expiry + sizeof expiry, (ttl + redisMargin(ttl)).count());
+  auto written = std::to_chars(expiry, expiry + sizeof expiry, sessionLifetime(ttl).count());
   lane.scratch.clear();
   redis::encodeCommand(lane.scratch, {"SET",
                                       at->first,
@@ -130,10 +130,7 @@ void RedisSessionStore::finishFlight(Flight& flight, const redis::CommandResult&
   std::vector<ClaimDone> joined = std::move(flight.joined);
   Lane& lane = *flight.lane;
   lane.inflight.erase(lane.inflight.find(*flight.redis_key));  // `flight` is gone from here
-  first(result);
-  if (result.source != ClaimResult::Source::Unavailable)
-    result.source = ClaimResult::Source::Joined;
-  for (ClaimDone& done : joined) done(result);
+  answer(first, joined, result);
 }
 
 ClaimResult RedisSessionStore::claimResult(const std::string& redis_key, EndpointId candidate,

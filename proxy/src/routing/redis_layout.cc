@@ -112,8 +112,12 @@ milliseconds redisMargin(milliseconds ttl) {
   return std::clamp<milliseconds>(ttl / 8, std::chrono::seconds(1), std::chrono::minutes(5));
 }
 
+milliseconds sessionLifetime(milliseconds ttl) {
+  return ttl + redisMargin(ttl);
+}
+
 std::string sessionPx(milliseconds ttl) {
-  return std::to_string((ttl + redisMargin(ttl)).count());
+  return std::to_string(sessionLifetime(ttl).count());
 }
 
 }  // namespace sticky::proxy

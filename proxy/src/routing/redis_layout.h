@@ -25,7 +25,9 @@ void writeEndpointValue(EndpointId id, char (&out)[16]);
 std::optional<EndpointId> parseEndpointValue(std::string_view text);
 /// How much longer than the route's TTL a Redis key lives: the refresh granularity.
 std::chrono::milliseconds redisMargin(std::chrono::milliseconds ttl);
-/// A session key's PX argument: ttl + redisMargin(ttl), in milliseconds.
+/// How long a session key lives in Redis from its last write or refresh: ttl + redisMargin(ttl).
+std::chrono::milliseconds sessionLifetime(std::chrono::milliseconds ttl);
+/// A session key's PX argument: sessionLifetime(ttl), in milliseconds.
 std::string sessionPx(std::chrono::milliseconds ttl);
 
 /// Peer load. The hash holding every replica's session counts for a route:

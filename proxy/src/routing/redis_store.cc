@@ -548,7 +548,7 @@ void RedisSessionStore::reassert(std::string route, std::vector<SessionEntry> en
   std::vector<redis::Command> commands;
   for (size_t i = from; i < to; ++i) {
     const SessionEntry& e = entries[i];
-    milliseconds left = std::max(ttl + redisMargin(ttl) - e.idle, milliseconds(1));
+    milliseconds left = std::max(sessionLifetime(ttl) - e.idle, milliseconds(1));
     commands.push_back({"SET", sessionKey(prefix_, route, e.key), endpointValue(e.endpoint), "NX",
                         "PX", std::to_string(left.count()), "GET"});
   }
