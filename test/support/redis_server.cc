@@ -223,24 +223,33 @@ RedisSentinelSet::RedisSentinelSet(std::string password, std::optional<RedisTls>
     startSentinel(i);
   }
   // Failover needs the sentinels to know each other and the replica (found through the
-  // primary's hello channel, every 2 s) and the replica in sync.
+  // primary's hello channel, every 2 s) and the replica in sync. 60 s: under the sanitizers on
+  // a loaded 2-core machine, a TLS replica's first sync alone can take many seconds.
+  std::string waiting_for;
   bool ready = waitFor(
       [&] {
         try {
           for (uint16_t port : sentinel_ports_) {
+            waiting_for = "sentinel on port " + std::to_string(port) + " to see the other two";
             if (redisCommand(port, {"SENTINEL", "sentinels", masterName()}).elements.size() < 2)
               return false;
+            waiting_for = "sentinel on port " + std::to_string(port) + " to see the replica";
             if (redisCommand(port, {"SENTINEL", "replicas", masterName()}).elements.empty())
               return false;
           }
+          waiting_for = "the replica's link to the primary";
           RespValue info = servers_[1]->command({"INFO", "replication"});
           return info.text.find("master_link_status:up") != std::string::npos;
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+          waiting_for += std::string(" (") + e.what() + ")";
           return false;
         }
       },
-      std::chrono::seconds(30), std::chrono::milliseconds(100));
-  if (!ready) throw std::runtime_error("the sentinels did not discover each other in 30 s");
+      std::chrono::seconds(60), std::chrono::milliseconds(100));
+  if (!ready) {
+    throw std::runtime_error("the sentinels were not ready in 60 s; still waiting for " +
+                             waiting_for);
+  }
 }
 
 RedisSentinelSet::~RedisSentinelSet() {

@@ -428,8 +428,9 @@ TEST_CASE("operator: a restarted proxy gets its config pushed again within secon
                             << Stack::tail(s.op().log()));
   std::printf("MEASURE proxy_restart_to_config_repushed_ms=%.0f\n", repush_ms);
   // A push after the restart: logged with why="proxy has no config", or "proxy unreachable"
-  // when the operator's stats call came just before the proxy's admin socket opened.
-  CHECK(s.op().count("info config pushed") > pushes_before);
+  // when the operator's stats call came just before the proxy's admin socket opened. The
+  // operator logs it once the proxy has answered, which can be just after the proxy serves.
+  CHECK(waitFor([&] { return s.op().count("info config pushed") > pushes_before; }, 5s, 10ms));
   s.waitForRoute(
       "chat", [](const json& r) { return Stack::condition(r, "Ready") == "True"; },
       "Ready never came back after the proxy restart");
