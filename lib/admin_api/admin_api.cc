@@ -55,6 +55,59 @@ const json* readList(JsonReader& r, const json& obj, const std::string& where, c
   return v;
 }
 
+// The counters of the shared table's objects, by wire name.
+template <class View>
+using CountField = std::pair<const char*, uint64_t View::*>;
+
+constexpr std::array<CountField<RouteSharedView>, 4> kRouteSharedCounts{{
+    {"claims", &RouteSharedView::claims},
+    {"adopted", &RouteSharedView::adopted},
+    {"unavailable", &RouteSharedView::unavailable},
+    {"unsyncedEntries", &RouteSharedView::unsynced_entries},
+}};
+
+constexpr std::array<CountField<SharedTableView>, 17> kSharedTableCounts{{
+    {"commands", &SharedTableView::commands},
+    {"errors", &SharedTableView::errors},
+    {"timeouts", &SharedTableView::timeouts},
+    {"rejected", &SharedTableView::rejected},
+    {"connects", &SharedTableView::connects},
+    {"connectFailures", &SharedTableView::connect_failures},
+    {"latencyCount", &SharedTableView::latency_count},
+    {"latencySumUs", &SharedTableView::latency_sum_us},
+    {"refreshed", &SharedTableView::refreshed},
+    {"refreshBatches", &SharedTableView::refresh_batches},
+    {"refreshBatchKeys", &SharedTableView::refresh_batch_keys},
+    {"reasserted", &SharedTableView::reasserted},
+    {"conflicts", &SharedTableView::conflicts},
+    {"moves", &SharedTableView::moves},
+    {"moveConflicts", &SharedTableView::move_conflicts},
+    {"eventsSent", &SharedTableView::events_sent},
+    {"eventsApplied", &SharedTableView::events_applied},
+}};
+
+template <class View, size_t N>
+void putCounts(json& out, const View& view, const std::array<CountField<View>, N>& fields) {
+  for (const auto& [name, member] : fields) out[name] = view.*member;
+}
+
+template <class View, size_t N>
+void readCounts(JsonReader& r, const json& obj, const std::string& where, View& view,
+                const std::array<CountField<View>, N>& fields) {
+  for (const auto& [name, member] : fields) readCount(r, obj, where, name, view.*member);
+}
+
+// `obj`.sharedTable (absent without a shared table and from proxies before 0.2.0) into `out`.
+template <class View, class ReadFn>
+void readOptionalObject(JsonReader& r, const json& obj, const std::string& where,
+                        std::optional<View>& out, ReadFn read) {
+  const json* v = JsonReader::optional(obj, "sharedTable");
+  if (!v) return;
+  std::string at = JsonReader::fieldPath(where, "sharedTable");
+  if (!r.object(*v, at)) return;
+  read(*v, at, out.emplace());
+}
+
 void readEndpoint(JsonReader& r, const json& j, const std::string& where, EndpointStatsView& e) {
   if (!r.object(j, where)) return;
   readString(r, j, where, "name", e.name);
@@ -92,6 +145,18 @@ void readRoute(JsonReader& r, const json& j, const std::string& where, RouteStat
       readEndpoint(r, (*eps)[i], JsonReader::indexPath(eps_where, i), route.endpoints[i]);
     }
   }
+  readOptionalObject(r, j, where, route.shared_table,
+                     [&r](const json& o, const std::string& at, RouteSharedView& view) {
+                       readCounts(r, o, at, view, kRouteSharedCounts);
+                     });
+}
+
+void readSharedTable(JsonReader& r, const json& j, const std::string& where,
+                     SharedTableView& view) {
+  readBool(r, j, where, "connected", view.connected);
+  readString(r, j, where, "primary", view.primary);
+  readString(r, j, where, "replicaId", view.replica_id);
+  readCounts(r, j, where, view, kSharedTableCounts);
 }
 
 }  // namespace
@@ -120,20 +185,29 @@ json toJson(const ProxyStats& stats) {
                            {"sessions", e.sessions},
                            {"requests", e.requests}});
     }
-    routes.push_back({{"name", r.name},
-                      {"sessions", r.sessions},
-                      {"localSessions", r.local_sessions},
-                      {"requests", r.requests},
-                      {"placements", r.placements},
-                      {"moves", r.moves},
-                      {"evictions", r.evictions},
-                      {"expirations", r.expirations},
-                      {"endpoints", std::move(endpoints)}});
+    json route = {{"name", r.name},
+                  {"sessions", r.sessions},
+                  {"localSessions", r.local_sessions},
+                  {"requests", r.requests},
+                  {"placements", r.placements},
+                  {"moves", r.moves},
+                  {"evictions", r.evictions},
+                  {"expirations", r.expirations},
+                  {"endpoints", std::move(endpoints)}};
+    if (r.shared_table) putCounts(route["sharedTable"], *r.shared_table, kRouteSharedCounts);
+    routes.push_back(std::move(route));
   }
-  return {{"configVersion", stats.config_version},
-          {"loaded", stats.loaded},
-          {"sessionsScope", std::string(toString(stats.sessions_scope))},
-          {"routes", std::move(routes)}};
+  json out = {{"configVersion", stats.config_version},
+              {"loaded", stats.loaded},
+              {"sessionsScope", std::string(toString(stats.sessions_scope))},
+              {"routes", std::move(routes)}};
+  if (const auto& t = stats.shared_table) {
+    json shared = {
+        {"connected", t->connected}, {"primary", t->primary}, {"replicaId", t->replica_id}};
+    putCounts(shared, *t, kSharedTableCounts);
+    out["sharedTable"] = std::move(shared);
+  }
+  return out;
 }
 
 json toJson(const SessionDump& dump) {
@@ -178,6 +252,10 @@ Result<ProxyStats> statsFromJson(const json& j) {
         readRoute(r, (*routes)[i], JsonReader::indexPath("routes", i), stats.routes[i]);
       }
     }
+    readOptionalObject(r, j, "", stats.shared_table,
+                       [&r](const json& o, const std::string& at, SharedTableView& view) {
+                         readSharedTable(r, o, at, view);
+                       });
   }
   return finish(r, std::move(stats));
 }

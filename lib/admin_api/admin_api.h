@@ -6,7 +6,10 @@
 //              {"name":"shop/chat","sessions":3,"localSessions":3,
 //              "requests":10,"placements":3,"moves":0,"evictions":0,"expirations":0,
 //              "endpoints":[{"name":"chat-0","address":"10.0.0.5","port":8080,
-//                            "state":"Active","down":false,"sessions":2,"requests":7}]}]}
+//                            "state":"Active","down":false,"sessions":2,"requests":7}],
+//              "sharedTable":{"claims":3,"adopted":1,"unavailable":0,"unsyncedEntries":0}}],
+//              "sharedTable":{"connected":true,"primary":"10.0.0.9:6379",...}}
+//              (both "sharedTable" objects only with a shared table: SharedTableView)
 //   sessions: {"route":"shop/chat","total":3,"sessions":[{"key":"42","endpoint":"chat-0",
 //              "idleMs":1200}]}
 //   errors:   {"errors":[{"path":"routes[0].ttl","message":"..."}]}  (invalid config)
@@ -14,6 +17,7 @@
 //   applied:  {"applied":true,"version":7}        evicted: {"evicted":2}
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +45,16 @@ struct EndpointStatsView {
 enum class SessionsScope { Replica, Cluster };
 std::string_view toString(SessionsScope scope);
 
+/// A route's new keys with a shared table (counters since the proxy started).
+struct RouteSharedView {
+  uint64_t claims = 0;            // new keys on this replica answered through Redis
+  uint64_t adopted = 0;           // ... that another replica had already placed
+  uint64_t unavailable = 0;       // ... placed locally: Redis did not answer in time
+  uint64_t unsynced_entries = 0;  // entries of this replica's table Redis has not confirmed
+
+  bool operator==(const RouteSharedView&) const = default;
+};
+
 struct RouteStatsView {
   std::string name;
   uint64_t sessions = 0;        // in `ProxyStats::sessions_scope`
@@ -51,8 +65,38 @@ struct RouteStatsView {
   uint64_t evictions = 0;
   uint64_t expirations = 0;
   std::vector<EndpointStatsView> endpoints;
+  std::optional<RouteSharedView> shared_table;  // with a shared table only
 
   bool operator==(const RouteStatsView&) const = default;
+};
+
+/// This replica's shared table: its connections to Redis and its refresh rounds. The counters
+/// count since the proxy started, like their Prometheus series (docs/operations.md).
+struct SharedTableView {
+  bool connected = false;  // every connection to the primary is up (the breaker is closed)
+  std::string primary;     // "host:port" of the primary in use, empty while there is none
+  std::string replica_id;  // this replica's name in Redis (CLIENT LIST, the load hashes)
+  // Redis commands
+  uint64_t commands = 0;
+  uint64_t errors = 0;
+  uint64_t timeouts = 0;
+  uint64_t rejected = 0;  // failed at once: not connected
+  uint64_t connects = 0;
+  uint64_t connect_failures = 0;
+  uint64_t latency_count = 0;   // replies received in time
+  uint64_t latency_sum_us = 0;  // their total latency: the mean is sum / count
+  // the table's work
+  uint64_t refreshed = 0;
+  uint64_t refresh_batches = 0;
+  uint64_t refresh_batch_keys = 0;
+  uint64_t reasserted = 0;
+  uint64_t conflicts = 0;
+  uint64_t moves = 0;
+  uint64_t move_conflicts = 0;
+  uint64_t events_sent = 0;
+  uint64_t events_applied = 0;
+
+  bool operator==(const SharedTableView&) const = default;
 };
 
 struct ProxyStats {
@@ -60,6 +104,7 @@ struct ProxyStats {
   bool loaded = false;
   SessionsScope sessions_scope = SessionsScope::Replica;
   std::vector<RouteStatsView> routes;
+  std::optional<SharedTableView> shared_table;  // with a shared table only
 
   const RouteStatsView* findRoute(std::string_view name) const;
   bool operator==(const ProxyStats&) const = default;

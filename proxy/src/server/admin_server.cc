@@ -18,6 +18,7 @@
 #include "common/strings.h"
 #include "config/model.h"
 #include "control_http/http_server.h"
+#include "routing/redis_store.h"
 
 namespace sticky::proxy {
 
@@ -101,11 +102,43 @@ uint64_t countedOf(const SessionCensus::RouteCount* counted, EndpointId id) {
   return it == counted->by_endpoint.end() ? 0 : it->second;
 }
 
+uint64_t load(const std::atomic<uint64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
+admin::SharedTableView sharedTableView(const RedisSessionStore& store) {
+  admin::SharedTableView v;
+  v.connected = store.connected();
+  v.primary = store.primary();
+  v.replica_id = store.replicaId();
+  const redis::RedisStats& c = store.clientStats();
+  v.commands = load(c.commands);
+  v.errors = load(c.errors);
+  v.timeouts = load(c.timeouts);
+  v.rejected = load(c.rejected);
+  v.connects = load(c.connects);
+  v.connect_failures = load(c.connect_failures);
+  v.latency_count = load(c.latency_count);
+  v.latency_sum_us = load(c.latency_sum_us);
+  const RedisStoreStats& t = store.stats();
+  v.refreshed = load(t.refreshed);
+  v.refresh_batches = load(t.refresh_batches);
+  v.refresh_batch_keys = load(t.refresh_batch_keys);
+  v.reasserted = load(t.reasserted);
+  v.conflicts = load(t.conflicts);
+  v.moves = load(t.moves);
+  v.move_conflicts = load(t.move_conflicts);
+  v.events_sent = load(t.events_sent);
+  v.events_applied = load(t.events_applied);
+  return v;
+}
+
 }  // namespace
 
 admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
-                                    const SessionCensus* census) {
+                                    const SessionCensus* census, const RedisSessionStore* redis) {
   admin::ProxyStats out;
+  if (redis) out.shared_table = sharedTableView(*redis);
   if (!router) return out;
   out.loaded = true;
   if (census) out.sessions_scope = admin::SessionsScope::Cluster;
@@ -139,6 +172,11 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
       e.sessions = census ? countedOf(counted, ep.id()) : table.sessionsOf(ep.id());
       e.requests = ep.stats().requests.load(std::memory_order_relaxed);
       r.endpoints.push_back(std::move(e));
+    }
+    if (route.store()) {
+      const SharedTableStats& shared = route.sharedStats();
+      r.shared_table = admin::RouteSharedView{load(shared.claims), load(shared.adopted),
+                                              load(shared.unavailable), counters.unsynced};
     }
     out.routes.push_back(std::move(r));
   }
@@ -233,8 +271,9 @@ HttpResponse getStats(const AdminHooks& hooks) {
   // started when it is a few seconds old). Until the first one completes, this replica's own.
   std::shared_ptr<const SessionCensus> census;
   if (SessionStore* store = hooks.routers->store()) census = store->census();
-  return jsonResponse(http::status::ok, admin::toJson(collectProxyStats(
-                                            router.get(), SteadyClock::now(), census.get())));
+  return jsonResponse(http::status::ok,
+                      admin::toJson(collectProxyStats(router.get(), SteadyClock::now(),
+                                                      census.get(), hooks.redis)));
 }
 
 HttpResponse sessions(const AdminHooks& hooks, const HttpRequest& req,

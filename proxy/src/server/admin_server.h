@@ -27,12 +27,16 @@
 
 namespace sticky::proxy {
 
+class RedisSessionStore;
+
 struct AdminHooks {
   RouterHolder* routers = nullptr;
   ServerStats* stats = nullptr;
   /// Applies a parsed config (the Server's apply: it also checks `listen`). Called on the admin
   /// io_context's thread.
   std::function<Result<Ok, ConfigErrors>(ProxyConfig)> apply_config;
+  /// The shared table, if the proxy runs one (its figures join GET /v1/stats).
+  const RedisSessionStore* redis = nullptr;
 };
 
 class AdminServer {
@@ -65,10 +69,11 @@ boost::beast::http::response<boost::beast::http::string_body> handleAdminRequest
     const AdminHooks& hooks,
     const boost::beast::http::request<boost::beast::http::string_body>& req);
 
-/// The stats document of GET /v1/stats for `router` (null: no config loaded yet).
-/// The admin API's stats of `router`. With a census (shared table), session counts are the
-/// census's (cluster-wide) and each route's localSessions this proxy's.
+/// The stats document of GET /v1/stats for `router` (null: no config loaded yet). With a census
+/// (shared table), session counts are the census's (cluster-wide) and each route's
+/// localSessions this proxy's. With `redis`, the shared table's figures are added.
 admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
-                                    const SessionCensus* census = nullptr);
+                                    const SessionCensus* census = nullptr,
+                                    const RedisSessionStore* redis = nullptr);
 
 }  // namespace sticky::proxy

@@ -109,6 +109,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
     AdminHooks hooks;
     hooks.routers = &s->routers_;
     hooks.stats = &s->stats_;
+    hooks.redis = s->store_.get();
     hooks.apply_config = [server = s.get()](ProxyConfig c) { return server->apply(std::move(c)); };
     auto admin = AdminServer::start(s->control_io_, options.admin_socket, std::move(hooks));
     if (!admin) return fail("cannot start the admin socket: " + admin.error().message);

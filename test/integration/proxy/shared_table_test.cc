@@ -721,6 +721,22 @@ TEST_CASE("shared table - the admin stats count sessions cluster-wide") {
   CHECK(other->findRoute("shop/chat")->sessions == 100);
   CHECK(other->findRoute("shop/chat")->local_sessions == 70);
 
+  // The shared table's own figures: replica 0 placed its 50 new keys, replica 1 adopted the 20
+  // replica 0 had placed first.
+  REQUIRE(stats.shared_table);
+  CHECK(stats.shared_table->connected);
+  CHECK(stats.shared_table->primary == redis.address());
+  CHECK_FALSE(stats.shared_table->replica_id.empty());
+  CHECK(stats.shared_table->commands >= 50);
+  CHECK(stats.shared_table->latency_count >= 50);
+  CHECK(stats.shared_table->errors == 0);
+  REQUIRE(route->shared_table);
+  CHECK(*route->shared_table == admin::RouteSharedView{50, 0, 0, 0});
+  REQUIRE(other->shared_table);
+  CHECK(other->shared_table->replica_id != stats.shared_table->replica_id);
+  REQUIRE(other->findRoute("shop/chat")->shared_table);
+  CHECK(*other->findRoute("shop/chat")->shared_table == admin::RouteSharedView{70, 20, 0, 0});
+
   // An eviction shows in the next count (a count is at most a few seconds old).
   REQUIRE(proxies[1]->admin().evictKey("shop/chat", "zero-3"));
   CHECK(waitFor(
@@ -729,6 +745,24 @@ TEST_CASE("shared table - the admin stats count sessions cluster-wide") {
         return got && got->findRoute("shop/chat")->sessions == 99;
       },
       15s, 250ms));
+
+  // Redis gone: the stats say so (the breaker is open), and a new key is placed locally.
+  redis.kill();
+  REQUIRE(waitFor(
+      [&] {
+        auto got = proxies[0]->admin().stats();
+        return got && got->shared_table && !got->shared_table->connected;
+      },
+      10s, 100ms));
+  send(0, "while-down");
+  auto down = proxies[0]->admin().stats();
+  REQUIRE(down);
+  REQUIRE(down->shared_table);
+  CHECK(down->shared_table->rejected >= 1);
+  const auto& chat_down = down->findRoute("shop/chat")->shared_table;
+  REQUIRE(chat_down);
+  CHECK(chat_down->unavailable == 1);
+  CHECK(chat_down->unsynced_entries == 1);
 }
 
 TEST_CASE("shared table - a hung Redis delays new sessions by the timeout, fails none") {

@@ -121,6 +121,62 @@ TEST_CASE("stats carry whose sessions they count - a 0.1 proxy's answer still re
   CHECK(back.error().message == "sessionsScope: must be one of replica, cluster, not \"galaxy\"");
 }
 
+TEST_CASE("stats carry the shared table's figures when there is one") {
+  ProxyStats stats = sampleStats();
+  stats.shared_table = SharedTableView{.connected = true,
+                                       .primary = "10.0.0.9:6379",
+                                       .replica_id = "kube-sticky-0/1/5e0c2a9b",
+                                       .commands = 120,
+                                       .errors = 2,
+                                       .timeouts = 1,
+                                       .rejected = 3,
+                                       .connects = 4,
+                                       .connect_failures = 5,
+                                       .latency_count = 117,
+                                       .latency_sum_us = 23400,
+                                       .refreshed = 6,
+                                       .refresh_batches = 7,
+                                       .refresh_batch_keys = 8,
+                                       .reasserted = 9,
+                                       .conflicts = 10,
+                                       .moves = 11,
+                                       .move_conflicts = 12,
+                                       .events_sent = 13,
+                                       .events_applied = 14};
+  stats.routes[0].shared_table = RouteSharedView{40, 15, 2, 1};
+  nlohmann::json j = toJson(stats);
+  CHECK(j["sharedTable"]["primary"] == "10.0.0.9:6379");
+  CHECK(j["sharedTable"]["replicaId"] == "kube-sticky-0/1/5e0c2a9b");
+  CHECK(j["sharedTable"]["connectFailures"] == 5);
+  CHECK(j["sharedTable"]["latencySumUs"] == 23400);
+  CHECK(j["sharedTable"]["eventsApplied"] == 14);
+  CHECK(j["routes"][0]["sharedTable"]["adopted"] == 15);
+  CHECK(j["routes"][0]["sharedTable"]["unsyncedEntries"] == 1);
+  CHECK_FALSE(j["routes"][1].contains("sharedTable"));
+  auto back = statsFromJson(j);
+  REQUIRE(back.ok());
+  CHECK(*back == stats);
+
+  // Absent (no shared table, or a proxy before 0.2.0): none.
+  j.erase("sharedTable");
+  j["routes"][0].erase("sharedTable");
+  back = statsFromJson(j);
+  REQUIRE(back.ok());
+  CHECK_FALSE(back->shared_table.has_value());
+  CHECK_FALSE(back->routes[0].shared_table.has_value());
+
+  // Present but malformed: every problem named.
+  j["sharedTable"] = {{"connected", "yes"}, {"primary", "p"}, {"replicaId", "r"}};
+  j["routes"][0]["sharedTable"] = 3;
+  back = statsFromJson(j);
+  REQUIRE_FALSE(back.ok());
+  const std::string& message = back.error().message;
+  INFO(message);
+  CHECK(message.find("sharedTable.connected: must be") != std::string::npos);
+  CHECK(message.find("sharedTable.commands: is required") != std::string::npos);
+  CHECK(message.find("routes[0].sharedTable: must be an object") != std::string::npos);
+}
+
 TEST_CASE("session dump round trip") {
   SessionDump dump;
   dump.route = "shop/chat";

@@ -191,6 +191,12 @@ TEST_CASE("admin: PUT /v1/config applies, GET returns it, stats describe it") {
   const admin::RouteStatsView* api = stats->findRoute("shop/api");
   REQUIRE(api != nullptr);
   CHECK((api->endpoints.at(0).state == EndpointState::Draining));
+  // Without a shared table, no shared table figures.
+  CHECK_FALSE(stats->shared_table.has_value());
+  CHECK_FALSE(chat->shared_table.has_value());
+  auto raw = f.client.request("GET", "/v1/stats");
+  REQUIRE(raw.ok());
+  CHECK(raw->body.find("sharedTable") == std::string::npos);
 }
 
 TEST_CASE("admin: an invalid config is refused with every error and the old one keeps serving") {
