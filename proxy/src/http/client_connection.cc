@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "http/downstream.h"
+#include "http/drain_aware_read.h"
 #include "http/exchange.h"
 #include "http/headers.h"
 #include "http/read_progress.h"
@@ -99,7 +100,8 @@ awaitable<void> Connection::serve() {
     if (ds_.buffer.size() == 0) {
       if (!first && ds_.ctx.draining()) break;
       becomeIdle(first);
-      size_t n = co_await ds_.client.async_read_some(ds_.buffer.prepare(kReadSize), onError(ec));
+      size_t n =
+          co_await drainAwareReadSome(ds_.client, ds_.buffer.prepare(kReadSize), onError(ec));
       ds_.deadline.disarm();
       idle_ = false;
       if (ec) {

@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/write.hpp>
 
+#include "http/drain_aware_read.h"
 #include "http/read_progress.h"
 
 // See connection.cc: GCC 12 at -O1 reports a false -Wmismatched-new-delete for Asio's coroutine
@@ -22,6 +23,7 @@ Downstream::Downstream(ForwardingContext& context, tcp::socket socket)
   if (!ec) client_ip = remote.address().to_string();
   client.set_option(tcp::no_delay(true), ec);
   client.non_blocking(true, ec);  // for sendNow(); asynchronous operations are unaffected
+  enableDrainHint(client);
   head_out.reserve(1024);
 }
 

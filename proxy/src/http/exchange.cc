@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "http/drain_aware_read.h"
 #include "http/headers.h"
 #include "http/read_progress.h"
 #include "http/response_relay.h"
@@ -86,6 +87,7 @@ awaitable<Outcome> exchange(Downstream& ds, const Endpoint& endpoint,
     if (ec) co_return Outcome::Refused;
     conn->socket.set_option(tcp::no_delay(true), ec);
     conn->socket.non_blocking(true, ec);  // for sendNow()
+    enableDrainHint(conn->socket);
   }
   ds.upstream = conn.get();
 

@@ -25,6 +25,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "http/drain_aware_read.h"
 #include "http/head_parser.h"
 #include "http/socket_io.h"
 
@@ -100,7 +101,7 @@ struct ReadUntilProgressOp {
       }
     }
     reading = true;
-    socket.async_read_some(buffer.prepare(kReadSize), std::move(self));
+    drainAwareReadSome(socket, buffer.prepare(kReadSize), std::move(self));
   }
 };
 
