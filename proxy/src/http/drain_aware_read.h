@@ -157,8 +157,8 @@ struct InitiateDrainAwareRead {
     if (buffer.size() != 0 &&
         ((impl.state_ & ad::socket_ops::non_blocking) != 0 ||
          ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))) {
-      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                       is_continuation, true);
+      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                       true);
     } else {
       reactor.post_immediate_completion(p.p, is_continuation);
     }

@@ -45,7 +45,8 @@ struct Reads {
     return finish();
   }
   bool finish() {
-    return runUntil(io, [&] { return ec.has_value(); }, std::chrono::seconds(2));
+    return runUntil(
+        io, [&] { return ec.has_value(); }, std::chrono::seconds(2));
   }
   void peerSends(const std::string& text) { asio::write(pair.far, asio::buffer(text)); }
   /// Runs the io_context's reactor a few times (a pending timer keeps it running even when no
