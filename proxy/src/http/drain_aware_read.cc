@@ -20,6 +20,27 @@ void enableDrainHint(boost::asio::ip::tcp::socket& socket) {
 }
 
 #if STICKY_DRAIN_AWARE_READ
+namespace {
+// The context and reactor of the DrainAwareReadScope on this thread (null: none).
+thread_local boost::asio::execution_context* tl_context = nullptr;
+thread_local detail::ad::reactor* tl_reactor = nullptr;
+}  // namespace
+
+DrainAwareReadScope::DrainAwareReadScope(boost::asio::io_context& io) {
+  tl_context = &io;
+  tl_reactor = &boost::asio::use_service<detail::ad::reactor>(io);
+}
+
+DrainAwareReadScope::~DrainAwareReadScope() {
+  tl_context = nullptr;
+  tl_reactor = nullptr;
+}
+#else
+DrainAwareReadScope::DrainAwareReadScope(boost::asio::io_context&) {}
+DrainAwareReadScope::~DrainAwareReadScope() = default;
+#endif
+
+#if STICKY_DRAIN_AWARE_READ
 namespace detail {
 
 RecvOutcome recvWithHint(int fd, boost::asio::mutable_buffer buffer, boost::system::error_code& ec,
@@ -57,8 +78,10 @@ RecvOutcome recvWithHint(int fd, boost::asio::mutable_buffer buffer, boost::syst
 }
 
 ad::reactor& reactorOf(boost::asio::execution_context& context) {
-  // The socket service's own: it takes the context's reactor the same way. (Not cached per
-  // thread: a test thread builds many io_contexts, and a new one may reuse a freed address.)
+  // The scope's context is alive while the scope is, so its address names it. Without a scope
+  // (tests, other threads), the lookup the socket service itself made: a cache keyed by address
+  // could outlive its context, and a new one may reuse the address.
+  if (tl_context == &context) return *tl_reactor;
   return boost::asio::use_service<ad::reactor>(context);
 }
 

@@ -38,6 +38,7 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
@@ -135,7 +136,8 @@ class DrainAwareRecvOp : public ad::reactor_op {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
-// The reactor of the socket's execution context (one per io_context).
+// The reactor of the socket's execution context (one per io_context): the thread's
+// DrainAwareReadScope's, else looked up.
 ad::reactor& reactorOf(boost::asio::execution_context& context);
 
 struct InitiateDrainAwareRead {
@@ -168,6 +170,17 @@ struct InitiateDrainAwareRead {
 
 }  // namespace detail
 #endif
+
+/// While alive, drainAwareReadSome on this thread finds `io`'s reactor without a lookup (a
+/// mutex and a list walk in Asio's service registry, twice per request otherwise). Hold one
+/// around the io_context's run() on the thread that runs it; `io` must outlive it. Not nestable.
+class DrainAwareReadScope {
+ public:
+  explicit DrainAwareReadScope(boost::asio::io_context& io);
+  ~DrainAwareReadScope();
+  DrainAwareReadScope(const DrainAwareReadScope&) = delete;
+  DrainAwareReadScope& operator=(const DrainAwareReadScope&) = delete;
+};
 
 /// Asks the kernel to report, with every read, what is left to read (TCP_INQ), which lets
 /// drainAwareReadSome skip the read that would find nothing. Call once per socket, when it is

@@ -11,6 +11,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "common/log.h"
+#include "http/drain_aware_read.h"
 #include "http/local_reply.h"
 #include "http/socket_io.h"
 
@@ -81,6 +82,7 @@ void Worker::start() {
   thread_ = std::thread([this] {
     // The io_context runs until nothing is left: acceptor closed, timer cancelled, every
     // connection coroutine finished.
+    DrainAwareReadScope reads(io_);
     io_.run();
   });
 }
