@@ -156,11 +156,11 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
       if (it != census->routes.end()) counted = &it->second;
     }
     r.sessions = census ? (counted ? counted->total : 0) : r.local_sessions;
-    r.requests = rs.requests.load(std::memory_order_relaxed);
-    r.placements = rs.placements.load(std::memory_order_relaxed);
-    r.moves = rs.moves.load(std::memory_order_relaxed);
+    r.requests = load(rs.requests);
+    r.placements = load(rs.placements);
+    r.moves = load(rs.moves);
     // The table counts LRU evictions; admin evictions are counted by the admin server.
-    r.evictions = counters.evictions + rs.admin_evictions.load(std::memory_order_relaxed);
+    r.evictions = counters.evictions + load(rs.admin_evictions);
     r.expirations = counters.expirations;
     for (const Endpoint& ep : route.endpoints()) {
       admin::EndpointStatsView e;
@@ -170,7 +170,7 @@ admin::ProxyStats collectProxyStats(const Router* router, TimePoint now,
       e.state = ep.config().state;
       e.down = ep.isDown(now);
       e.sessions = census ? countedOf(counted, ep.id()) : table.sessionsOf(ep.id());
-      e.requests = ep.stats().requests.load(std::memory_order_relaxed);
+      e.requests = load(ep.stats().requests);
       r.endpoints.push_back(std::move(e));
     }
     if (route.store()) {
